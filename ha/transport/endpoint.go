@@ -1,0 +1,167 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Paths is the number of base paths a blade has: base0 through hub slot 1
+// and base1 through hub slot 2.
+const Paths = 2
+
+// Counters are an Endpoint's frame counters. Every dropped frame is counted
+// under exactly one reason.
+type Counters struct {
+	Sent       uint64        // frames sealed (each goes out on every path)
+	Received   uint64        // frames accepted and delivered
+	PathRx     [Paths]uint64 // accepted or duplicate frames per path
+	PathTxErr  [Paths]uint64 // send errors per path
+	Duplicates uint64        // second copy of a frame via the other path (normal)
+	Short      uint64        // truncated
+	Garbled    uint64        // bad magic, version, length
+	Forged     uint64        // tag mismatch
+	Replayed   uint64        // sequence below the window or seen before
+	Stale      uint64        // epoch older than the sender's current one
+	Misrouted  uint64        // other shelf, other slot, own slot
+}
+
+// Handler receives accepted frames. The payload is only valid during the call.
+type Handler func(f Frame)
+
+// Endpoint is one shelf member's view of the HA transport: it seals frames
+// with the shelf key, sender slot, epoch and next sequence number, and it
+// authenticates, de-duplicates and replay-checks received frames. It does
+// no I/O: a Transport moves its bytes. Safe for concurrent use.
+type Endpoint struct {
+	key   Key
+	shelf uint16
+	slot  uint8
+	epoch uint64
+
+	mu      sync.Mutex
+	seq     uint64
+	windows map[uint8]*window
+	c       Counters
+}
+
+// NewEndpoint returns an endpoint for slot in shelf. epoch must grow every
+// time the member starts (e.g. boot wall-clock time in nanoseconds, or a
+// persisted counter) so that peers accept it again after a restart and
+// reject frames replayed from an earlier life.
+func NewEndpoint(key Key, shelf uint16, slot uint8, epoch uint64) (*Endpoint, error) {
+	if len(key) < 16 {
+		return nil, fmt.Errorf("transport: shelf key of %d bytes, want at least 16", len(key))
+	}
+	if epoch == 0 {
+		return nil, errors.New("transport: epoch 0 is reserved")
+	}
+	if slot == Broadcast || slot == 0 {
+		return nil, fmt.Errorf("transport: slot %d is reserved", slot)
+	}
+	return &Endpoint{key: append(Key(nil), key...), shelf: shelf, slot: slot, epoch: epoch, windows: map[uint8]*window{}}, nil
+}
+
+// Slot is the endpoint's own slot.
+func (e *Endpoint) Slot() uint8 { return e.slot }
+
+// Epoch is the endpoint's epoch (incarnation).
+func (e *Endpoint) Epoch() uint64 { return e.epoch }
+
+// Shelf is the endpoint's shelf id.
+func (e *Endpoint) Shelf() uint16 { return e.shelf }
+
+// Seal makes the wire bytes of one frame to slot to (or Broadcast).
+func (e *Endpoint) Seal(typ Type, to uint8, payload []byte) ([]byte, error) {
+	e.mu.Lock()
+	e.seq++
+	seq := e.seq
+	e.c.Sent++
+	e.mu.Unlock()
+	return Seal(e.key, Frame{Header: Header{Type: typ, Shelf: e.shelf, From: e.slot, To: to, Epoch: e.epoch, Seq: seq}, Payload: payload})
+}
+
+// Accept checks bytes received on path and returns the frame if it is
+// authentic, addressed to this endpoint and fresh. Every rejection is
+// counted; the error says why.
+func (e *Endpoint) Accept(path int, b []byte) (Frame, error) {
+	f, err := Open(e.key, b)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrShort):
+			e.c.Short++
+		case errors.Is(err, ErrAuth):
+			e.c.Forged++
+		default:
+			e.c.Garbled++
+		}
+		return Frame{}, err
+	}
+	switch {
+	case f.Shelf != e.shelf:
+		e.c.Misrouted++
+		return Frame{}, ErrShelf
+	case f.To != e.slot && f.To != Broadcast:
+		e.c.Misrouted++
+		return Frame{}, ErrNotForUs
+	case f.From == e.slot:
+		e.c.Misrouted++
+		return Frame{}, ErrSelf
+	case f.Epoch == 0:
+		e.c.Stale++
+		return Frame{}, ErrStale
+	}
+	w := e.windows[f.From]
+	if w == nil {
+		w = &window{}
+		e.windows[f.From] = w
+	}
+	if err := w.check(f.Epoch, f.Seq); err != nil {
+		switch {
+		case errors.Is(err, ErrDuplicate):
+			e.c.Duplicates++
+			if path >= 0 && path < Paths {
+				e.c.PathRx[path]++
+			}
+		case errors.Is(err, ErrStale):
+			e.c.Stale++
+		default:
+			e.c.Replayed++
+		}
+		return Frame{}, err
+	}
+	e.c.Received++
+	if path >= 0 && path < Paths {
+		e.c.PathRx[path]++
+	}
+	return f, nil
+}
+
+// CountTxError records a failed send on path.
+func (e *Endpoint) CountTxError(path int) {
+	e.mu.Lock()
+	if path >= 0 && path < Paths {
+		e.c.PathTxErr[path]++
+	}
+	e.mu.Unlock()
+}
+
+// Counters returns a snapshot of the counters.
+func (e *Endpoint) Counters() Counters {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.c
+}
+
+// Transport sends an endpoint's frames over every base path.
+type Transport interface {
+	// Send seals payload as one frame and sends it on every path. It
+	// fails only if no path took it.
+	Send(typ Type, to uint8, payload []byte) error
+	// Endpoint is the transport's endpoint (counters, identity).
+	Endpoint() *Endpoint
+	// Close stops the transport.
+	Close() error
+}
