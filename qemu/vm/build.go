@@ -1,0 +1,59 @@
+package vm
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// RepoRoot walks up from the working directory to the directory holding
+// go.mod, so tests and commands find build/ wherever they run from.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("vm: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Artifacts are the build outputs a blade VM boots from.
+type Artifacts struct {
+	Build  string // the build/ directory
+	Kernel string // build/kernel/vmlinux
+}
+
+// Image returns build/images/<role>.cpio.
+func (a Artifacts) Image(role string) string {
+	return filepath.Join(a.Build, "images", role+".cpio")
+}
+
+// FindArtifacts locates build/ under the repository root (or buildDir when
+// not empty) and checks that the kernel exists.
+func FindArtifacts(buildDir string) (Artifacts, error) {
+	if buildDir == "" {
+		root, err := RepoRoot()
+		if err != nil {
+			return Artifacts{}, err
+		}
+		buildDir = filepath.Join(root, "build")
+	}
+	abs, err := filepath.Abs(buildDir)
+	if err != nil {
+		return Artifacts{}, err
+	}
+	a := Artifacts{Build: abs, Kernel: filepath.Join(abs, "kernel", "vmlinux")}
+	if _, err := os.Stat(a.Kernel); err != nil {
+		return a, fmt.Errorf("vm: kernel missing (run `make kernel`): %w", err)
+	}
+	return a, nil
+}
