@@ -41,7 +41,9 @@ type Config struct {
 }
 
 // ConsolePath is the serial console socket.
-func (c Config) ConsolePath() string { return filepath.Join(c.RunDir, fmt.Sprintf("slot%d.console", c.Slot)) }
+func (c Config) ConsolePath() string {
+	return filepath.Join(c.RunDir, fmt.Sprintf("slot%d.console", c.Slot))
+}
 
 // LogPath is QEMU's log of everything the console printed.
 func (c Config) LogPath() string { return filepath.Join(c.RunDir, fmt.Sprintf("slot%d.log", c.Slot)) }
