@@ -125,3 +125,12 @@ func TestGoSNMPClientGet(t *testing.T) {
 		t.Errorf("usmStatsUnknownEngineIDs = 0 after v3 discovery, want > 0")
 	}
 }
+
+func netipAddrPort(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
