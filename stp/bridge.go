@@ -67,6 +67,17 @@ func (s PortState) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (s PortState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText parses the String form.
+func (s *PortState) UnmarshalText(b []byte) error {
+	for v := Disabled; v <= Forwarding; v++ {
+		if v.String() == string(b) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("stp: unknown port state %q", b)
+}
+
 // PortRole is the role a port plays in the active topology. Classic STP
 // does not name roles; they are derived from its variables: the root port,
 // designated ports, and blocked ports, which are alternate (another bridge
@@ -100,6 +111,17 @@ func (r PortRole) String() string {
 
 // MarshalText implements encoding.TextMarshaler.
 func (r PortRole) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses the String form.
+func (r *PortRole) UnmarshalText(b []byte) error {
+	for v := RoleDisabled; v <= RoleBackup; v++ {
+		if v.String() == string(b) {
+			*r = v
+			return nil
+		}
+	}
+	return fmt.Errorf("stp: unknown port role %q", b)
+}
 
 // 802.1D default and fixed protocol timer values.
 const (

@@ -124,7 +124,7 @@ func (b *Bridge) Snapshot() Snapshot {
 }
 
 // Port returns the snapshot row of port n.
-func (s *Snapshot) Port(n uint16) (PortSnapshot, bool) {
+func (s Snapshot) Port(n uint16) (PortSnapshot, bool) {
 	for _, p := range s.Ports {
 		if p.Number == n {
 			return p, true
