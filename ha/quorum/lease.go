@@ -13,6 +13,10 @@ type Request struct {
 	Inc     uint64 // requester's incarnation
 	Seq     uint64 // requester's request number, increasing within Inc
 	Holding bool   // the requester holds the lease right now (a renewal)
+	// InQuorum: the requester is two-way connected to a quorum of voters
+	// (it holds its membership lease), so it can win; preference policies
+	// use it to skip candidates that cannot.
+	InQuorum bool
 }
 
 // Reply is a voter's answer to one Request.

@@ -50,6 +50,7 @@ const (
 	TypeRaft      Type = 3  // go.etcd.io/raft message for the replicated shelf configuration
 	TypeEvent     Type = 4  // shelf-wide event
 	TypeLeave     Type = 5  // graceful leave
+	TypeAdmin     Type = 6  // administrative operation (switchover, lock, unlock, repair)
 	TypeUser      Type = 64 // first type free for users of the transport (checkpoints, ...)
 )
 

@@ -1,0 +1,825 @@
+package amf
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cgoa/cgoa/ha/clm"
+	"github.com/cgoa/cgoa/ha/evt"
+	"github.com/cgoa/cgoa/ha/quorum"
+	"github.com/cgoa/cgoa/ha/transport"
+)
+
+// Env is how a Node reaches the outside world. The node calls these from
+// its own calls (Tick, Receive, admin methods) only.
+type Env struct {
+	// Send sends a frame payload (to a slot or transport.Broadcast).
+	// Errors are the transport's to count; the protocol tolerates loss.
+	Send func(typ transport.Type, to uint8, payload []byte)
+	// Publish receives every event (may be nil).
+	Publish func(evt.Event)
+	// NodeFailover is called when escalation fails the whole node over;
+	// the blade typically reboots (may be nil).
+	NodeFailover func(reason string)
+}
+
+// Component is a role's component inside a service unit.
+type Component struct {
+	Name string
+	Unit string
+	// Health is called every health interval; an error is a failure
+	// (nil func: no health check).
+	Health func() error
+	// Restart restarts the component (first escalation step). nil, or an
+	// error, escalates to failing the unit over.
+	Restart func() error
+	// Assign is called whenever the unit's HA state or instances change:
+	// e.g. the mgmt role moves its address on Active (gratuitous ARP) and
+	// drops it on anything else. It runs on the node loop: no blocking.
+	// Quiescing is delivered before a graceful hand-over; the role finishes
+	// in-flight work before returning.
+	Assign func(Assignment)
+}
+
+type component struct {
+	Component
+	restarts []time.Duration
+}
+
+type unit struct {
+	su         ServiceUnit
+	group      *ServiceGroup
+	locked     bool
+	failed     bool
+	comps      []*component
+	state      HAState
+	sis        []string
+	yieldUntil time.Duration
+}
+
+type remote struct {
+	held  map[string]bool
+	units []UnitReport
+}
+
+type asked struct {
+	at       time.Duration
+	inQuorum bool
+}
+
+type announce struct {
+	slot uint8
+	at   time.Duration
+}
+
+// FailoverRecord describes the last move of an active assignment to a
+// unit of this node.
+type FailoverRecord struct {
+	Group string        `json:"group"`
+	From  string        `json:"from"` // previous active unit ("" if unknown)
+	To    string        `json:"to"`
+	At    time.Duration `json:"at_ns"`
+	// Duration is from the last time this node heard the previous active
+	// claim the assignment to when this node holds it: an upper bound of
+	// the outage as seen from here.
+	Duration time.Duration `json:"duration_ns"`
+	Reason   string        `json:"reason"`
+}
+
+// Node is one blade's HA core engine: membership, leases and availability
+// management. It is a pure state machine: every method takes the current
+// time of an injected clock (monotonic, any origin); nothing in it reads
+// a clock, sleeps or starts goroutines. The caller delivers received
+// frames with Receive, calls Tick at NextDeadline, and serialises all
+// calls (ha.Runner does this for real blades, the simulation for tests).
+type Node struct {
+	cfg    Config
+	self   uint8
+	inc    uint64
+	env    Env
+	voters quorum.Voters
+	timing quorum.Timing
+	mem    *clm.Membership
+	lessor *quorum.Lessor
+	lessee *quorum.Lessee
+
+	assigns []*assignment
+	byKey   map[string]*assignment
+	units   map[string]*unit // local units
+	order   []string         // local unit names, config order
+
+	remotes    map[uint8]*remote
+	requesters map[string]map[uint8]asked
+	announced  map[string]announce
+
+	nextHB, nextHealth time.Duration
+	inQuorum           bool
+	unitFailovers      []time.Duration
+
+	extracting      bool
+	extractKeys     []string
+	extractDone     func(ok bool)
+	extractDeadline time.Duration
+
+	last    *FailoverRecord
+	stopped bool
+}
+
+// NewNode returns the engine of slot self in incarnation inc (the
+// transport epoch), started at now.
+func NewNode(cfg Config, self uint8, inc uint64, now time.Duration, env Env) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	voters, err := quorum.NewVoters(c.Slots)
+	if err != nil {
+		return nil, fmt.Errorf("amf: %w", err)
+	}
+	timing := quorum.Timing{Lease: c.Timers.Detection(), Drift: c.Drift}
+	if err := timing.Validate(); err != nil {
+		return nil, fmt.Errorf("amf: %w", err)
+	}
+	mem, err := clm.New(self, inc, c.Slots, c.Timers)
+	if err != nil {
+		return nil, fmt.Errorf("amf: %w", err)
+	}
+	if env.Send == nil {
+		return nil, errors.New("amf: Env.Send is nil")
+	}
+	n := &Node{
+		cfg: c, self: self, inc: inc, env: env, voters: voters, timing: timing, mem: mem,
+		lessor: quorum.NewLessor(self, timing, now), lessee: quorum.NewLessee(voters, timing, self, inc),
+		byKey: map[string]*assignment{}, units: map[string]*unit{}, remotes: map[uint8]*remote{},
+		requesters: map[string]map[uint8]asked{}, announced: map[string]announce{},
+		nextHB: now, nextHealth: now + c.HealthInterval,
+	}
+	n.assigns = assignments(&n.cfg)
+	for _, a := range n.assigns {
+		n.byKey[a.key] = a
+	}
+	for gi := range n.cfg.Groups {
+		g := &n.cfg.Groups[gi]
+		for _, su := range g.Units {
+			if su.Node == self {
+				n.units[su.Name] = &unit{su: su, group: g}
+				n.order = append(n.order, su.Name)
+			}
+		}
+	}
+	return n, nil
+}
+
+// Self is the node's slot.
+func (n *Node) Self() uint8 { return n.self }
+
+// Timing is the lease timing derived from the configuration.
+func (n *Node) Timing() quorum.Timing { return n.timing }
+
+// Register adds a component to a local unit.
+func (n *Node) Register(c Component) error {
+	u := n.units[c.Unit]
+	if u == nil {
+		return fmt.Errorf("amf: component %s: unit %q is not on slot %d", c.Name, c.Unit, n.self)
+	}
+	u.comps = append(u.comps, &component{Component: c})
+	if c.Assign != nil && u.state != Unassigned {
+		c.Assign(Assignment{Group: u.group.Name, Unit: u.su.Name, State: u.state, Instances: slices.Clone(u.sis)})
+	}
+	return nil
+}
+
+func (n *Node) publish(now time.Duration, k evt.Kind, subject, from, to, detail string) {
+	if n.env.Publish != nil {
+		n.env.Publish(evt.Event{At: now, Node: n.self, Kind: k, Subject: subject, From: from, To: to, Detail: detail})
+	}
+}
+
+// NextDeadline is when Tick must be called next, given the time now.
+func (n *Node) NextDeadline(now time.Duration) time.Duration {
+	d := min(n.nextHB, n.nextHealth)
+	if t, ok := n.mem.NextDeadline(); ok {
+		d = min(d, t)
+	}
+	for _, k := range n.lessee.Keys() {
+		if e := n.lessee.Expiry(k); e > now && e < d && n.stateUses(k) {
+			d = e
+		}
+	}
+	if n.extracting && n.extractDone != nil {
+		d = min(d, n.extractDeadline)
+	}
+	return d
+}
+
+// stateUses reports whether a lease expiry changes some HA state, so its
+// instant must be a tick: a role is told to stop at the lease's end.
+func (n *Node) stateUses(key string) bool {
+	if key == nodeKey(n.self) {
+		return true
+	}
+	_, ok := n.byKey[key]
+	return ok
+}
+
+// Tick runs timers: failure detection, health checks, heartbeats and
+// lease requests, and steps down from expired leases.
+func (n *Node) Tick(now time.Duration) {
+	if n.stopped {
+		return
+	}
+	for _, c := range n.mem.Tick(now) {
+		n.membershipChange(now, c)
+	}
+	if now >= n.nextHealth {
+		n.nextHealth = now + n.cfg.HealthInterval
+		n.checkHealth(now)
+	}
+	n.update(now)
+	if now >= n.nextHB {
+		n.nextHB = now + n.cfg.Timers.Interval
+		n.sendHeartbeat(now)
+		n.sendRequests(now)
+	} else {
+		n.kick(now)
+	}
+	n.checkExtraction(now)
+}
+
+func (n *Node) membershipChange(now time.Duration, c clm.Change) {
+	if c.Kind != clm.Joined {
+		delete(n.remotes, c.Slot)
+	}
+	n.publish(now, evt.Membership, strconv.Itoa(int(c.Slot)), "", c.Kind.String(), fmt.Sprintf("incarnation %d", c.Inc))
+}
+
+// Receive handles one accepted frame.
+func (n *Node) Receive(now time.Duration, f transport.Frame) {
+	if n.stopped {
+		return
+	}
+	switch f.Type {
+	case transport.TypeHeartbeat:
+		hb, err := UnmarshalHeartbeat(f.Payload)
+		if err != nil {
+			return
+		}
+		for _, c := range n.mem.Receive(now, clm.Heartbeat{From: f.From, Inc: f.Epoch, Hear: hb.Hear}) {
+			n.membershipChange(now, c)
+		}
+		if n.mem.Inc(f.From) != f.Epoch {
+			return // an older life of the sender
+		}
+		r := &remote{held: map[string]bool{}, units: hb.Units}
+		for _, k := range hb.Held {
+			r.held[k] = true
+			n.announced[k] = announce{f.From, now}
+		}
+		n.remotes[f.From] = r
+	case transport.TypeLease:
+		m, err := UnmarshalLease(f.Payload, f.From, f.Epoch)
+		if err != nil {
+			return
+		}
+		var out LeaseMsg
+		for _, q := range m.Requests {
+			n.noteRequester(now, q)
+			out.Replies = append(out.Replies, n.lessor.Request(now, q, n.preferred(now, q.Key, q.From)))
+		}
+		for _, p := range m.Replies {
+			if p.To == n.self {
+				n.lessee.Reply(now, p)
+			}
+		}
+		for _, r := range m.Releases {
+			n.lessor.Release(r)
+		}
+		if len(out.Replies) > 0 {
+			n.env.Send(transport.TypeLease, f.From, MarshalLease(out))
+		}
+	case transport.TypeLeave:
+		for _, c := range n.mem.Leave(now, f.From, f.Epoch) {
+			n.membershipChange(now, c)
+		}
+	case transport.TypeAdmin:
+		op, target, err := UnmarshalAdmin(f.Payload)
+		if err != nil {
+			return
+		}
+		n.applyAdmin(now, op, target, fmt.Sprintf("from slot %d", f.From))
+	default:
+		return
+	}
+	n.update(now)
+	n.kick(now)
+	n.checkExtraction(now)
+}
+
+func (n *Node) noteRequester(now time.Duration, q quorum.Request) {
+	m := n.requesters[q.Key]
+	if m == nil {
+		m = map[uint8]asked{}
+		n.requesters[q.Key] = m
+	}
+	m[q.From] = asked{now, q.InQuorum}
+}
+
+// preferred is the succession policy of this voter: grant a free key to
+// the first unit in the key's succession order whose node asked for it
+// within the last two heartbeat intervals, is two-way connected to us and
+// said it is in the quorum partition (so it can win; under asymmetric
+// faults a higher-ranked unit that cannot reach a quorum must not block a
+// lower-ranked one that can). If no asking unit is in the quorum, the
+// first connected one is preferred.
+func (n *Node) preferred(now time.Duration, key string, from uint8) bool {
+	if key == nodeKey(from) {
+		return n.mem.Connected(from)
+	}
+	a := n.byKey[key]
+	if a == nil {
+		return false
+	}
+	recent := n.requesters[key]
+	for _, needQuorum := range []bool{true, false} {
+		for _, u := range a.order {
+			q, ok := recent[u.Node]
+			if ok && now-q.at <= 2*n.cfg.Timers.Interval && n.mem.Connected(u.Node) && (q.inQuorum || !needQuorum) {
+				return u.Node == from
+			}
+		}
+	}
+	return false
+}
+
+func (n *Node) operational(u *unit) bool { return !u.locked && !u.failed && !n.extracting }
+
+// localUnit is this node's unit in a's succession order, if any.
+func (n *Node) localUnit(a *assignment) *unit {
+	for _, su := range a.order {
+		if su.Node == n.self {
+			return n.units[su.Name]
+		}
+	}
+	return nil
+}
+
+// heldElsewhere reports whether a live member announces holding key.
+func (n *Node) heldElsewhere(key string) bool {
+	for slot, r := range n.remotes {
+		if r.held[key] && n.mem.Up(slot) {
+			return true
+		}
+	}
+	return false
+}
+
+// wants lists the lease keys this node should request now.
+func (n *Node) wants(now time.Duration) []string {
+	var keys []string
+	if n.voters.Has(n.self) {
+		keys = append(keys, nodeKey(n.self))
+	}
+	type cand struct {
+		key  string
+		rank int
+	}
+	free := map[*unit][]cand{}
+	for _, a := range n.assigns {
+		u := n.localUnit(a)
+		if u == nil || !n.operational(u) || now < u.yieldUntil {
+			continue
+		}
+		if n.lessee.Holds(a.key, now) {
+			keys = append(keys, a.key)
+			continue
+		}
+		if n.heldElsewhere(a.key) {
+			continue
+		}
+		rank := slices.IndexFunc(a.order, func(s ServiceUnit) bool { return s.Name == u.su.Name })
+		free[u] = append(free[u], cand{a.key, rank})
+	}
+	for _, name := range n.order {
+		u := n.units[name]
+		cs := free[u]
+		if len(cs) == 0 {
+			continue
+		}
+		room := len(cs)
+		if u.group.Model != TwoN {
+			held := 0
+			for _, a := range n.assigns {
+				if a.group == u.group && n.lessee.Holds(a.key, now) {
+					held++
+				}
+			}
+			room = u.group.PerUnit - held
+		}
+		sort.SliceStable(cs, func(i, j int) bool { return cs[i].rank < cs[j].rank })
+		for i := 0; i < len(cs) && i < room; i++ {
+			keys = append(keys, cs[i].key)
+		}
+	}
+	return keys
+}
+
+// sendRequests asks the voters (itself included) for every wanted key and
+// releases keys no longer wanted.
+func (n *Node) sendRequests(now time.Duration) {
+	want := n.wants(now)
+	var m LeaseMsg
+	for _, k := range n.lessee.Keys() {
+		if !slices.Contains(want, k) {
+			m.Releases = append(m.Releases, n.release(k))
+		}
+	}
+	inQ := n.lessee.Holds(nodeKey(n.self), now)
+	for _, k := range want {
+		q := n.lessee.Request(now, k)
+		q.InQuorum = inQ
+		m.Requests = append(m.Requests, q)
+		if n.voters.Has(n.self) {
+			n.noteRequester(now, q)
+			n.lessee.Reply(now, n.lessor.Request(now, q, n.preferred(now, k, n.self)))
+		}
+	}
+	if len(m.Requests)+len(m.Releases) > 0 {
+		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
+	}
+	n.update(now)
+}
+
+// kick sends requests at once when a key became wanted that is not being
+// pursued yet (the holder failed, was released, a unit was unlocked), so
+// failover does not wait for the next heartbeat.
+func (n *Node) kick(now time.Duration) {
+	pursued := n.lessee.Keys()
+	for _, k := range n.wants(now) {
+		if !slices.Contains(pursued, k) {
+			n.sendRequests(now)
+			return
+		}
+	}
+}
+
+// release drops key locally (own voter included) and returns the message.
+func (n *Node) release(key string) quorum.Release {
+	r := n.lessee.Release(key)
+	n.lessor.Release(r)
+	return r
+}
+
+func (n *Node) sendHeartbeat(now time.Duration) {
+	hb := Heartbeat{Hear: n.mem.Heartbeat().Hear}
+	for _, k := range n.lessee.Keys() {
+		if n.lessee.Holds(k, now) && k != nodeKey(n.self) {
+			hb.Held = append(hb.Held, k)
+		}
+	}
+	for _, name := range n.order {
+		u := n.units[name]
+		hb.Units = append(hb.Units, UnitReport{Name: name, Ready: n.operational(u), State: u.state, Instances: u.sis})
+	}
+	n.env.Send(transport.TypeHeartbeat, transport.Broadcast, MarshalHeartbeat(hb))
+}
+
+// update derives every local unit's HA state from the leases held now and
+// tells the roles about changes.
+func (n *Node) update(now time.Duration) {
+	inQ := n.lessee.Holds(nodeKey(n.self), now)
+	if inQ != n.inQuorum {
+		n.inQuorum = inQ
+		to := "minority"
+		if inQ {
+			to = "quorum"
+		}
+		n.publish(now, evt.Quorum, strconv.Itoa(int(n.self)), "", to, "")
+	}
+	for _, name := range n.order {
+		u := n.units[name]
+		g := u.group
+		op := n.operational(u)
+		st, sis := Unassigned, []string(nil)
+		switch g.Model {
+		case TwoN:
+			switch {
+			case op && n.lessee.Holds(groupKey(g.Name), now):
+				st, sis = Active, g.Instances
+			case op && n.isStandby(u):
+				st = Standby
+			}
+		case NPlusM, NoRedundancy:
+			for _, a := range n.assigns {
+				if a.group == g && n.lessee.Holds(a.key, now) {
+					sis = append(sis, a.si)
+				}
+			}
+			switch {
+			case op && len(sis) > 0:
+				st = Active
+			case op && g.Model == NPlusM:
+				st, sis = Standby, nil
+			default:
+				sis = nil
+			}
+		case NWayActive:
+			if op && inQ {
+				st, sis = Active, g.Instances
+			}
+		}
+		n.setState(now, u, st, sis)
+	}
+}
+
+// isStandby reports whether u is the first ready unit after the active in
+// its 2N group's succession order, as far as this node knows.
+func (n *Node) isStandby(u *unit) bool {
+	key := groupKey(u.group.Name)
+	for _, su := range u.group.Units {
+		if su.Name == u.su.Name {
+			return true
+		}
+		r := n.remotes[su.Node]
+		if r == nil || !n.mem.Connected(su.Node) || r.held[key] {
+			continue
+		}
+		for _, rep := range r.units {
+			if rep.Name == su.Name && rep.Ready {
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func (n *Node) setState(now time.Duration, u *unit, st HAState, sis []string) {
+	if st == u.state && slices.Equal(sis, u.sis) {
+		return
+	}
+	old := u.state
+	u.state, u.sis = st, slices.Clone(sis)
+	n.publish(now, evt.Assignment, u.su.Name, old.String(), st.String(), fmt.Sprintf("group %s instances %v", u.group.Name, sis))
+	if st == Active && old != Active {
+		n.noteFailover(now, u)
+	}
+	a := Assignment{Group: u.group.Name, Unit: u.su.Name, State: st, Instances: slices.Clone(sis)}
+	for _, c := range u.comps {
+		if c.Assign != nil {
+			c.Assign(a)
+		}
+	}
+}
+
+func (n *Node) noteFailover(now time.Duration, u *unit) {
+	rec := FailoverRecord{Group: u.group.Name, To: u.su.Name, At: now, Reason: "assignment"}
+	for _, a := range n.assigns {
+		if a.group != u.group || !n.lessee.Holds(a.key, now) {
+			continue
+		}
+		an, ok := n.announced[a.key]
+		if !ok || an.slot == n.self {
+			continue
+		}
+		for _, su := range a.order {
+			if su.Node == an.slot {
+				rec.From = su.Name
+			}
+		}
+		rec.Duration = now - an.at
+		// The previous holder still in the view handed over on purpose
+		// (switchover, lock, hot-swap, fault); otherwise it was lost.
+		rec.Reason = "failover"
+		if n.mem.Up(an.slot) {
+			rec.Reason = "handover"
+		}
+		delete(n.announced, a.key)
+	}
+	if rec.From == "" {
+		return // first assignment, not a failover
+	}
+	n.last = &rec
+	n.publish(now, evt.Failover, u.group.Name, rec.From, rec.To, fmt.Sprintf("%s in %v", rec.Reason, rec.Duration))
+}
+
+// giveUp stops u's active assignments and releases their leases; graceful
+// goes through quiescing and quiesced first.
+func (n *Node) giveUp(now time.Duration, u *unit, graceful bool) []string {
+	if graceful && u.state == Active {
+		n.setState(now, u, Quiescing, u.sis)
+		n.setState(now, u, Quiesced, u.sis)
+	}
+	var m LeaseMsg
+	var keys []string
+	for _, a := range n.assigns {
+		if a.group == u.group && slices.Contains(n.lessee.Keys(), a.key) {
+			if n.lessee.Holds(a.key, now) {
+				keys = append(keys, a.key)
+			}
+			m.Releases = append(m.Releases, n.release(a.key))
+		}
+	}
+	if len(m.Releases) > 0 {
+		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
+	}
+	n.update(now)
+	// Tell the others at once that the keys are free.
+	n.sendHeartbeat(now)
+	return keys
+}
+
+// Switchover moves the active assignments of group to the next unit
+// gracefully. The active unit's node performs it; called on any node, it
+// is forwarded to all.
+func (n *Node) Switchover(now time.Duration, group string) error {
+	return n.admin(now, OpSwitchover, group)
+}
+
+// Lock takes a unit out of service (gracefully handing over first).
+func (n *Node) Lock(now time.Duration, unit string) error { return n.admin(now, OpLock, unit) }
+
+// Unlock returns a locked unit to service.
+func (n *Node) Unlock(now time.Duration, unit string) error { return n.admin(now, OpUnlock, unit) }
+
+// Repair clears a unit's failure after escalation so it may serve again.
+func (n *Node) Repair(now time.Duration, unit string) error { return n.admin(now, OpRepair, unit) }
+
+// ErrUnknown is returned for admin operations on unknown names.
+var ErrUnknown = errors.New("amf: unknown")
+
+func (n *Node) admin(now time.Duration, op AdminOp, target string) error {
+	if op == OpSwitchover {
+		var g *ServiceGroup
+		for i := range n.cfg.Groups {
+			if n.cfg.Groups[i].Name == target {
+				g = &n.cfg.Groups[i]
+			}
+		}
+		if g == nil {
+			return fmt.Errorf("amf: switchover %q: %w service group", target, ErrUnknown)
+		}
+		if g.Model == NWayActive {
+			return fmt.Errorf("amf: switchover %s: model %s has nothing to switch over", target, g.Model)
+		}
+	} else if !n.knownUnit(target) {
+		return fmt.Errorf("amf: %s %q: %w service unit", op, target, ErrUnknown)
+	}
+	n.env.Send(transport.TypeAdmin, transport.Broadcast, MarshalAdmin(op, target))
+	n.applyAdmin(now, op, target, "local")
+	n.kick(now)
+	return nil
+}
+
+func (n *Node) knownUnit(name string) bool {
+	for _, g := range n.cfg.Groups {
+		for _, u := range g.Units {
+			if u.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (n *Node) applyAdmin(now time.Duration, op AdminOp, target, origin string) {
+	switch op {
+	case OpSwitchover:
+		for _, name := range n.order {
+			u := n.units[name]
+			if u.group.Name != target || u.state != Active {
+				continue
+			}
+			n.giveUp(now, u, true)
+			// Stay out of the way for two leases so the next unit in
+			// succession takes over; if none does, we ask again after.
+			u.yieldUntil = now + 2*n.timing.Lease
+			n.update(now)
+		}
+	case OpLock:
+		if u := n.units[target]; u != nil && !u.locked {
+			u.locked = true
+			n.giveUp(now, u, true)
+		}
+	case OpUnlock:
+		if u := n.units[target]; u != nil {
+			u.locked = false
+		}
+	case OpRepair:
+		if u := n.units[target]; u != nil {
+			u.failed = false
+			for _, c := range u.comps {
+				c.restarts = nil
+			}
+		}
+	}
+	if _, local := n.units[target]; local || op == OpSwitchover {
+		n.publish(now, evt.Admin, target, "", op.String(), origin)
+	}
+	n.update(now)
+}
+
+// HandleOpen starts a graceful extraction (ATCA hot-swap handle opened):
+// every local unit hands its active assignments over; done is called with
+// true once a live member holds each of them, or false if that did not
+// happen within two leases and two intervals (no unit could take over).
+// The blade may be released after done. HandleClose cancels it.
+func (n *Node) HandleOpen(now time.Duration, done func(ok bool)) {
+	n.extracting = true
+	n.extractKeys = nil
+	for _, name := range n.order {
+		n.extractKeys = append(n.extractKeys, n.giveUp(now, n.units[name], true)...)
+	}
+	n.extractDone = done
+	n.extractDeadline = now + 2*n.timing.Lease + 2*n.cfg.Timers.Interval
+	n.publish(now, evt.Admin, strconv.Itoa(int(n.self)), "", "handle-open", fmt.Sprintf("handing over %v", n.extractKeys))
+	n.checkExtraction(now)
+}
+
+// HandleClose returns the node's units to service after HandleOpen.
+func (n *Node) HandleClose(now time.Duration) {
+	n.extracting = false
+	n.extractDone = nil
+	n.publish(now, evt.Admin, strconv.Itoa(int(n.self)), "", "handle-close", "")
+	n.update(now)
+	n.kick(now)
+}
+
+func (n *Node) checkExtraction(now time.Duration) {
+	if !n.extracting || n.extractDone == nil {
+		return
+	}
+	all := true
+	for _, k := range n.extractKeys {
+		if !n.heldElsewhere(k) {
+			all = false
+		}
+	}
+	if all || now >= n.extractDeadline {
+		done := n.extractDone
+		n.extractDone = nil
+		n.publish(now, evt.Admin, strconv.Itoa(int(n.self)), "", "extraction-ready", fmt.Sprintf("handed over: %v", all))
+		done(all)
+	}
+}
+
+// Stop leaves the shelf gracefully: hands over, tells the others, stops.
+func (n *Node) Stop(now time.Duration) {
+	for _, name := range n.order {
+		n.giveUp(now, n.units[name], true)
+	}
+	n.env.Send(transport.TypeLeave, transport.Broadcast, nil)
+	n.stopped = true
+}
+
+func (n *Node) checkHealth(now time.Duration) {
+	for _, name := range n.order {
+		u := n.units[name]
+		if u.failed {
+			continue
+		}
+		for _, c := range u.comps {
+			if c.Health == nil {
+				continue
+			}
+			err := c.Health()
+			if err == nil {
+				continue
+			}
+			c.restarts = slices.DeleteFunc(c.restarts, func(t time.Duration) bool { return now-t > n.cfg.Escalation.Window })
+			if c.Restart != nil && len(c.restarts) < n.cfg.Escalation.MaxRestarts {
+				c.restarts = append(c.restarts, now)
+				rerr := c.Restart()
+				n.publish(now, evt.Fault, c.Name, "", "restart", fmt.Sprintf("health: %v; restart %d: %v", err, len(c.restarts), rerr))
+				if rerr == nil {
+					continue
+				}
+			}
+			n.failUnit(now, u, fmt.Sprintf("component %s: %v", c.Name, err))
+			break
+		}
+	}
+}
+
+func (n *Node) failUnit(now time.Duration, u *unit, reason string) {
+	u.failed = true
+	n.publish(now, evt.Fault, u.su.Name, "", "unit-failover", reason)
+	n.giveUp(now, u, false)
+	n.unitFailovers = slices.DeleteFunc(n.unitFailovers, func(t time.Duration) bool { return now-t > n.cfg.Escalation.Window })
+	n.unitFailovers = append(n.unitFailovers, now)
+	if len(n.unitFailovers) > n.cfg.Escalation.MaxUnitFailovers {
+		n.unitFailovers = nil
+		n.publish(now, evt.Fault, strconv.Itoa(int(n.self)), "", "node-failover", reason)
+		for _, name := range n.order {
+			if v := n.units[name]; !v.failed {
+				v.failed = true
+				n.giveUp(now, v, false)
+			}
+		}
+		if n.env.NodeFailover != nil {
+			n.env.NodeFailover(reason)
+		}
+	}
+}

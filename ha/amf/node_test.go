@@ -1,0 +1,80 @@
+package amf
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func stateOf(s *simShelf, unit string) (HAState, []string) {
+	for _, sn := range s.nodes {
+		if a, ok := sn.assigned[unit]; ok && sn.alive {
+			return a.State, a.Instances
+		}
+	}
+	return Unassigned, nil
+}
+
+func settle(t *testing.T, s *simShelf) {
+	t.Helper()
+	s.loop.AfterEvent = func() {
+		if err := s.checkSafety(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.startAll()
+	s.loop.RunFor(300 * time.Millisecond)
+}
+
+func TestStartupAssignments(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 1)
+	settle(t, s)
+	want := map[string]HAState{
+		"switch-1": Active, "switch-2": Standby, "mgmt-3": Active, "mgmt-4": Standby,
+		"olt-5": Active, "olt-6": Active, "olt-7": Standby, "probe-3": Active, "probe-4": Active,
+	}
+	for unit, st := range want {
+		if got, _ := stateOf(s, unit); got != st {
+			t.Errorf("state of %s = %v, want %v", unit, got, st)
+		}
+	}
+	if _, sis := stateOf(s, "olt-5"); !slices.Equal(sis, []string{"pon-a"}) {
+		t.Errorf("olt-5 instances = %v, want [pon-a]", sis)
+	}
+	if _, sis := stateOf(s, "olt-6"); !slices.Equal(sis, []string{"pon-b"}) {
+		t.Errorf("olt-6 instances = %v, want [pon-b]", sis)
+	}
+	st := s.nodes[4].node.Status(s.local(s.nodes[4]))
+	if !st.InQuorum || len(st.View.Members) != 7 {
+		t.Errorf("Status() in quorum %v, %d members; want true, 7", st.InQuorum, len(st.View.Members))
+	}
+}
+
+func TestFailoverOnKill(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 2)
+	settle(t, s)
+	killedAt := s.loop.Now()
+	s.kill(3)
+	took, ok := s.runUntilCond(time.Second, func() bool { return len(s.activeHolders("mgmt", "")) == 1 && s.activeHolders("mgmt", "")[0] == 4 })
+	if !ok {
+		t.Fatalf("mgmt-4 not active 1s after killing slot 3 (at %v)", killedAt)
+	}
+	lease := s.nodes[4].node.Timing().Lease
+	if bound := lease + 2*s.cfg.Timers.Interval; took > bound {
+		t.Errorf("failover took %v, want <= %v (lease + 2 intervals)", took, bound)
+	}
+	t.Logf("failover after kill: %v", took)
+	st := s.nodes[4].node.Status(s.local(s.nodes[4]))
+	if st.LastFailover == nil || st.LastFailover.From != "mgmt-3" || st.LastFailover.To != "mgmt-4" {
+		t.Errorf("LastFailover = %+v, want mgmt-3 -> mgmt-4", st.LastFailover)
+	}
+	// The restarted blade comes back as standby, without pre-empting.
+	s.start(3)
+	s.loop.RunFor(300 * time.Millisecond)
+	if got, _ := stateOf(s, "mgmt-3"); got != Standby {
+		t.Errorf("restarted mgmt-3 = %v, want standby", got)
+	}
+	if got, _ := stateOf(s, "mgmt-4"); got != Active {
+		t.Errorf("mgmt-4 after mgmt-3 returned = %v, want active (no pre-emption)", got)
+	}
+}

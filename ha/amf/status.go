@@ -1,0 +1,129 @@
+package amf
+
+import (
+	"time"
+
+	"github.com/cgoa/cgoa/ha/clm"
+)
+
+// Status is what `show ha` prints: membership, quorum, every service
+// group with its units and HA states, leases and the last failover.
+type Status struct {
+	Self         uint8           `json:"self"`
+	Incarnation  uint64          `json:"incarnation"`
+	InQuorum     bool            `json:"in_quorum"`
+	Voters       []uint8         `json:"voters"`
+	Lease        time.Duration   `json:"lease_ns"`
+	View         clm.View        `json:"membership"`
+	Groups       []GroupStatus   `json:"groups"`
+	Leases       []LeaseStatus   `json:"leases"`
+	LastFailover *FailoverRecord `json:"last_failover,omitempty"`
+}
+
+// GroupStatus is one service group.
+type GroupStatus struct {
+	Name  string       `json:"name"`
+	Model Model        `json:"model"`
+	Units []UnitStatus `json:"units"`
+}
+
+// UnitStatus is one unit as known on this node: its own units exactly,
+// others from their last heartbeat.
+type UnitStatus struct {
+	Name      string    `json:"name"`
+	Node      uint8     `json:"node"`
+	State     HAState   `json:"state"`
+	Instances []string  `json:"instances,omitempty"`
+	Oper      OperState `json:"oper"`
+	Known     bool      `json:"known"` // false: no heartbeat from its node
+}
+
+// LeaseStatus is one lease this node holds or asks for.
+type LeaseStatus struct {
+	Key       string        `json:"key"`
+	Held      bool          `json:"held"`
+	Remaining time.Duration `json:"remaining_ns"`
+}
+
+// Status returns the node's status at now.
+func (n *Node) Status(now time.Duration) Status {
+	s := Status{Self: n.self, Incarnation: n.inc, InQuorum: n.lessee.Holds(nodeKey(n.self), now),
+		Voters: n.voters.Slots(), Lease: n.timing.Lease, View: n.mem.View(now)}
+	if n.last != nil {
+		rec := *n.last
+		s.LastFailover = &rec
+	}
+	for _, g := range n.cfg.Groups {
+		gs := GroupStatus{Name: g.Name, Model: g.Model}
+		for _, su := range g.Units {
+			us := UnitStatus{Name: su.Name, Node: su.Node}
+			if u := n.units[su.Name]; u != nil {
+				us.Known, us.State, us.Instances = true, u.state, u.sis
+				switch {
+				case u.failed:
+					us.Oper = Failed
+				case u.locked:
+					us.Oper = Locked
+				case n.extracting:
+					us.Oper = Extracting
+				default:
+					us.Oper = InService
+				}
+			} else if r := n.remotes[su.Node]; r != nil && n.mem.Up(su.Node) {
+				for _, rep := range r.units {
+					if rep.Name == su.Name {
+						us.Known, us.State, us.Instances = true, rep.State, rep.Instances
+						us.Oper = InService
+						if !rep.Ready {
+							us.Oper = Locked // locked, failed or extracting: not ready
+						}
+					}
+				}
+			}
+			gs.Units = append(gs.Units, us)
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	for _, k := range n.lessee.Keys() {
+		ls := LeaseStatus{Key: k, Held: n.lessee.Holds(k, now)}
+		if ls.Held {
+			ls.Remaining = n.lessee.Expiry(k) - now
+		}
+		s.Leases = append(s.Leases, ls)
+	}
+	return s
+}
+
+// Active reports whether the local unit of group is active for instance
+// si ("" = any instance) at now: its HA state is Active and the lease
+// behind it is unexpired at now. A role acting on its own (a probe
+// responder, say) checks this before every externally visible action, so
+// a late timer or a resumed stopped process never acts on a lapsed lease.
+func (n *Node) Active(group, si string, now time.Duration) bool {
+	for _, name := range n.order {
+		u := n.units[name]
+		if u.group.Name != group || u.state != Active {
+			continue
+		}
+		for _, s := range u.sis {
+			if si != "" && s != si {
+				continue
+			}
+			switch u.group.Model {
+			case TwoN:
+				if n.lessee.Holds(groupKey(group), now) {
+					return true
+				}
+			case NWayActive:
+				if n.lessee.Holds(nodeKey(n.self), now) {
+					return true
+				}
+			default:
+				if n.lessee.Holds(instanceKey(group, s), now) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
