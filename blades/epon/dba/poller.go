@@ -1,0 +1,52 @@
+package dba
+
+// Window is one upstream transmission window as the OLT sees it.
+type Window struct {
+	ONU int
+	// Start is the OLT time (quanta) the window's first bit reaches the
+	// OLT; the GATE carries Start-RTT, the ONU's local start time.
+	Start int64
+	// Length in quanta: the data plus the REPORT at the window's end.
+	Length int64
+	// Data is the granted data bytes (FrameOverhead included).
+	Data int
+}
+
+// End is the OLT time the window's last bit arrives.
+func (w Window) End() int64 { return w.Start + w.Length }
+
+// Poller is IPACT's interleaved polling: on each REPORT it places the
+// reporting ONU's next window on the upstream channel right after the
+// last window already granted (plus the guard time), or as soon as a GATE
+// sent now can reach the ONU, whichever is later; the Algorithm sizes it.
+// Windows therefore never overlap at the OLT. The Poller keeps no clock:
+// the caller passes the OLT time in each Report.
+type Poller struct {
+	cfg Config
+	alg Algorithm
+	// free is the OLT time the channel is free: the end of the last
+	// window granted.
+	free int64
+	// Proc is the OLT's REPORT-to-GATE processing time in quanta.
+	Proc int64
+}
+
+// NewPoller returns a Poller for cfg (validated by the caller, as New
+// does) running alg.
+func NewPoller(cfg Config, alg Algorithm) *Poller {
+	return &Poller{cfg: cfg, alg: alg}
+}
+
+// Algorithm returns the DBA the Poller runs.
+func (p *Poller) Algorithm() Algorithm { return p.alg }
+
+// Next grants the ONU of r its next window; rtt is that ONU's round-trip
+// time in quanta (from ranging).
+func (p *Poller) Next(r Report, rtt int64) Window {
+	start := max(p.free+p.cfg.Guard, r.Now+p.Proc+rtt)
+	data := p.alg.Size(r, start)
+	data = max(0, min(data, p.cfg.MaxGrantBytes()))
+	w := Window{ONU: r.ONU, Start: start, Length: p.cfg.BytesToQuanta(data + ReportBytes), Data: data}
+	p.free = w.End()
+	return w
+}
