@@ -1,0 +1,439 @@
+// Command snmpbench measures the agent's request rate against net-snmp's
+// snmpd with one load generator, side by side in the same run, and writes
+// build/bench/snmp.json. Both agents run as separate processes on
+// 127.0.0.1 with equivalent configurations (community public, USM user
+// SHA-256/AES); the load generator keeps a fixed window of requests in
+// flight on one socket and counts responses.
+//
+//	go run ./snmpagent/cmd/snmpbench -out build/bench/snmp.json
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cgoa/cgoa/snmpagent"
+	"github.com/gosnmp/gosnmp"
+)
+
+const (
+	community = "public"
+	user      = "bench"
+	authPass  = "benchauth123"
+	privPass  = "benchpriv123"
+	sysDescr  = ".1.3.6.1.2.1.1.1.0"
+	system    = ".1.3.6.1.2.1.1"
+)
+
+func main() {
+	serve := flag.Bool("serve-agent", false, "internal: run our agent and print its address")
+	out := flag.String("out", "build/bench/snmp.json", "result file")
+	runs := flag.Int("runs", 5, "runs per metric and agent (median reported)")
+	dur := flag.Duration("duration", 2*time.Second, "measured time per run")
+	window := flag.Int("window", 16, "requests in flight")
+	flag.Parse()
+	if *serve {
+		if err := serveAgent(); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := run(*out, *runs, *dur, *window); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// serveAgent runs our agent until stdin closes.
+func serveAgent() error {
+	a, err := snmpagent.New(snmpagent.Config{System: snmpagent.System{Descr: "cgoa snmpbench agent"}})
+	if err != nil {
+		return err
+	}
+	v := a.VACM()
+	if err := v.AddView(snmpagent.ViewFamily{View: "all", Subtree: snmpagent.MustOID("1")}); err != nil {
+		return err
+	}
+	if err := v.AddAccess(snmpagent.Access{Group: "ro", Level: snmpagent.AuthPriv, Read: "all"}); err != nil {
+		return err
+	}
+	if err := a.AddCommunity(snmpagent.Community{Name: community, Sources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}); err != nil {
+		return err
+	}
+	if err := a.AddUser(snmpagent.User{Name: user, Auth: gosnmp.SHA256, AuthPassphrase: authPass, Priv: gosnmp.AES, PrivPassphrase: privPass, Group: "ro"}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.Start(ctx, "127.0.0.1:0"); err != nil {
+		return err
+	}
+	fmt.Printf("ADDR %s\n", a.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return a.Close()
+}
+
+type peer struct {
+	name string
+	addr netip.AddrPort
+	stop func()
+}
+
+func startOurs() (*peer, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-serve-agent")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("our agent: %w", err)
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")))
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("our agent said %q: %w", line, err)
+	}
+	return &peer{name: "cgoa snmpagent", addr: ap, stop: stop}, nil
+}
+
+func freePort() (int, error) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer pc.Close()
+	return pc.LocalAddr().(*net.UDPAddr).Port, nil
+}
+
+func startSnmpd(dir string) (*peer, error) {
+	path, err := exec.LookPath("snmpd")
+	if err != nil {
+		return nil, fmt.Errorf("snmpd not installed (Debian package snmpd): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "snmpd.conf")
+	text := fmt.Sprintf("rocommunity %s 127.0.0.1\ncreateUser %s SHA-256 %s AES %s\nrouser %s priv\nsysDescr net-snmp snmpbench peer\n",
+		community, user, authPass, privPass, user)
+	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, "-f", "-Lo", "-C", "-c", conf, "-p", filepath.Join(dir, "snmpd.pid"), fmt.Sprintf("udp:127.0.0.1:%d", port))
+	cmd.Env = []string{"MIBS=", "MIBDIRS=" + dir, "SNMPCONFPATH=" + dir, "SNMP_PERSISTENT_DIR=" + dir, "HOME=" + dir, "PATH=" + os.Getenv("PATH")}
+	logf, err := os.Create(filepath.Join(dir, "snmpd.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() }
+	p := &peer{name: "net-snmp snmpd " + snmpdVersion(path), addr: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), stop: stop}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		g := client(p.addr, gosnmp.Version2c)
+		if err := g.Connect(); err == nil {
+			_, err = g.Get([]string{sysDescr})
+			g.Conn.Close()
+			if err == nil {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stop()
+			b, _ := os.ReadFile(filepath.Join(dir, "snmpd.log"))
+			return nil, fmt.Errorf("snmpd did not answer: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func snmpdVersion(path string) string {
+	out, _ := exec.Command(path, "-v").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "NET-SNMP version") {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "NET-SNMP version:"))
+		}
+	}
+	return ""
+}
+
+func client(addr netip.AddrPort, v gosnmp.SnmpVersion) *gosnmp.GoSNMP {
+	g := &gosnmp.GoSNMP{Target: addr.Addr().String(), Port: addr.Port(), Version: v, Community: community,
+		Timeout: 500 * time.Millisecond, Retries: 2, MaxOids: 60}
+	if v == gosnmp.Version3 {
+		g.SecurityModel = gosnmp.UserSecurityModel
+		g.MsgFlags = gosnmp.AuthPriv
+		g.SecurityParameters = &gosnmp.UsmSecurityParameters{UserName: user,
+			AuthenticationProtocol: gosnmp.SHA256, AuthenticationPassphrase: authPass,
+			PrivacyProtocol: gosnmp.AES, PrivacyPassphrase: privPass}
+	}
+	return g
+}
+
+// requests pre-encodes n distinct requests (request IDs, and for v3 msgIDs
+// and salts) so the load generator spends no time encoding. v3 requests
+// stay valid for the 150 s time window, longer than a run.
+func requests(p *peer, metric string, n int) ([][]byte, error) {
+	v := gosnmp.Version2c
+	if strings.HasPrefix(metric, "v3") {
+		v = gosnmp.Version3
+	}
+	g := client(p.addr, v)
+	if err := g.Connect(); err != nil {
+		return nil, err
+	}
+	defer g.Conn.Close()
+	// A real exchange first: checks the agent answers correctly and, for
+	// v3, discovers its engine ID, boots and time.
+	res, err := g.Get([]string{sysDescr})
+	if err != nil {
+		return nil, fmt.Errorf("%s: check get: %w", p.name, err)
+	}
+	if res.Error != gosnmp.NoError || len(res.Variables) != 1 || res.Variables[0].Type != gosnmp.OctetString {
+		return nil, fmt.Errorf("%s: check get answered %v %v", p.name, res.Error, res.Variables)
+	}
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		var b []byte
+		if metric == "v2c.getbulk" {
+			b, err = g.SnmpEncodePacket(gosnmp.GetBulkRequest, []gosnmp.SnmpPDU{{Name: system, Type: gosnmp.Null}}, 0, 10)
+		} else {
+			b, err = g.SnmpEncodePacket(gosnmp.GetRequest, []gosnmp.SnmpPDU{{Name: sysDescr, Type: gosnmp.Null}}, 0, 0)
+		}
+		if err != nil {
+			return nil, err
+		}
+		msgs[i] = b
+	}
+	return msgs, nil
+}
+
+// load sends msgs round-robin to addr keeping window requests in flight
+// and returns the responses received per second over d, and the first
+// response seen (for a sanity check).
+func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration) (float64, []byte, error) {
+	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetReadBuffer(1 << 20)
+	next := 0
+	send := func() error {
+		_, err := conn.Write(msgs[next])
+		next = (next + 1) % len(msgs)
+		return err
+	}
+	for i := 0; i < window; i++ {
+		if err := send(); err != nil {
+			return 0, nil, err
+		}
+	}
+	buf := make([]byte, 65536)
+	var first []byte
+	start := time.Now()
+	measureFrom := start.Add(warm)
+	end := measureFrom.Add(d)
+	count := 0
+	measuring := false
+	var t0 time.Time
+	lastRead := time.Now()
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := conn.Read(buf)
+		now := time.Now()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if now.Sub(lastRead) > 2*time.Second {
+					return 0, nil, fmt.Errorf("no responses from %v", addr)
+				}
+				// Lost requests: refill the window.
+				for i := 0; i < window; i++ {
+					if err := send(); err != nil {
+						return 0, nil, err
+					}
+				}
+				continue
+			}
+			return 0, nil, err
+		}
+		lastRead = now
+		if first == nil {
+			first = append([]byte(nil), buf[:n]...)
+		}
+		if !measuring && now.After(measureFrom) {
+			measuring, t0, count = true, now, 0
+		}
+		count++
+		if measuring && now.After(end) {
+			return float64(count-1) / now.Sub(t0).Seconds(), first, nil
+		}
+		if err := send(); err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+type result struct {
+	Metric  string  `json:"metric"`
+	Unit    string  `json:"unit"`
+	Value   float64 `json:"value"`
+	Samples int     `json:"samples"`
+	Peer    struct {
+		Name  string  `json:"name"`
+		Value float64 `json:"value"`
+	} `json:"peer"`
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func machine() string {
+	model := "unknown cpu"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
+
+func run(out string, runs int, d time.Duration, window int) error {
+	dir, err := os.MkdirTemp("", "snmpbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ours, err := startOurs()
+	if err != nil {
+		return err
+	}
+	defer ours.stop()
+	snmpd, err := startSnmpd(dir)
+	if err != nil {
+		return err
+	}
+	defer snmpd.stop()
+
+	var results []result
+	for _, metric := range []string{"v2c.get", "v2c.getbulk", "v3.get"} {
+		rates := map[*peer][]float64{}
+		msgs := map[*peer][][]byte{}
+		for _, p := range []*peer{ours, snmpd} {
+			if msgs[p], err = requests(p, metric, 4*window); err != nil {
+				return err
+			}
+		}
+		// Alternate the agents run by run so drift on a shared machine
+		// hits both alike.
+		for i := 0; i < runs; i++ {
+			for _, p := range []*peer{ours, snmpd} {
+				r, first, err := load(p.addr, msgs[p], window, 300*time.Millisecond, d)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", metric, p.name, err)
+				}
+				if err := checkResponse(metric, first); err != nil {
+					return fmt.Errorf("%s %s: %w", metric, p.name, err)
+				}
+				rates[p] = append(rates[p], r)
+			}
+		}
+		res := result{Metric: metric, Unit: "requests/s", Value: round(median(rates[ours])), Samples: runs}
+		res.Peer.Name = snmpd.name
+		res.Peer.Value = round(median(rates[snmpd]))
+		fmt.Printf("%-12s ours %9.0f/s  snmpd %9.0f/s  ratio %.2f  (median of %d runs of %v, window %d; ours %v snmpd %v)\n",
+			metric, res.Value, res.Peer.Value, res.Value/res.Peer.Value, runs, d, window, rounded(rates[ours]), rounded(rates[snmpd]))
+		results = append(results, res)
+	}
+	doc := struct {
+		Bench   string   `json:"bench"`
+		Machine string   `json:"machine"`
+		Results []result `json:"results"`
+	}{"snmp", machine(), results}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(out, append(b, '\n'), 0o644)
+}
+
+// checkResponse decodes one response of a run: a v2c response must carry
+// no error and the expected number of varbinds (v3 ones are encrypted and
+// were checked by the exchange in requests).
+func checkResponse(metric string, msg []byte) error {
+	if strings.HasPrefix(metric, "v3") {
+		if len(msg) == 0 || msg[0] != 0x30 {
+			return errors.New("malformed v3 response")
+		}
+		return nil
+	}
+	g := &gosnmp.GoSNMP{Version: gosnmp.Version2c}
+	pkt, err := g.SnmpDecodePacket(msg)
+	if err != nil {
+		return err
+	}
+	want := 1
+	if metric == "v2c.getbulk" {
+		want = 10
+	}
+	if pkt.PDUType != gosnmp.GetResponse || pkt.Error != gosnmp.NoError || len(pkt.Variables) != want {
+		return fmt.Errorf("response %v %v with %d varbinds, want %d", pkt.PDUType, pkt.Error, len(pkt.Variables), want)
+	}
+	return nil
+}
+
+func round(x float64) float64 { return float64(int64(x + 0.5)) }
+
+func rounded(xs []float64) []int64 {
+	r := make([]int64, len(xs))
+	for i, x := range xs {
+		r[i] = int64(x + 0.5)
+	}
+	return r
+}
