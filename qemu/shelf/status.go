@@ -114,9 +114,7 @@ func (s *Shelf) bladeStatus(ctx context.Context, slot int) BladeStatus {
 		}
 		s.mu.Unlock()
 	}
-	if bs.State == vm.Up {
-		bs.Info = info
-	}
+	bs.Info = info // from this boot, or empty until the blade answered
 	return bs
 }
 

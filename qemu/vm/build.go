@@ -38,8 +38,11 @@ func (a Artifacts) Image(role string) string {
 }
 
 // FindArtifacts locates build/ under the repository root (or buildDir when
-// not empty) and checks that the kernel exists.
+// not empty, or $CGOA_BUILD when set) and checks that the kernel exists.
 func FindArtifacts(buildDir string) (Artifacts, error) {
+	if buildDir == "" {
+		buildDir = os.Getenv("CGOA_BUILD")
+	}
 	if buildDir == "" {
 		root, err := RepoRoot()
 		if err != nil {
