@@ -3,6 +3,7 @@
 // fairness per load point.
 //
 //	go run ./blades/epon/cmd/dbasim -dba cgoa,limited -loads 0.1,0.5,0.9 -json
+//	go run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s
 package main
 
 import (
@@ -59,9 +60,17 @@ func run(args []string) error {
 		gain      = fs.Float64("gain", -1, "cgoa prediction gain (negative: default)")
 		asJSON    = fs.Bool("json", false, "print JSON")
 		weightArg = fs.String("weights", "", "comma-separated per-ONU load weights (default equal)")
+		bench     = fs.String("bench", "", "run the IPACT-paper benchmark (limited vs cgoa) and write bench JSON to this file")
+		seeds     = fs.Int("seeds", 3, "seeds per load point with -bench")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *bench != "" {
+		if *seeds < 1 {
+			return fmt.Errorf("-seeds %d, want >= 1", *seeds)
+		}
+		return runBench(*bench, *seeds, *dur)
 	}
 	ls, err := parseFloats(*loads)
 	if err != nil {
