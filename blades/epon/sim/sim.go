@@ -190,11 +190,13 @@ func (h *eventHeap) Pop() any {
 func Run(cfg Config) (Result, error) {
 	cfg.defaults()
 	pon := cfg.PON()
+	if err := pon.Validate(); err != nil { // also fills a zero MaxWindow
+		return Result{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	alg, err := dba.New(cfg.DBA, pon)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	_ = pon.Validate() // fills MaxWindow; New validated it already
 	switch {
 	case cfg.Load < 0 || cfg.Load > 2:
 		return Result{}, fmt.Errorf("%w: load %g, want 0..2", ErrConfig, cfg.Load)
@@ -267,7 +269,6 @@ func Run(cfg Config) (Result, error) {
 		cycleSum, cycleMax           float64
 		cycleN                       int64
 		frames, delivered            int64
-		lastOLT                      float64
 		measureStart, measureEnd     = warm, horizon
 		carriedInWindow, offeredMeas float64
 	)
@@ -299,7 +300,6 @@ func Run(cfg Config) (Result, error) {
 	for events.Len() > 0 {
 		ev := heap.Pop(events).(event)
 		now := float64(ev.t) * quantumNs
-		lastOLT = now
 		if now > stop {
 			break
 		}
@@ -390,7 +390,6 @@ func Run(cfg Config) (Result, error) {
 			ONU: ev.onu, Now: w.End(), Queued: o.queued, Aligned: aligned, Received: sent, Granted: w.Data,
 		}})
 	}
-	_ = lastOLT
 
 	span := (measureEnd - measureStart) / nsPerByte // line bytes in the interval
 	res.Offered = offeredMeas / span

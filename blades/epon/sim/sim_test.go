@@ -226,8 +226,6 @@ func TestJain(t *testing.T) {
 
 func TestTruncatedPareto(t *testing.T) {
 	// paretoMean must match the sampler it calibrates the load with.
-	c := small("limited", 0.5)
-	_ = c
 	r := newArrivals(1, 0, 1, 1e6, 1e8).h[0].r
 	var s float64
 	const n = 400000
