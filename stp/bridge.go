@@ -220,6 +220,7 @@ type Bridge struct {
 	lastTC                          time.Time
 	appliedAgeing                   time.Duration
 	fdbErrors                       uint64
+	generation                      uint64  // see Generation
 	ports                           []*port // ordered by number
 }
 
@@ -669,6 +670,10 @@ func (b *Bridge) supersedesPortInfo(p *port, m *BPDU) bool {
 
 // recordConfigInformation (8.6.2).
 func (b *Bridge) recordConfigInformation(p *port, m *BPDU) {
+	if p.designatedRoot != m.RootID || p.designatedCost != m.RootPathCost ||
+		p.designatedBridge != m.BridgeID || p.designatedPort != m.PortID {
+		b.generation++
+	}
 	p.designatedRoot = m.RootID
 	p.designatedCost = m.RootPathCost
 	p.designatedBridge = m.BridgeID
@@ -734,6 +739,12 @@ func betterRootPort(p, q *port) bool {
 
 // rootSelection (8.6.8).
 func (b *Bridge) rootSelection() {
+	was := [3]uint64{uint64(b.rootPort), uint64(b.designatedRoot), uint64(b.rootPathCost)}
+	defer func() {
+		if was != [3]uint64{uint64(b.rootPort), uint64(b.designatedRoot), uint64(b.rootPathCost)} {
+			b.generation++
+		}
+	}()
 	var root *port
 	for _, p := range b.ports {
 		if p.state == Disabled || b.isDesignatedPort(p) || p.designatedRoot >= b.id {
@@ -777,6 +788,10 @@ func (b *Bridge) designatedPortSelection() {
 
 // becomeDesignatedPort (8.6.10).
 func (b *Bridge) becomeDesignatedPort(p *port) {
+	if p.designatedRoot != b.designatedRoot || p.designatedCost != b.rootPathCost ||
+		p.designatedBridge != b.id || p.designatedPort != p.id {
+		b.generation++
+	}
 	p.designatedRoot = b.designatedRoot
 	p.designatedCost = b.rootPathCost
 	p.designatedBridge = b.id
@@ -974,6 +989,18 @@ func (b *Bridge) initializePort(p *port) {
 	p.hold.stop()
 }
 
+// Generation counts changes of the protocol state that a standby must not
+// miss: port states, the root, root port and cost, the information held
+// on a port, the Topology Change flag. The blade checkpoints synchronously
+// when it moves and refreshes timer values asynchronously (say every hello
+// time); a standby restored from a slightly old checkpoint only sees its
+// timers run a little late.
+func (b *Bridge) Generation() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.generation
+}
+
 // setState changes a port's state and tells the environment. Leaving
 // learning or forwarding flushes what the port learnt: those entries
 // would point into a port that no longer forwards.
@@ -983,6 +1010,9 @@ func (b *Bridge) setState(p *port, s PortState, force bool) {
 		return
 	}
 	p.state = s
+	if old != s {
+		b.generation++
+	}
 	if s == Forwarding && old != Forwarding {
 		p.counters.ForwardTransitions++
 	}
@@ -1002,6 +1032,9 @@ func (b *Bridge) setTC(v bool) {
 	if v && !b.tc {
 		b.tcCount++
 		b.lastTC = b.clock.Now()
+	}
+	if v != b.tc {
+		b.generation++
 	}
 	b.tc = v
 	b.applyAgeing()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -275,5 +276,84 @@ func TestSnapshotJSON(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("Snapshot JSON %s lacks %s", raw, want)
 		}
+	}
+}
+
+// lockedClock is a clock safe for concurrent use.
+type lockedClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *lockedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *lockedClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+type nullEnv struct{}
+
+func (nullEnv) SendBPDU(uint16, *BPDU) error         { return nil }
+func (nullEnv) SetPortState(uint16, PortState) error { return nil }
+func (nullEnv) FlushFDB(uint16) error                { return nil }
+func (nullEnv) SetAgeingTime(time.Duration) error    { return nil }
+
+// TestConcurrentUse drives one bridge from receive, timer and console
+// goroutines at once, as the shell will; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	c := &lockedClock{now: time.Unix(0, 0)}
+	b, err := New(Config{ID: mustBridgeID(t, 0x8000, macA)}, c, nullEnv{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint16(1); i <= 2; i++ {
+		if err := b.AddPort(PortConfig{Number: i, Priority: DefaultPortPriority}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.EnablePort(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame, err := MarshalFrame(macB, superior(t, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		for range 500 {
+			if err := b.Receive(1, frame); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 500 {
+			c.add(100 * time.Millisecond)
+			b.Tick()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 500 {
+			_ = b.Snapshot()
+			_ = b.Export()
+		}
+	}()
+	wg.Wait()
+	if err := b.Receive(1, frame); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.Snapshot(); s.RootPort != 1 || s.Ports[0].ConfigIn != 501 {
+		t.Errorf("root port %d after %d config BPDUs, want 1 after 501", s.RootPort, s.Ports[0].ConfigIn)
 	}
 }

@@ -136,6 +136,32 @@ func (b *Bridge) Export() State {
 	return st
 }
 
+// Aged returns st as it would have been exported d later: every running
+// timer advanced by d. A standby that knows how old its checkpoint is
+// (the checkpoint's write time on a shared clock) restores st.Aged(age),
+// so the restored bridge's timers expire when the active's would have.
+func (st State) Aged(d time.Duration) State {
+	age := func(t *TimerState) {
+		if t.Active {
+			t.Elapsed += d
+		}
+	}
+	age(&st.HelloTimer)
+	age(&st.TCNTimer)
+	age(&st.TopologyChangeTimer)
+	if st.TopologyChanges > 0 {
+		st.SinceTopologyChange += d
+	}
+	st.Ports = append([]PortRecord(nil), st.Ports...)
+	for i := range st.Ports {
+		p := &st.Ports[i]
+		age(&p.MessageAgeTimer)
+		age(&p.ForwardDelayTimer)
+		age(&p.HoldTimer)
+	}
+	return st
+}
+
 // ErrBadState reports a State that Restore cannot continue from.
 var ErrBadState = errors.New("bad bridge state")
 

@@ -177,3 +177,47 @@ func TestRestoreRejectsBadState(t *testing.T) {
 		t.Errorf("Restore(good) = %v", err)
 	}
 }
+
+func TestAgedStateMatchesLaterExport(t *testing.T) {
+	n := meshForRestore(t)
+	n.run(20 * time.Second) // ports listening or learning: many timers run
+	next, _ := n.bridges[3].NextDeadline()
+	d := next.Sub(n.clock.now) / 2 // no timer of bridge 3 fires meanwhile
+	st := n.bridges[3].Export()
+	n.clock.now = n.clock.now.Add(d)
+	later := n.bridges[3].Export()
+	aged := st.Aged(d)
+	if !reflect.DeepEqual(aged, later) {
+		t.Errorf("State.Aged(%v) = %+v, want the later export %+v", d, aged, later)
+	}
+	if reflect.DeepEqual(st, later) {
+		t.Fatal("test is void: the later export equals the earlier one")
+	}
+	aged.Ports[0].Name = "changed"
+	if st.Ports[0].Name == "changed" {
+		t.Error("Aged shares its Ports with the original")
+	}
+}
+
+func TestGenerationMovesOnlyOnProtocolChanges(t *testing.T) {
+	n := meshForRestore(t)
+	n.run(5 * time.Minute)
+	gen := func() []uint64 {
+		var g []uint64
+		for _, b := range n.bridges {
+			g = append(g, b.Generation())
+		}
+		return g
+	}
+	before := gen()
+	n.run(5 * time.Minute)
+	if got := gen(); !reflect.DeepEqual(got, before) {
+		t.Errorf("steady state: generations %v -> %v, want unchanged", before, got)
+	}
+	n.cut(n.portSeg[attach{2, 1}])
+	n.run(time.Second)
+	after := gen()
+	if after[1] == before[1] || after[2] == before[2] {
+		t.Errorf("after a cut next to bridges 1 and 2: generations %v -> %v, want both moved", before, after)
+	}
+}
