@@ -214,7 +214,29 @@ func (s *Shelf) insert(ctx context.Context, slot int) error {
 	bl.info, bl.iboot = Info{}, 0
 	s.mu.Unlock()
 	fmt.Fprintf(s.log, "slot %d: %s inserted (qemu pid %d)\n", slot, bl.b.Role, v.Pid())
+	go s.watch(slot, v)
 	return nil
+}
+
+// watch notices a blade whose QEMU ended by itself (poweroff, crash) and
+// drops the carrier of its channels, as a pulled blade does.
+func (s *Shelf) watch(slot int, v *vm.VM) {
+	<-v.Exited()
+	s.mu.Lock()
+	bl := s.blades[slot]
+	mine := !s.closed && bl.vm == v
+	if mine {
+		bl.vm = nil
+	}
+	s.mu.Unlock()
+	if !mine {
+		return // pulled or restarted on purpose; that path set the links
+	}
+	fmt.Fprintf(s.log, "slot %d: qemu exited by itself; its links are down\n", slot)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.applySlot(ctx, slot)
+	v.Stop(ctx) // release QMP and console
 }
 
 func (s *Shelf) present(e topology.End) bool {
