@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Clock gives the agent its time; tests inject their own.
@@ -287,11 +289,28 @@ func (a *Agent) Close() error {
 	return err
 }
 
+// batch is how many datagrams one system call may carry (recvmmsg and
+// sendmmsg): under load, requests queue up and are taken together.
+const batch = 8
+
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
 func (a *Agent) serve() {
 	defer a.wg.Done()
-	buf := make([]byte, 65536)
+	var bc batchConn = ipv4.NewPacketConn(a.conn)
+	if a.Addr().Addr().Is6() && !a.Addr().Addr().Is4In6() {
+		bc = ipv6.NewPacketConn(a.conn)
+	}
+	in := make([]ipv4.Message, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 65536)}
+	}
+	out := make([]ipv4.Message, 0, batch)
 	for {
-		n, from, err := a.conn.ReadFromUDPAddrPort(buf)
+		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
 			if a.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -299,15 +318,26 @@ func (a *Agent) serve() {
 			a.log.Warn("snmpagent: read", "err", err)
 			continue
 		}
-		out := a.HandleMessage(buf[:n], from)
-		if out == nil {
-			continue
+		out = out[:0]
+		for i := 0; i < n; i++ {
+			ua, ok := in[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			resp := a.HandleMessage(in[i].Buffers[0][:in[i].N], ua.AddrPort())
+			if resp != nil {
+				out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+			}
 		}
-		if _, err := a.conn.WriteToUDPAddrPort(out, from); err != nil {
-			a.log.Warn("snmpagent: write", "to", from, "err", err)
-			continue
+		for len(out) > 0 {
+			k, err := bc.WriteBatch(out, 0)
+			if err != nil {
+				a.log.Warn("snmpagent: write", "err", err)
+				break
+			}
+			a.cnt.OutPkts.Add(uint64(k))
+			out = out[k:]
 		}
-		a.cnt.OutPkts.Add(1)
 	}
 }
 

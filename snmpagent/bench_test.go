@@ -3,8 +3,6 @@ package snmpagent
 import (
 	"net/netip"
 	"testing"
-
-	"github.com/gosnmp/gosnmp"
 )
 
 // Per-request CPU cost of the whole request path (no sockets). The
@@ -26,5 +24,3 @@ func benchmarkHandle(b *testing.B, seed int) {
 func BenchmarkHandleV2cGet(b *testing.B)        { benchmarkHandle(b, 4) }
 func BenchmarkHandleV2cGetBulk(b *testing.B)    { benchmarkHandle(b, 6) }
 func BenchmarkHandleV3AuthPrivGet(b *testing.B) { benchmarkHandle(b, 8) }
-
-var _ = gosnmp.Version1
