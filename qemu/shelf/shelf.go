@@ -481,6 +481,23 @@ func (s *Shelf) closeFarEnds() {
 	}
 }
 
+// Uplink returns the host sink at the far end of a hub's uplink0
+// ("uplink-s1"), to count what the shelf sends out and to send into it.
+func (s *Shelf) Uplink(name string) (*farend.Endpoint, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.farends[name].(*farend.Endpoint)
+	return e, ok
+}
+
+// ONU returns the ONU emulator at the far end of a PON port ("onu-s5-pon0").
+func (s *Shelf) ONU(name string) (*farend.ONU, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.farends[name].(*farend.ONU)
+	return o, ok
+}
+
 // Logs returns every blade's console log, for test failure output.
 func (s *Shelf) Logs() map[int]string {
 	logs := map[int]string{}
