@@ -243,6 +243,47 @@ type Table struct {
 	rows func() []OID
 	// Cell returns the value of one cell.
 	cell func(col uint32, index OID) (Value, bool)
+	// test and commit make cells writable (see WithSet).
+	test   func(col uint32, index OID, v Value) gosnmp.SNMPError
+	commit func(col uint32, index OID, v Value) (undo func() error, st gosnmp.SNMPError)
+}
+
+// WithSet makes the table's cells writable: test validates one cell
+// without side effects (return NotWritable for read-only columns,
+// NoCreation for rows that cannot be created); commit applies it and
+// returns how to undo it. See Setter for the all-or-nothing protocol.
+func (t *Table) WithSet(
+	test func(col uint32, index OID, v Value) gosnmp.SNMPError,
+	commit func(col uint32, index OID, v Value) (undo func() error, st gosnmp.SNMPError),
+) *Table {
+	t.test, t.commit = test, commit
+	return t
+}
+
+func (t *Table) split(oid OID) (uint32, OID, bool) {
+	if len(oid) < len(t.entry)+2 || !oid.HasPrefix(t.entry) {
+		return 0, nil, false
+	}
+	return oid[len(t.entry)], oid[len(t.entry)+1:], true
+}
+
+func (t *Table) TestSet(oid OID, v Value) gosnmp.SNMPError {
+	col, idx, ok := t.split(oid)
+	switch {
+	case !ok:
+		return gosnmp.NoCreation
+	case t.test == nil:
+		return gosnmp.NotWritable
+	}
+	return t.test(col, idx, v)
+}
+
+func (t *Table) CommitSet(oid OID, v Value) (func() error, gosnmp.SNMPError) {
+	col, idx, ok := t.split(oid)
+	if !ok || t.commit == nil {
+		return nil, gosnmp.CommitFailed
+	}
+	return t.commit(col, idx, v)
 }
 
 // NewTable builds a read-only table. columns are the accessible column

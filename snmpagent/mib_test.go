@@ -268,3 +268,47 @@ func TestExportImportFailover(t *testing.T) {
 		t.Errorf("manager had to rediscover after failover: %+v -> %+v", before, after)
 	}
 }
+
+func TestTableSet(t *testing.T) {
+	a := fuzzAgent(t)
+	vals := map[uint32]int64{1: 1}
+	entry := MustOID("1.3.6.1.4.1.99999.7.1")
+	tbl := NewTable(entry, []uint32{2, 3}, func() []OID { return []OID{{1}} },
+		func(col uint32, idx OID) (Value, bool) { return Integer(int32(vals[col])), true }).WithSet(
+		func(col uint32, idx OID, v Value) gosnmp.SNMPError {
+			if col != 3 {
+				return gosnmp.NotWritable
+			}
+			if idx.Compare(OID{1}) != 0 {
+				return gosnmp.NoCreation
+			}
+			return gosnmp.NoError
+		},
+		func(col uint32, idx OID, v Value) (func() error, gosnmp.SNMPError) {
+			old := vals[col]
+			vals[col], _ = v.AsInt()
+			return func() error { vals[col] = old; return nil }, gosnmp.NoError
+		})
+	if err := a.Tree().Register(entry, tbl); err != nil {
+		t.Fatal(err)
+	}
+	all := a.VACM().View("all")
+	for _, tc := range []struct {
+		oid  string
+		want gosnmp.SNMPError
+	}{
+		{".1.3.6.1.4.1.99999.7.1.3.1", gosnmp.NoError},
+		{".1.3.6.1.4.1.99999.7.1.2.1", gosnmp.NotWritable},
+		{".1.3.6.1.4.1.99999.7.1.3.2", gosnmp.NoCreation},
+		{".1.3.6.1.4.1.99999.8.1", gosnmp.NoCreation},
+	} {
+		r := &request{version: gosnmp.Version2c, read: all, write: all, pkt: &gosnmp.SnmpPacket{PDUType: gosnmp.SetRequest,
+			Variables: []gosnmp.SnmpPDU{{Name: tc.oid, Type: gosnmp.Integer, Value: 9}}}}
+		if _, st, _ := a.set(r); st != tc.want {
+			t.Errorf("set %s = %v, want %v", tc.oid, st, tc.want)
+		}
+	}
+	if vals[3] != 9 {
+		t.Errorf("column 3 = %d after SET, want 9", vals[3])
+	}
+}

@@ -387,4 +387,16 @@ func TestNotificationsToSnmptrapd(t *testing.T) {
 	if c.OutTraps != 2 || c.OutInforms < 1 || c.InformTimeouts != 0 {
 		t.Errorf("OutTraps/OutInforms/InformTimeouts = %d/%d/%d, want 2/>=1/0", c.OutTraps, c.OutInforms, c.InformTimeouts)
 	}
+
+	// snmpEnableAuthenTraps is off by default; once enabled by SET, a
+	// wrong community raises authenticationFailure at every target.
+	if out, err := netSNMP(t, "snmpset", "-v2c", "-c", "private", agentArg(a), "1.3.6.1.2.1.11.30.0", "i", "1"); err != nil {
+		t.Fatalf("enable auth traps = %q, %v", out, err)
+	}
+	if out, err := netSNMP(t, "snmpget", "-r", "0", "-v2c", "-c", "wrong", agentArg(a), "1.3.6.1.2.1.1.1.0"); err == nil {
+		t.Fatalf("get with wrong community answered: %q", out)
+	}
+	for i := 0; i < 3; i++ {
+		awaitLine(t, lines, ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.5.5")
+	}
 }

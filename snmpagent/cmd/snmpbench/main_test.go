@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cgoa/cgoa/snmpagent"
+	"github.com/gosnmp/gosnmp"
+)
+
+// The load generator against our agent in-process: every metric yields
+// responses that decode as the expected answers, at a non-zero rate.
+func TestLoadAgainstAgent(t *testing.T) {
+	a, err := snmpagent.New(snmpagent.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.VACM().AddView(snmpagent.ViewFamily{View: "all", Subtree: snmpagent.MustOID("1")})
+	_ = a.VACM().AddAccess(snmpagent.Access{Group: "ro", Level: snmpagent.AuthPriv, Read: "all"})
+	if err := a.AddCommunity(snmpagent.Community{Name: community}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddUser(snmpagent.User{Name: user, Auth: gosnmp.SHA256, AuthPassphrase: authPass, Priv: gosnmp.AES, PrivPassphrase: privPass, Group: "ro"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.Start(ctx, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	p := &peer{name: "ours", addr: a.Addr()}
+	for _, metric := range []string{"v2c.get", "v2c.getbulk", "v3.get"} {
+		msgs, err := requests(p, metric, 8)
+		if err != nil {
+			t.Fatalf("requests(%s) = %v", metric, err)
+		}
+		before := a.Counters().InPkts
+		rate, first, err := load(p.addr, msgs, 4, 20*time.Millisecond, 200*time.Millisecond)
+		if err != nil || rate <= 0 {
+			t.Fatalf("load(%s) = %v, %v; want a positive rate", metric, rate, err)
+		}
+		if err := checkResponse(metric, first); err != nil {
+			t.Errorf("checkResponse(%s) = %v", metric, err)
+		}
+		if got := a.Counters().InPkts - before; float64(got) < rate*0.1 {
+			t.Errorf("%s: agent saw %d requests for a rate of %.0f/s over 0.2 s", metric, got, rate)
+		}
+	}
+	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 2, 3}) != 2.5 {
+		t.Errorf("median wrong")
+	}
+}
