@@ -1,6 +1,7 @@
 package quorum
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 	"time"
@@ -193,20 +194,22 @@ func (l *Lessee) expiry(h *holding) time.Duration {
 		slot uint8
 		end  time.Duration
 	}
-	var vs []v
+	var buf [16]v
+	vs := buf[:0]
 	for s, at := range h.votes {
 		vs = append(vs, v{s, at + l.timing.HolderLease()})
 	}
-	sort.Slice(vs, func(i, j int) bool {
-		if vs[i].end != vs[j].end {
-			return vs[i].end > vs[j].end
+	slices.SortFunc(vs, func(a, b v) int {
+		if a.end != b.end {
+			return cmp.Compare(b.end, a.end)
 		}
-		return vs[i].slot < vs[j].slot
+		return cmp.Compare(a.slot, b.slot)
 	})
-	in := map[uint8]bool{}
-	for _, x := range vs {
-		in[x.slot] = true
-		if l.voters.IsQuorum(func(s uint8) bool { return in[s] }) {
+	for i, x := range vs {
+		prefix := vs[:i+1]
+		if l.voters.IsQuorum(func(s uint8) bool {
+			return slices.ContainsFunc(prefix, func(p v) bool { return p.slot == s })
+		}) {
 			return x.end
 		}
 	}

@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"sync"
 )
 
@@ -40,6 +43,7 @@ type Endpoint struct {
 	epoch uint64
 
 	mu      sync.Mutex
+	mac     hash.Hash // keyed with the shelf key, reused under mu
 	seq     uint64
 	windows map[uint8]*window
 	c       Counters
@@ -59,7 +63,7 @@ func NewEndpoint(key Key, shelf uint16, slot uint8, epoch uint64) (*Endpoint, er
 	if slot == Broadcast || slot == 0 {
 		return nil, fmt.Errorf("transport: slot %d is reserved", slot)
 	}
-	return &Endpoint{key: append(Key(nil), key...), shelf: shelf, slot: slot, epoch: epoch, windows: map[uint8]*window{}}, nil
+	return &Endpoint{key: append(Key(nil), key...), mac: hmac.New(sha256.New, key), shelf: shelf, slot: slot, epoch: epoch, windows: map[uint8]*window{}}, nil
 }
 
 // Slot is the endpoint's own slot.
@@ -74,20 +78,19 @@ func (e *Endpoint) Shelf() uint16 { return e.shelf }
 // Seal makes the wire bytes of one frame to slot to (or Broadcast).
 func (e *Endpoint) Seal(typ Type, to uint8, payload []byte) ([]byte, error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.seq++
-	seq := e.seq
 	e.c.Sent++
-	e.mu.Unlock()
-	return Seal(e.key, Frame{Header: Header{Type: typ, Shelf: e.shelf, From: e.slot, To: to, Epoch: e.epoch, Seq: seq}, Payload: payload})
+	return seal(e.mac, Frame{Header: Header{Type: typ, Shelf: e.shelf, From: e.slot, To: to, Epoch: e.epoch, Seq: e.seq}, Payload: payload})
 }
 
 // Accept checks bytes received on path and returns the frame if it is
 // authentic, addressed to this endpoint and fresh. Every rejection is
 // counted; the error says why.
 func (e *Endpoint) Accept(path int, b []byte) (Frame, error) {
-	f, err := Open(e.key, b)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	f, err := open(e.mac, b)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrShort):

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 )
 
 // Frame layout (big endian), version 1:
@@ -92,6 +93,10 @@ type Key []byte
 
 // Seal encodes f and appends its tag. It never does I/O.
 func Seal(key Key, f Frame) ([]byte, error) {
+	return seal(hmac.New(sha256.New, key), f)
+}
+
+func seal(mac hash.Hash, f Frame) ([]byte, error) {
 	if len(f.Payload) > MaxPayload {
 		return nil, fmt.Errorf("transport: seal type %d: %d bytes: %w", f.Type, len(f.Payload), ErrTooBig)
 	}
@@ -106,19 +111,24 @@ func Seal(key Key, f Frame) ([]byte, error) {
 	binary.BigEndian.PutUint64(b[16:], f.Seq)
 	binary.BigEndian.PutUint16(b[24:], uint16(len(f.Payload)))
 	copy(b[HeaderLen:], f.Payload)
-	return append(b, tag(key, b)...), nil
+	return append(b, tag(mac, b)...), nil
 }
 
-func tag(key Key, b []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(b)
-	return m.Sum(nil)[:TagLen]
+func tag(mac hash.Hash, b []byte) []byte {
+	mac.Reset()
+	mac.Write(b)
+	var sum [sha256.Size]byte
+	return mac.Sum(sum[:0])[:TagLen]
 }
 
 // Open checks and decodes a sealed frame. The returned payload aliases b.
 // Open checks integrity and authenticity only; replay and addressing are
 // the Endpoint's job.
 func Open(key Key, b []byte) (Frame, error) {
+	return open(hmac.New(sha256.New, key), b)
+}
+
+func open(mac hash.Hash, b []byte) (Frame, error) {
 	if len(b) < HeaderLen+TagLen {
 		return Frame{}, ErrShort
 	}
@@ -139,7 +149,7 @@ func Open(key Key, b []byte) (Frame, error) {
 		return Frame{}, ErrLength
 	}
 	body := b[:HeaderLen+n]
-	if !hmac.Equal(tag(key, body), b[HeaderLen+n:]) {
+	if !hmac.Equal(tag(mac, body), b[HeaderLen+n:]) {
 		return Frame{}, ErrAuth
 	}
 	return Frame{

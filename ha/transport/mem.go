@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type MemNetwork struct {
 	sched    Scheduler
 	rng      *rand.Rand
 	nodes    map[uint8]*MemTransport
+	slots    []uint8 // sorted keys of nodes, nil when stale
 	loss     float64
 	minDelay time.Duration
 	maxDelay time.Duration
@@ -59,6 +61,7 @@ type MemTransport struct {
 func (n *MemNetwork) Attach(ep *Endpoint, h Handler) *MemTransport {
 	t := &MemTransport{net: n, ep: ep, h: h}
 	n.nodes[ep.Slot()] = t
+	n.slots = nil
 	return t
 }
 
@@ -128,6 +131,7 @@ func (n *MemNetwork) Detach(slot uint8) {
 		t.closed = true
 	}
 	delete(n.nodes, slot)
+	n.slots = nil
 	delete(n.paused, slot)
 }
 
@@ -192,7 +196,7 @@ func (t *MemTransport) Send(typ Type, to uint8, payload []byte) error {
 	}
 	from := t.ep.Slot()
 	if to == Broadcast {
-		for s := range sortedSlots(t.net.nodes) {
+		for _, s := range t.net.sortedSlots() {
 			if s != from {
 				t.net.send(from, s, b)
 			}
@@ -215,16 +219,14 @@ func (t *MemTransport) Close() error {
 	return nil
 }
 
-// sortedSlots yields slots in ascending order so that runs are
+// sortedSlots lists attached slots in ascending order so that runs are
 // reproducible (map order is random).
-func sortedSlots(m map[uint8]*MemTransport) func(func(uint8) bool) {
-	return func(yield func(uint8) bool) {
-		for s := 1; s < 255; s++ {
-			if _, ok := m[uint8(s)]; ok {
-				if !yield(uint8(s)) {
-					return
-				}
-			}
+func (n *MemNetwork) sortedSlots() []uint8 {
+	if n.slots == nil {
+		for s := range n.nodes {
+			n.slots = append(n.slots, s)
 		}
+		slices.Sort(n.slots)
 	}
+	return n.slots
 }
