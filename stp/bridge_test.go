@@ -83,7 +83,7 @@ func advance(b *Bridge, c *simClock, d time.Duration) {
 }
 
 // superior is a config BPDU from a better root (priority 0x1000).
-func superior(t *testing.T, age Time) *BPDU {
+func superior(t testing.TB, age Time) *BPDU {
 	return &BPDU{Type: TypeConfig, RootID: mustBridgeID(t, 0x1000, macB), RootPathCost: 0,
 		BridgeID: mustBridgeID(t, 0x1000, macB), PortID: 0x8001,
 		MessageAge: age, MaxAge: 20 * 256, HelloTime: 2 * 256, ForwardDelay: 15 * 256}
@@ -355,5 +355,86 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if s := b.Snapshot(); s.RootPort != 1 || s.Ports[0].ConfigIn != 501 {
 		t.Errorf("root port %d after %d config BPDUs, want 1 after 501", s.RootPort, s.Ports[0].ConfigIn)
+	}
+}
+
+// FuzzBridgeReceive feeds a bridge arbitrary frames at arbitrary times and
+// checks it neither panics nor breaks its own invariants.
+func FuzzBridgeReceive(f *testing.F) {
+	cfg, _ := MarshalFrame(macB, superior(f, 256))
+	tcn, _ := MarshalFrame(macB, &BPDU{Type: TypeTCN})
+	own := superior(f, 0)
+	own.BridgeID = mustBridgeID(f, 0x8000, macA)
+	ownFr, _ := MarshalFrame(macA, own)
+	f.Add(append(append([]byte{1, 10, byte(len(cfg))}, cfg...), append([]byte{2, 200, byte(len(tcn))}, tcn...)...))
+	f.Add(append([]byte{2, 0, byte(len(ownFr))}, ownFr...))
+	f.Add([]byte{1, 255, 5, 1, 2, 3, 4, 5})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &simClock{now: time.Unix(0, 0)}
+		b, err := New(Config{ID: mustBridgeID(t, 0x8000, macA)}, c, nullEnv{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := uint16(1); i <= 3; i++ {
+			if err := b.AddPort(PortConfig{Number: i, Priority: DefaultPortPriority, PathCost: uint32(i) * 1000}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.EnablePort(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Records: port (mod 4; 0 toggles port 3), delay in 1/8 s, length, frame.
+		for len(in) >= 3 {
+			port, delay, l := uint16(in[0]%4), time.Duration(in[1])*time.Second/8, int(in[2])
+			in = in[3:]
+			if l > len(in) {
+				l = len(in)
+			}
+			frame := in[:l]
+			in = in[l:]
+			advance(b, c, delay)
+			if port == 0 {
+				if p, _ := b.Snapshot().Port(3); p.Enabled {
+					_ = b.DisablePort(3)
+				} else {
+					_ = b.EnablePort(3)
+				}
+				continue
+			}
+			_ = b.Receive(port, frame) // errors are fine; panics and broken invariants are not
+			checkInvariants(t, b.Snapshot())
+		}
+	})
+}
+
+func checkInvariants(t *testing.T, s Snapshot) {
+	t.Helper()
+	if s.IsRoot != (s.RootPort == 0) || s.IsRoot != (s.Root == s.ID) {
+		t.Fatalf("root %v port %d is-root %v for bridge %v", s.Root, s.RootPort, s.IsRoot, s.ID)
+	}
+	if !s.IsRoot && s.Root > s.ID {
+		t.Fatalf("bridge %v follows a worse root %v", s.ID, s.Root)
+	}
+	roots := 0
+	for _, p := range s.Ports {
+		if p.State < Disabled || p.State > Forwarding {
+			t.Fatalf("port %d state %v", p.Number, p.State)
+		}
+		if p.Role == RoleRoot {
+			roots++
+			if p.Number != s.RootPort || p.DesignatedRoot != s.Root ||
+				uint64(s.RootPathCost) != min(uint64(p.DesignatedCost)+uint64(p.PathCost), 0xffffffff) {
+				t.Fatalf("root port %+v inconsistent with bridge root %v cost %d", p, s.Root, s.RootPathCost)
+			}
+		}
+		if (p.Role == RoleAlternate || p.Role == RoleBackup) && p.State != Blocking {
+			t.Fatalf("blocked-role port %d in state %v", p.Number, p.State)
+		}
+		if p.Role == RoleDesignated && (p.DesignatedBridge != s.ID || p.DesignatedRoot != s.Root) {
+			t.Fatalf("designated port %+v does not carry the bridge's information", p)
+		}
+	}
+	if roots != map[bool]int{true: 0, false: 1}[s.IsRoot] {
+		t.Fatalf("%d root ports, is-root %v", roots, s.IsRoot)
 	}
 }

@@ -384,3 +384,33 @@ func TestTopologyChangeReachesRootAndFlagPropagates(t *testing.T) {
 		}
 	}
 }
+
+func TestRootTimersGovernTheNetwork(t *testing.T) {
+	ids := prioIDs(t, 0x8000, 0x1000, 0x8000, 0x8000)
+	n := newNet(t, ids, Config{})
+	const rootMax, rootHello, rootFwd = 10 * time.Second, time.Second, 6 * time.Second
+	if err := n.bridges[1].SetTimers(rootMax, rootHello, rootFwd); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ids {
+		n.link(i, 1, (i+1)%len(ids), 2)
+	}
+	n.run(2*rootFwd + settled)
+	n.checkTree()
+	if d := n.lastTransition(); d > 2*rootFwd+settled {
+		t.Errorf("last transition at %v, want within 2 x the root's forward delay (%v)", d, 2*rootFwd)
+	}
+	for i, b := range n.bridges {
+		s := b.Snapshot()
+		if s.MaxAge != rootMax || s.HelloTime != rootHello || s.ForwardDelay != rootFwd {
+			t.Errorf("bridge %d uses timers %v/%v/%v, want the root's %v/%v/%v", i, s.MaxAge, s.HelloTime, s.ForwardDelay, rootMax, rootHello, rootFwd)
+		}
+	}
+	// The root's hello time paces its BPDUs.
+	before, _ := n.bridges[1].Snapshot().Port(1)
+	n.run(10 * time.Second)
+	after, _ := n.bridges[1].Snapshot().Port(1)
+	if got := after.ConfigOut - before.ConfigOut; got < 9 || got > 11 {
+		t.Errorf("root sent %d config BPDUs in 10 s with hello time 1 s, want about 10", got)
+	}
+}
