@@ -482,7 +482,10 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 	}
 	for _, name := range n.order {
 		u := n.units[name]
-		hb.Units = append(hb.Units, UnitReport{Name: name, Ready: n.operational(u), State: u.state, Instances: u.sis})
+		// A unit handing over is not ready, so the others see the next
+		// unit as standby and do not wait for it.
+		ready := n.operational(u) && now >= u.yieldUntil
+		hb.Units = append(hb.Units, UnitReport{Name: name, Ready: ready, State: u.state, Instances: u.sis})
 	}
 	n.env.Send(transport.TypeHeartbeat, transport.Broadcast, MarshalHeartbeat(hb))
 }
@@ -692,11 +695,10 @@ func (n *Node) applyAdmin(now time.Duration, op AdminOp, target, origin string) 
 			if u.group.Name != target || u.state != Active {
 				continue
 			}
-			n.giveUp(now, u, true)
 			// Stay out of the way for two leases so the next unit in
 			// succession takes over; if none does, we ask again after.
 			u.yieldUntil = now + 2*n.timing.Lease
-			n.update(now)
+			n.giveUp(now, u, true)
 		}
 	case OpLock:
 		if u := n.units[target]; u != nil && !u.locked {

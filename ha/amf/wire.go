@@ -59,6 +59,14 @@ func (r *reader) u64() uint64 {
 	return v
 }
 
+func (r *reader) bool() bool {
+	v := r.u8()
+	if v > 1 {
+		r.err = errWire
+	}
+	return v == 1
+}
+
 func (r *reader) str() string {
 	n := int(r.u8())
 	if r.err != nil || len(r.b) < n {
@@ -135,7 +143,7 @@ func UnmarshalHeartbeat(b []byte) (Heartbeat, error) {
 		hb.Held = append(hb.Held, r.str())
 	}
 	for i, n := 0, int(r.u8()); i < n && r.err == nil; i++ {
-		u := UnitReport{Name: r.str(), Ready: r.u8() == 1, State: HAState(r.u8())}
+		u := UnitReport{Name: r.str(), Ready: r.bool(), State: HAState(r.u8())}
 		if u.State > Quiesced {
 			r.err = errWire
 		}
@@ -206,7 +214,7 @@ func UnmarshalLease(b []byte, from uint8, inc uint64) (LeaseMsg, error) {
 		m.Requests = append(m.Requests, q)
 	}
 	for i, n := 0, int(r.u8()); i < n && r.err == nil; i++ {
-		m.Replies = append(m.Replies, quorum.Reply{Key: r.str(), From: from, To: r.u8(), Inc: r.u64(), Seq: r.u64(), Granted: r.u8() == 1})
+		m.Replies = append(m.Replies, quorum.Reply{Key: r.str(), From: from, To: r.u8(), Inc: r.u64(), Seq: r.u64(), Granted: r.bool()})
 	}
 	for i, n := 0, int(r.u8()); i < n && r.err == nil; i++ {
 		m.Releases = append(m.Releases, quorum.Release{Key: r.str(), From: from, Inc: inc, UpTo: r.u64()})

@@ -1,0 +1,292 @@
+package amf
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cgoa/cgoa/ha/clm"
+	"github.com/cgoa/cgoa/ha/evt"
+)
+
+func (s *simShelf) now(slot uint8) time.Duration { return s.local(s.nodes[slot]) }
+
+func holders(s *simShelf, group string) []uint8 { return s.activeHolders(group, "") }
+
+func TestSwitchover(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 3)
+	var trail []string
+	settle(t, s)
+	s.nodes[3].node.Register(Component{Name: "trail", Unit: "mgmt-3", Assign: func(a Assignment) { trail = append(trail, "3:"+a.State.String()) }})
+	s.nodes[4].node.Register(Component{Name: "trail", Unit: "mgmt-4", Assign: func(a Assignment) { trail = append(trail, "4:"+a.State.String()) }})
+	trail = nil
+	// Asked on a third blade: forwarded to the active's node.
+	if err := s.nodes[6].node.Switchover(s.now(6), "mgmt"); err != nil {
+		t.Fatalf("Switchover(mgmt) error %v", err)
+	}
+	took, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 })
+	if !ok {
+		t.Fatalf("switchover: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	t.Logf("switchover took %v", took)
+	if took > 3*s.cfg.Timers.Interval {
+		t.Errorf("switchover took %v, want <= 3 intervals (no lease wait)", took)
+	}
+	s.loop.RunFor(100 * time.Millisecond)
+	// SA Forum switchover: the old active quiesces and becomes the standby;
+	// the standby goes straight to active (never unassigned in between).
+	want := []string{"3:quiescing", "3:quiesced", "3:standby", "4:active"}
+	if !slices.Equal(trail, want) {
+		t.Errorf("callbacks %v, want %v", trail, want)
+	}
+	st := s.nodes[4].node.Status(s.now(4))
+	if st.LastFailover == nil || st.LastFailover.Reason != "handover" || st.LastFailover.From != "mgmt-3" {
+		t.Errorf("LastFailover = %+v, want a handover from mgmt-3", st.LastFailover)
+	}
+	if err := s.nodes[4].node.Switchover(s.now(4), "nosuch"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Switchover(nosuch) = %v, want %v", err, ErrUnknown)
+	}
+	if err := s.nodes[4].node.Switchover(s.now(4), "probe"); err == nil {
+		t.Error("Switchover(n-way-active group) succeeded, want error")
+	}
+}
+
+func TestLockUnlock(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 4)
+	settle(t, s)
+	if err := s.nodes[1].node.Lock(s.now(1), "mgmt-3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 }); !ok {
+		t.Fatalf("after lock mgmt-3: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	s.loop.RunFor(200 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Unassigned {
+		t.Errorf("locked mgmt-3 = %v, want unassigned", st)
+	}
+	if got := s.nodes[3].node.Status(s.now(3)).Groups[1].Units[0].Oper; got != Locked {
+		t.Errorf("locked unit oper = %v, want %v", got, Locked)
+	}
+	// Locking the only other unit leaves the group without an active.
+	s.nodes[5].node.Lock(s.now(5), "mgmt-4")
+	s.loop.RunFor(200 * time.Millisecond)
+	if h := holders(s, "mgmt"); len(h) != 0 {
+		t.Errorf("both mgmt units locked: holders %v, want none", h)
+	}
+	s.nodes[5].node.Unlock(s.now(5), "mgmt-3")
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 3 }); !ok {
+		t.Fatalf("after unlock mgmt-3: holders %v, want [3]", holders(s, "mgmt"))
+	}
+	if err := s.nodes[5].node.Lock(s.now(5), "nosuch"); !errors.Is(err, ErrUnknown) {
+		t.Errorf("Lock(nosuch) = %v, want %v", err, ErrUnknown)
+	}
+}
+
+func TestEscalation(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 5)
+	settle(t, s)
+	var faults []string
+	s.bus.Subscribe(func(e evt.Event) {
+		if e.Kind == evt.Fault {
+			faults = append(faults, e.Subject+":"+e.To)
+		}
+	})
+	healthy := map[string]bool{"mgmt-3": false, "probe-3": true}
+	restarts := 0
+	n3 := s.nodes[3].node
+	nodeFailed := ""
+	n3.env.NodeFailover = func(reason string) { nodeFailed = reason }
+	n3.Register(Component{Name: "snmpd", Unit: "mgmt-3",
+		Health: func() error {
+			if !healthy["mgmt-3"] {
+				return errors.New("not answering")
+			}
+			return nil
+		},
+		Restart: func() error { restarts++; return nil }})
+	// Restart twice (MaxRestarts), then fail the unit over.
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 }); !ok {
+		t.Fatalf("unit failover: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	if restarts != 2 {
+		t.Errorf("restarts before unit failover = %d, want 2", restarts)
+	}
+	if want := []string{"snmpd:restart", "snmpd:restart", "mgmt-3:unit-failover"}; !slices.Equal(faults, want) {
+		t.Errorf("fault events %v, want %v", faults, want)
+	}
+	s.loop.RunFor(100 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Unassigned {
+		t.Errorf("failed mgmt-3 = %v, want unassigned", st)
+	}
+	// Repair brings it back as standby.
+	healthy["mgmt-3"] = true
+	n3.Repair(s.now(3), "mgmt-3")
+	s.loop.RunFor(100 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Standby {
+		t.Errorf("repaired mgmt-3 = %v, want standby", st)
+	}
+	// Two more unit failovers within the window fail the node over.
+	n3.Register(Component{Name: "prober", Unit: "probe-3", Health: func() error {
+		if !healthy["probe-3"] {
+			return errors.New("dead")
+		}
+		return nil
+	}})
+	healthy["mgmt-3"], healthy["probe-3"] = false, false
+	s.loop.RunFor(200 * time.Millisecond)
+	if nodeFailed == "" {
+		t.Fatalf("no node failover after 3 unit failovers; faults %v", faults)
+	}
+	for _, u := range []string{"mgmt-3", "probe-3"} {
+		if st, _ := stateOf(s, u); st != Unassigned {
+			t.Errorf("%s after node failover = %v, want unassigned", u, st)
+		}
+	}
+}
+
+func TestHandleOpen(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 6)
+	settle(t, s)
+	var result []bool
+	s.nodes[3].node.HandleOpen(s.now(3), func(ok bool) { result = append(result, ok) })
+	if _, ok := s.runUntilCond(time.Second, func() bool { return len(result) > 0 }); !ok {
+		t.Fatal("extraction never became ready")
+	}
+	if !result[0] {
+		t.Error("HandleOpen done(false), want true (mgmt-4 took over)")
+	}
+	if h := holders(s, "mgmt"); len(h) != 1 || h[0] != 4 {
+		t.Errorf("after handle open: mgmt holders %v, want [4]", h)
+	}
+	if st, _ := stateOf(s, "probe-3"); st != Unassigned {
+		t.Errorf("probe-3 while extracting = %v, want unassigned", st)
+	}
+	s.nodes[3].node.HandleClose(s.now(3))
+	s.loop.RunFor(100 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Standby {
+		t.Errorf("mgmt-3 after handle closed = %v, want standby", st)
+	}
+	// The only unit of a group cannot hand over: done(false) in bounded time.
+	s.nodes[4].node.Lock(s.now(4), "mgmt-3")
+	s.loop.RunFor(50 * time.Millisecond)
+	result = nil
+	s.nodes[4].node.HandleOpen(s.now(4), func(ok bool) { result = append(result, ok) })
+	if _, ok := s.runUntilCond(time.Second, func() bool { return len(result) > 0 }); !ok || result[0] {
+		t.Errorf("HandleOpen with no successor: result %v, want [false]", result)
+	}
+}
+
+func TestPartitionMinorityStepsDown(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 7)
+	settle(t, s)
+	// Isolate the active mgmt blade (3) with one hub: a minority of 2/7.
+	cut := s.loop.Now()
+	s.net.Partition([]uint8{1, 3}, []uint8{2, 4, 5, 6, 7})
+	var stepDown time.Duration
+	_, ok := s.runUntilCond(time.Second, func() bool {
+		if stepDown == 0 && !s.nodes[3].node.Active("mgmt", "", s.now(3)) {
+			stepDown = s.loop.Now() - cut
+		}
+		h, sw := holders(s, "mgmt"), holders(s, "switch")
+		return stepDown > 0 && len(h) == 1 && h[0] == 4 && len(sw) == 1 && sw[0] == 2
+	})
+	if !ok {
+		t.Fatalf("partition: mgmt holders %v, want [4]", holders(s, "mgmt"))
+	}
+	if lease := s.nodes[3].node.Timing().Lease; stepDown > lease {
+		t.Errorf("minority active stepped down after %v, want within the lease %v", stepDown, lease)
+	}
+	if s.nodes[3].node.Status(s.now(3)).InQuorum {
+		t.Error("minority node reports InQuorum")
+	}
+	if s.nodes[3].node.Active("probe", "", s.now(3)) {
+		t.Error("n-way-active probe-3 still active in the minority")
+	}
+	if !s.nodes[4].node.Active("probe", "", s.now(4)) {
+		t.Error("n-way-active probe-4 not active in the majority")
+	}
+	// The switch group: hub 1 was active and is in the minority too.
+	if h := holders(s, "switch"); len(h) != 1 || h[0] != 2 {
+		t.Errorf("switch holders %v, want [2]", h)
+	}
+	s.net.Heal()
+	s.loop.RunFor(300 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Standby {
+		t.Errorf("mgmt-3 after heal = %v, want standby (no pre-emption)", st)
+	}
+}
+
+func TestPausedActive(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 8)
+	settle(t, s)
+	s.pause(3)
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 }); !ok {
+		t.Fatalf("paused active: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	// While paused, node 3's role was never told to stop (it has not run),
+	// but its lease has expired: Active() is false, which is what counts.
+	if st, _ := stateOf(s, "mgmt-3"); st != Active {
+		t.Errorf("paused mgmt-3 told %v while paused, want still active (it cannot run)", st)
+	}
+	if s.nodes[3].node.Active("mgmt", "", s.now(3)) {
+		t.Fatal("paused node believes it is active with a valid lease")
+	}
+	s.loop.RunFor(200 * time.Millisecond)
+	s.resume(3)
+	s.loop.RunFor(200 * time.Millisecond)
+	if st, _ := stateOf(s, "mgmt-3"); st != Standby {
+		t.Errorf("resumed mgmt-3 = %v, want standby", st)
+	}
+}
+
+func TestOneWayLossFromActive(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 9)
+	settle(t, s)
+	// The active mgmt blade hears nobody (all inbound lost) but is heard.
+	for _, slot := range s.cfg.Slots {
+		if slot != 3 {
+			s.net.CutOneWay(slot, 3, true)
+		}
+	}
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 }); !ok {
+		t.Fatalf("one-way loss into the active: holders %v, want [4]", holders(s, "mgmt"))
+	}
+}
+
+func TestNoRedundancyAndTwoVoters(t *testing.T) {
+	cfg := Config{
+		Shelf: 2, Slots: []uint8{3, 4},
+		Timers: clm.Timers{Interval: 10 * time.Millisecond, Misses: 3},
+		Groups: []ServiceGroup{
+			{Name: "mgmt", Model: TwoN, Units: []ServiceUnit{{"mgmt-3", 3}, {"mgmt-4", 4}}},
+			{Name: "log", Model: NoRedundancy, Units: []ServiceUnit{{"log-3", 3}, {"log-4", 4}}},
+		},
+	}
+	s := newSimShelf(t, cfg, 10)
+	settle(t, s)
+	if h := holders(s, "mgmt"); len(h) != 1 || h[0] != 3 {
+		t.Fatalf("holders %v, want [3]", h)
+	}
+	if st, _ := stateOf(s, "log-4"); st != Unassigned {
+		t.Errorf("no-redundancy spare log-4 = %v, want unassigned (no standby)", st)
+	}
+	// Slot 3 is the tie-breaker: killing 4 leaves 3 in quorum alone.
+	s.kill(4)
+	s.loop.RunFor(200 * time.Millisecond)
+	if !s.nodes[3].node.Active("mgmt", "", s.now(3)) {
+		t.Error("tie-breaker alone lost mgmt")
+	}
+	s.start(4)
+	s.loop.RunFor(200 * time.Millisecond)
+	// Killing the tie-breaker: slot 4 alone is no quorum and must not
+	// take over (a partition would look the same from 4).
+	s.kill(3)
+	s.loop.RunFor(300 * time.Millisecond)
+	if h := holders(s, "mgmt"); len(h) != 0 {
+		t.Errorf("after killing the tie-breaker: holders %v, want none", h)
+	}
+	if h := s.activeHolders("log", "log"); len(h) != 0 {
+		t.Errorf("log holders %v, want none", h)
+	}
+}

@@ -1,0 +1,46 @@
+// Package amf is the availability management framework of the HA core:
+// service groups of service units with the redundancy models 2N, N+M,
+// N-way-active and no-redundancy, HA states (active, standby, quiescing,
+// quiesced), component health checks with escalation (restart the
+// component, fail the unit over, fail the node over), admin operations
+// (switchover, lock, unlock, repair) and graceful extraction on an ATCA
+// hot-swap handle opening.
+//
+// # How assignments are decided
+//
+// Every exclusive assignment (a 2N group as a whole; one instance of an
+// N+M or no-redundancy group) is a lease key of package quorum. A node
+// asks the voters (every configured slot) for the key when its unit is in
+// service and no live member announces holding it; the voters grant the
+// key to the first unit in the group's succession order among those
+// asking that is two-way connected and in the quorum partition, renew a
+// current holder, and otherwise keep each promise for one lease. A unit is
+// Active exactly while its node holds the key (Node.Active checks the
+// lease against the clock at the moment of asking), so the safety argument
+// of package quorum is the safety argument of the AMF: two units of a
+// group are never both active, and a minority steps down within one lease
+// (= detection time, Interval × Misses) by itself. Each node also holds a
+// lease on its own "node/<slot>" key: holding it means being in the quorum
+// partition, which is what N-way-active units need to be active.
+//
+// Failover needs no election: when the active's node dies or is cut off,
+// the voters' promises run out within one lease and the standby, which has
+// been asking since it saw the holder go, gets the key at its next
+// request; in simulation a kill is restored within Lease + 2·Interval. The
+// replicated shelf configuration (package cfg, raft) is not on this path.
+//
+// Standby is derived, not leased: a 2N unit is standby when it is the
+// first ready unit after the active in the succession order; in N+M every
+// in-service unit without an instance is standby; no-redundancy has none.
+//
+// # Use
+//
+//	n, err := amf.NewNode(cfg, slot, epoch, clock(), amf.Env{Send: tr.Send, Publish: bus.Publish})
+//	n.Register(amf.Component{Name: "addr", Unit: "mgmt-3", Assign: moveAddress, Health: probe})
+//	// on every received frame:   n.Receive(clock(), frame)
+//	// at n.NextDeadline(clock()): n.Tick(clock())
+//	n.Switchover(clock(), "mgmt")
+//
+// Node is a pure state machine (no goroutines, no clock reads); package ha
+// runs it on a real clock and UDP, the tests run it on virtual time.
+package amf

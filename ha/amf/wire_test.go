@@ -1,0 +1,113 @@
+package amf
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/cgoa/cgoa/ha/clm"
+	"github.com/cgoa/cgoa/ha/quorum"
+)
+
+func TestWireRoundTrip(t *testing.T) {
+	hb := Heartbeat{
+		Hear:  []clm.Peer{{Slot: 2, Inc: 7}, {Slot: 9, Inc: 1 << 60}},
+		Held:  []string{"sg/mgmt", "node/3"},
+		Units: []UnitReport{{Name: "mgmt-3", Ready: true, State: Active, Instances: []string{"mgmt"}}, {Name: "olt-5", State: Standby}},
+	}
+	got, err := UnmarshalHeartbeat(MarshalHeartbeat(hb))
+	if err != nil || !reflect.DeepEqual(got, hb) {
+		t.Fatalf("UnmarshalHeartbeat(MarshalHeartbeat(hb)) = %+v, %v, want %+v", got, err, hb)
+	}
+	lm := LeaseMsg{
+		Requests: []quorum.Request{{Key: "sg/mgmt", From: 3, Inc: 9, Seq: 4, Holding: true, InQuorum: true}},
+		Replies:  []quorum.Reply{{Key: "si/olt/pon-a", From: 3, To: 5, Inc: 2, Seq: 77, Granted: true}},
+		Releases: []quorum.Release{{Key: "sg/switch", From: 3, Inc: 9, UpTo: 12}},
+	}
+	gl, err := UnmarshalLease(MarshalLease(lm), 3, 9)
+	if err != nil || !reflect.DeepEqual(gl, lm) {
+		t.Fatalf("UnmarshalLease(MarshalLease(m)) = %+v, %v, want %+v", gl, err, lm)
+	}
+	op, target, err := UnmarshalAdmin(MarshalAdmin(OpLock, "mgmt-3"))
+	if err != nil || op != OpLock || target != "mgmt-3" {
+		t.Fatalf("UnmarshalAdmin(MarshalAdmin(lock mgmt-3)) = %v %q %v", op, target, err)
+	}
+}
+
+func TestWireRejects(t *testing.T) {
+	hb := MarshalHeartbeat(Heartbeat{Held: []string{"sg/x"}, Units: []UnitReport{{Name: "u", State: Active}}})
+	for i := 0; i < len(hb); i++ {
+		if _, err := UnmarshalHeartbeat(hb[:i]); !errors.Is(err, errWire) {
+			t.Errorf("UnmarshalHeartbeat(first %d of %d bytes) = %v, want %v", i, len(hb), err, errWire)
+		}
+	}
+	if _, err := UnmarshalHeartbeat(append(bytes.Clone(hb), 0)); err == nil {
+		t.Error("UnmarshalHeartbeat(trailing byte) accepted")
+	}
+	bad := bytes.Clone(hb)
+	bad[len(bad)-2] = 9 // state byte out of range
+	if _, err := UnmarshalHeartbeat(bad); err == nil {
+		t.Error("UnmarshalHeartbeat(state 9) accepted")
+	}
+	if _, _, err := UnmarshalAdmin([]byte{0, 0}); err == nil {
+		t.Error("UnmarshalAdmin(op 0) accepted")
+	}
+	if _, err := UnmarshalLease([]byte{1, 3, 'a'}, 1, 1); err == nil {
+		t.Error("UnmarshalLease(truncated) accepted")
+	}
+}
+
+// FuzzHeartbeat, FuzzLease and FuzzAdmin check that the payload decoders
+// never panic and that what they accept re-encodes to the same bytes.
+func FuzzHeartbeat(f *testing.F) {
+	f.Add(MarshalHeartbeat(Heartbeat{}))
+	f.Add(MarshalHeartbeat(Heartbeat{Hear: []clm.Peer{{Slot: 1, Inc: 2}}, Held: []string{"sg/a"}, Units: []UnitReport{{Name: "u", Ready: true, State: Quiesced, Instances: []string{"x", "y"}}}}))
+	f.Add([]byte{255, 255, 255})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hb, err := UnmarshalHeartbeat(b)
+		if err != nil {
+			return
+		}
+		if again := MarshalHeartbeat(hb); !bytes.Equal(again, b) {
+			t.Fatalf("MarshalHeartbeat(UnmarshalHeartbeat(%x)) = %x", b, again)
+		}
+	})
+}
+
+func FuzzLease(f *testing.F) {
+	f.Add(MarshalLease(LeaseMsg{}))
+	f.Add(MarshalLease(LeaseMsg{
+		Requests: []quorum.Request{{Key: "k", Seq: 1, Holding: true}},
+		Replies:  []quorum.Reply{{Key: "k", To: 2, Inc: 3, Seq: 4, Granted: true}},
+		Releases: []quorum.Release{{Key: "k", UpTo: 9}},
+	}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := UnmarshalLease(b, 4, 5)
+		if err != nil {
+			return
+		}
+		for _, q := range m.Requests {
+			if q.From != 4 || q.Inc != 5 {
+				t.Fatalf("request identity %d/%d, want the frame's 4/5", q.From, q.Inc)
+			}
+		}
+		if again := MarshalLease(m); !bytes.Equal(again, b) {
+			t.Fatalf("MarshalLease(UnmarshalLease(%x)) = %x", b, again)
+		}
+	})
+}
+
+func FuzzAdmin(f *testing.F) {
+	f.Add(MarshalAdmin(OpSwitchover, "mgmt"))
+	f.Add([]byte{9})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		op, target, err := UnmarshalAdmin(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(MarshalAdmin(op, target), b) {
+			t.Fatalf("MarshalAdmin(UnmarshalAdmin(%x)) differs", b)
+		}
+	})
+}
