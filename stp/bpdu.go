@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/mdlayher/ethernet"
@@ -242,7 +243,11 @@ const maxLength = 1500
 func ParseFrame(frame []byte) (*BPDU, net.HardwareAddr, error) {
 	var f ethernet.Frame
 	if err := f.UnmarshalBinary(frame); err != nil {
-		return nil, nil, fmt.Errorf("stp: frame: %w: %v", ErrTruncated, err)
+		kind := ErrNotBPDU // e.g. a malformed VLAN tag
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			kind = ErrTruncated
+		}
+		return nil, nil, fmt.Errorf("stp: frame: %w: %v", kind, err)
 	}
 	if string(f.Destination) != string(GroupAddress) {
 		return nil, nil, fmt.Errorf("stp: frame: %w: destination %s", ErrNotBPDU, f.Destination)

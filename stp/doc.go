@@ -35,6 +35,17 @@
 // those variables for display. Path costs default to 802.1D-2004's table
 // (DefaultPathCost); note that the Linux kernel bridge uses the 1998 costs.
 //
+// Where the 1998 text leaves room, these choices were made: relayed
+// information ages by the time it waited plus 1/256 s per hop (as the
+// Linux bridge does), so it grows even over links that take no time; a
+// configuration BPDU carrying this bridge's own identifier and the
+// receiving port's identifier is discarded (802.1D-2004 9.3.4); a port
+// priority change re-runs root and designated port selection at once
+// rather than at the next BPDU; a port that leaves learning or forwarding
+// has its filtering entries flushed (the kernel bridge does this on
+// disable); a disabled port does not by itself signal a topology change
+// (8.8.3), the ports that take over do when they reach forwarding.
+//
 // The Bridge talks to the world through two small interfaces:
 //
 //   - Clock: Now. The Bridge never reads the system clock.
