@@ -23,12 +23,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/cgoa/cgoa/snmpagent"
 	"github.com/gosnmp/gosnmp"
+	"golang.org/x/net/ipv4"
 )
 
 const (
@@ -43,24 +45,37 @@ const (
 func main() {
 	serve := flag.Bool("serve-agent", false, "internal: run our agent and print its address")
 	out := flag.String("out", "build/bench/snmp.json", "result file")
-	runs := flag.Int("runs", 5, "runs per metric and agent (median reported)")
-	dur := flag.Duration("duration", 2*time.Second, "measured time per run")
+	runs := flag.Int("runs", 7, "runs per metric and agent (median reported)")
+	dur := flag.Duration("duration", 1500*time.Millisecond, "measured time per run")
 	window := flag.Int("window", 16, "requests in flight")
+	workers := flag.Int("workers", 0, "our agent's socket readers (0: its default)")
+	profile := flag.String("agent-cpuprofile", "", "write our agent's CPU profile here")
 	flag.Parse()
 	if *serve {
-		if err := serveAgent(); err != nil {
+		if *profile != "" {
+			f, err := os.Create(*profile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				log.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		if err := serveAgent(*workers); err != nil {
 			log.Fatal(err)
 		}
 		return
 	}
+	agentArgs = []string{"-serve-agent", fmt.Sprintf("-workers=%d", *workers), "-agent-cpuprofile=" + *profile}
 	if err := run(*out, *runs, *dur, *window); err != nil {
 		log.Fatal(err)
 	}
 }
 
 // serveAgent runs our agent until stdin closes.
-func serveAgent() error {
-	a, err := snmpagent.New(snmpagent.Config{System: snmpagent.System{Descr: "cgoa snmpbench agent"}})
+func serveAgent(workers int) error {
+	a, err := snmpagent.New(snmpagent.Config{Workers: workers, System: snmpagent.System{Descr: "cgoa snmpbench agent"}})
 	if err != nil {
 		return err
 	}
@@ -93,12 +108,15 @@ type peer struct {
 	stop func()
 }
 
+// agentArgs are the flags our agent's process is started with.
+var agentArgs []string
+
 func startOurs() (*peer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-serve-agent")
+	cmd := exec.Command(self, agentArgs...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -242,8 +260,10 @@ func requests(p *peer, metric string, n int) ([][]byte, error) {
 }
 
 // load sends msgs round-robin to addr keeping window requests in flight
-// and returns the responses received per second over d, and the first
-// response seen (for a sanity check).
+// and returns the responses received per second over d (after warm), and
+// the first response seen (for a sanity check). It reads and writes in
+// batches (recvmmsg/sendmmsg) so that the generator, which shares the
+// machine with the agent under test, stays cheap.
 func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration) (float64, []byte, error) {
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
@@ -251,21 +271,32 @@ func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration)
 	}
 	defer conn.Close()
 	_ = conn.SetReadBuffer(1 << 20)
+	pc := ipv4.NewPacketConn(conn)
 	next := 0
-	send := func() error {
-		_, err := conn.Write(msgs[next])
-		next = (next + 1) % len(msgs)
-		return err
-	}
-	for i := 0; i < window; i++ {
-		if err := send(); err != nil {
-			return 0, nil, err
+	out := make([]ipv4.Message, window)
+	send := func(n int) error {
+		for i := 0; i < n; i++ {
+			out[i].Buffers = [][]byte{msgs[next]}
+			next = (next + 1) % len(msgs)
 		}
+		for sent := 0; sent < n; {
+			k, err := pc.WriteBatch(out[sent:n], 0)
+			if err != nil {
+				return err
+			}
+			sent += k
+		}
+		return nil
 	}
-	buf := make([]byte, 65536)
+	in := make([]ipv4.Message, window)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 65536)}
+	}
+	if err := send(window); err != nil {
+		return 0, nil, err
+	}
 	var first []byte
-	start := time.Now()
-	measureFrom := start.Add(warm)
+	measureFrom := time.Now().Add(warm)
 	end := measureFrom.Add(d)
 	count := 0
 	measuring := false
@@ -273,7 +304,7 @@ func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration)
 	lastRead := time.Now()
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-		n, err := conn.Read(buf)
+		n, err := pc.ReadBatch(in, 0)
 		now := time.Now()
 		if err != nil {
 			var ne net.Error
@@ -282,27 +313,26 @@ func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration)
 					return 0, nil, fmt.Errorf("no responses from %v", addr)
 				}
 				// Lost requests: refill the window.
-				for i := 0; i < window; i++ {
-					if err := send(); err != nil {
-						return 0, nil, err
-					}
+				if err := send(window); err != nil {
+					return 0, nil, err
 				}
 				continue
 			}
 			return 0, nil, err
 		}
 		lastRead = now
-		if first == nil {
-			first = append([]byte(nil), buf[:n]...)
+		if first == nil && n > 0 {
+			first = append([]byte(nil), in[0].Buffers[0][:in[0].N]...)
 		}
 		if !measuring && now.After(measureFrom) {
 			measuring, t0, count = true, now, 0
+			continue // responses before t0 do not count
 		}
-		count++
+		count += n
 		if measuring && now.After(end) {
-			return float64(count-1) / now.Sub(t0).Seconds(), first, nil
+			return float64(count) / now.Sub(t0).Seconds(), first, nil
 		}
-		if err := send(); err != nil {
+		if err := send(n); err != nil {
 			return 0, nil, err
 		}
 	}
