@@ -26,7 +26,6 @@ func OctetString(v []byte) Value       { return Value{gosnmp.OctetString, v} }
 func String(v string) Value            { return Value{gosnmp.OctetString, []byte(v)} }
 func ObjectIdentifier(v OID) Value     { return Value{gosnmp.ObjectIdentifier, v.String()} }
 func IPAddress(a netip.Addr) Value     { b := a.As4(); return Value{gosnmp.IPAddress, b[:]} }
-func nullValue() Value                 { return Value{gosnmp.Null, nil} }
 func exception(t gosnmp.Asn1BER) Value { return Value{t, nil} }
 
 // AsInt returns the value of an Integer.
