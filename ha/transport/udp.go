@@ -29,6 +29,7 @@ type UDPTransport struct {
 	paths []UDPPath
 	conns []*net.UDPConn
 	h     Handler
+	mu    sync.RWMutex // guards paths[i].Peers
 	wg    sync.WaitGroup
 	once  sync.Once
 }
@@ -72,9 +73,12 @@ func (t *UDPTransport) LocalAddr(i int) netip.AddrPort {
 	return t.conns[i].LocalAddr().(*net.UDPAddr).AddrPort()
 }
 
-// SetPeers replaces the peer addresses of path i. Call it before traffic
-// flows (it is not synchronised with Send).
-func (t *UDPTransport) SetPeers(i int, peers map[uint8]netip.AddrPort) { t.paths[i].Peers = peers }
+// SetPeers replaces the peer addresses of path i.
+func (t *UDPTransport) SetPeers(i int, peers map[uint8]netip.AddrPort) {
+	t.mu.Lock()
+	t.paths[i].Peers = peers
+	t.mu.Unlock()
+}
 
 func (t *UDPTransport) read(path int, c *net.UDPConn) {
 	defer t.wg.Done()
@@ -103,6 +107,8 @@ func (t *UDPTransport) Send(typ Type, to uint8, payload []byte) error {
 	}
 	ok := false
 	var lastErr error
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	for i, c := range t.conns {
 		for slot, addr := range t.paths[i].Peers {
 			if to != Broadcast && slot != to {

@@ -1,0 +1,30 @@
+// Package ha is the HA core of a CGOA blade (the SA Forum AIS idea): it
+// keeps the shelf's services up through blade failures and never lets two
+// units of a protected group be active at once.
+//
+// Subpackages, each usable and tested alone:
+//
+//   - transport: authenticated frames over both base paths (UDP, or an
+//     in-memory backplane with fault injection for simulation);
+//   - clm: membership (heartbeats, view, incarnations, failure detection);
+//   - quorum: the quorum rule and the lease protocol (safety argument in
+//     its package doc);
+//   - amf: service groups, redundancy models, HA states, health checks,
+//     escalation, admin operations, hot-swap; a pure state machine;
+//   - evt: events; cfg: the shelf configuration replicated with raft;
+//   - sim: the virtual-time loop the simulations run on.
+//
+// This package runs an amf.Node on the real clock and a UDP transport.
+// Wiring a blade:
+//
+//	b, err := ha.Start(ha.Options{Config: cfg, Slot: slot, Key: key,
+//		Paths: []transport.UDPPath{base0, base1}})
+//	b.Register(amf.Component{Name: "mgmt-addr", Unit: "mgmt-3",
+//		Assign: func(a amf.Assignment) { /* Active: add address, send GARP; else: remove */ },
+//		Health: checkSNMP})
+//	if b.Active("mgmt", "") { answerProbe() }
+//	ha.WriteStatus(os.Stdout, b.Status())   // show ha (json: encoding/json)
+//	b.Switchover("mgmt"); b.Lock("mgmt-3"); b.Unlock("mgmt-3")
+//	b.HandleOpen(func(ok bool) { releaseBlade() })
+//	defer b.Close(ctx)
+package ha

@@ -1,0 +1,49 @@
+package ha
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteStatus prints s for the console's `show ha` (use encoding/json on
+// Status for `show ha json`).
+func WriteStatus(w io.Writer, s Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	q := "no (minority: no active assignments here)"
+	if s.InQuorum {
+		q = "yes"
+	}
+	fmt.Fprintf(tw, "slot %d  incarnation %d  in quorum: %s  lease %v\n", s.Self, s.Incarnation, q, s.Lease)
+	fmt.Fprintf(tw, "\nMEMBER\tINCARNATION\tUP\tCONNECTED\tLAST HEARD\n")
+	for _, m := range s.View.Members {
+		heard := "-"
+		if m.Slot == s.Self {
+			heard = "self"
+		} else if m.Inc != 0 {
+			heard = m.SinceHeard.Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%v\t%v\t%s\n", m.Slot, m.Inc, m.Up, m.Connected, heard)
+	}
+	fmt.Fprintf(tw, "\nGROUP\tMODEL\tUNIT\tSLOT\tHA STATE\tOPER\tINSTANCES\n")
+	for _, g := range s.Groups {
+		for _, u := range g.Units {
+			st, oper := u.State.String(), string(u.Oper)
+			if !u.Known {
+				st, oper = "?", "unknown"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", g.Name, g.Model, u.Name, u.Node, st, oper, strings.Join(u.Instances, ","))
+		}
+	}
+	if f := s.LastFailover; f != nil {
+		fmt.Fprintf(tw, "\nlast failover: group %s %s -> %s (%s) in %v\n", f.Group, f.From, f.To, f.Reason, f.Duration.Round(100*time.Microsecond))
+	} else {
+		fmt.Fprintf(tw, "\nlast failover: none\n")
+	}
+	c := s.Transport
+	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d dropped: forged %d replayed %d stale %d short %d garbled %d misrouted %d\n",
+		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
+	return tw.Flush()
+}
