@@ -1,0 +1,97 @@
+# CGOA firmware. `make shelf` boots the default shelf; `make test` runs every test.
+# Everything built lands under build/ (ignored by git).
+
+SHELL      := /bin/bash
+GO         ?= go
+ROLES      := mgmt switch epon
+ROLE       ?= mgmt
+VERSION    := 0.1.0
+REVISION   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+BUILT      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.built=$(BUILT)
+KERNEL     := build/kernel/vmlinux
+PKGS_NOFW  = $(shell $(GO) list ./... | grep -v '/firmware$$')
+TEST_FLAGS ?=
+
+.PHONY: all deps kernel firmware image images shelf test test-unit test-firmware test-vm vet fmt-check \
+	bench bench-boot bench-shelf bench-dba bench-snmp keys clean
+
+all: images
+
+# Host tools the build and the tests need (Debian packages). As root they are installed;
+# otherwise the exact command is printed.
+DEB_TOOLS := qemu-system-x86_64:qemu-system-x86 tshark:tshark snmpget:snmp snmpd:snmpd snmptrapd:snmptrapd \
+	ip:iproute2 xz:xz-utils dpkg-deb:dpkg keepalived:keepalived iperf3:iperf3
+deps:
+	@missing=""; for t in $(DEB_TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || [ -x /usr/sbin/$$cmd ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else echo "deps: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi; \
+	fi
+
+kernel: $(KERNEL)
+$(KERNEL):
+	@bash image/fetch-kernel.sh build/kernel
+
+build/bin/firmware-%: FORCE
+	@mkdir -p build/bin
+	CGO_ENABLED=0 $(GO) build -tags $* -trimpath -ldflags '$(LDFLAGS)' -o $@ ./firmware
+
+firmware: build/bin/firmware-$(ROLE)
+
+build/images/%.cpio: build/bin/firmware-% $(KERNEL) FORCE
+	@$(GO) run ./image/cmd/mkimage -role $* -kernel build/kernel -firmware build/bin/firmware-$* -o $@
+
+image: build/images/$(ROLE).cpio
+images: $(foreach r,$(ROLES),build/images/$(r).cpio)
+
+# The main job: boot the default shelf and give the shelf> prompt.
+shelf: deps images
+	$(GO) run ./qemu/cmd/shelf up
+
+vet:
+	$(GO) vet $(PKGS_NOFW)
+	@for r in $(ROLES); do $(GO) vet -tags $$r ./firmware || exit 1; done
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# The firmware main package builds only with exactly one role tag; test it once per role,
+# and check that no tag or two tags fail with a message naming the tags.
+test-firmware:
+	@for r in $(ROLES); do $(GO) test $(TEST_FLAGS) -tags $$r ./firmware || exit 1; done
+	@out=$$($(GO) build -o /dev/null ./firmware 2>&1); rc=$$?; \
+		if [ $$rc = 0 ] || ! grep -q 'mgmt_or_switch_or_epon' <<<"$$out"; then echo "no-tag build: want a failure naming the tags, got: $$out"; exit 1; fi
+	@out=$$($(GO) build -o /dev/null -tags mgmt,epon ./firmware 2>&1); rc=$$?; \
+		if [ $$rc = 0 ] || ! grep -q 'only_one_role_tag_allowed' <<<"$$out"; then echo "two-tag build: want a failure, got: $$out"; exit 1; fi
+	@echo "firmware: role tag checks passed"
+
+test-unit:
+	$(GO) test $(TEST_FLAGS) $(PKGS_NOFW)
+
+# Everything: static checks, unit and process-mode tests, then the QEMU tests (which need
+# the kernel and the three images).
+test: deps fmt-check vet images test-firmware
+	CGOA_REQUIRE_VM=1 $(GO) test -timeout 45m $(TEST_FLAGS) $(PKGS_NOFW)
+
+bench: bench-boot bench-shelf bench-dba bench-snmp
+
+bench-boot: deps images
+	$(GO) run ./qemu/cmd/bench boot -o build/bench/boot.json
+
+bench-shelf: deps images
+	$(GO) run ./qemu/cmd/bench shelf -o build/bench/shelf.json
+
+bench-dba:
+	$(GO) run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s
+
+bench-snmp: deps
+	$(GO) run ./snmpagent/cmd/snmpbench -o build/bench/snmp.json
+
+clean:
+	rm -rf build/bin build/images build/bench build/shelf
+
+FORCE:
