@@ -133,4 +133,3 @@ func serveUnix(b *blade.Blade, ln net.Listener) {
 		}()
 	}
 }
-
