@@ -161,20 +161,38 @@ type Scalar struct {
 	Type gosnmp.Asn1BER
 }
 
-// ScalarGroup serves scalars prefix.N.0 for the sub-identifiers N given.
+// ScalarGroup serves scalars prefix.N.0 for the sub-identifiers N given,
+// and optionally nested subtrees prefix.M (e.g. a table beside the
+// scalars of a MIB group, like sysORTable in system or ifTable in
+// interfaces) served by their own handlers.
 type ScalarGroup struct {
 	prefix OID
-	ids    []uint32
+	ids    []uint32 // scalars and subtrees, ascending
 	items  map[uint32]Scalar
+	insts  map[uint32]OID // prefix.N.0, shared: callers must not modify
+	subs   map[uint32]Handler
 }
 
 // NewScalarGroup builds a group of scalars under prefix.
 func NewScalarGroup(prefix OID, items map[uint32]Scalar) *ScalarGroup {
-	g := &ScalarGroup{prefix: prefix.Clone(), items: items}
+	g := &ScalarGroup{prefix: prefix.Clone(), items: items, insts: map[uint32]OID{}, subs: map[uint32]Handler{}}
 	for id := range items {
 		g.ids = append(g.ids, id)
+		g.insts[id] = g.prefix.Append(id, 0)
 	}
 	slices.Sort(g.ids)
+	return g
+}
+
+// WithSubtree serves prefix.id by h. id must not also be a scalar.
+func (g *ScalarGroup) WithSubtree(id uint32, h Handler) *ScalarGroup {
+	if _, dup := g.items[id]; !dup {
+		if _, dup := g.subs[id]; !dup {
+			g.ids = append(g.ids, id)
+			slices.Sort(g.ids)
+		}
+		g.subs[id] = h
+	}
 	return g
 }
 
@@ -186,7 +204,17 @@ func (g *ScalarGroup) scalar(oid OID) (Scalar, bool) {
 	return s, ok
 }
 
+func (g *ScalarGroup) sub(oid OID) Handler {
+	if len(oid) <= len(g.prefix) || !oid.HasPrefix(g.prefix) {
+		return nil
+	}
+	return g.subs[oid[len(g.prefix)]]
+}
+
 func (g *ScalarGroup) Get(oid OID) (Value, bool) {
+	if h := g.sub(oid); h != nil {
+		return h.Get(oid)
+	}
 	s, ok := g.scalar(oid)
 	if !ok {
 		return Value{}, false
@@ -196,8 +224,16 @@ func (g *ScalarGroup) Get(oid OID) (Value, bool) {
 
 func (g *ScalarGroup) Next(oid OID) (OID, Value, bool) {
 	for _, id := range g.ids {
-		inst := g.prefix.Append(id, 0)
-		if inst.Compare(oid) > 0 {
+		if h := g.subs[id]; h != nil {
+			if oid.Compare(g.prefix.Append(id+1)) >= 0 {
+				continue
+			}
+			if n, v, ok := h.Next(oid); ok {
+				return n, v, true
+			}
+			continue
+		}
+		if inst := g.insts[id]; inst.Compare(oid) > 0 {
 			return inst, g.items[id].Get(), true
 		}
 	}
@@ -205,6 +241,12 @@ func (g *ScalarGroup) Next(oid OID) (OID, Value, bool) {
 }
 
 func (g *ScalarGroup) TestSet(oid OID, v Value) gosnmp.SNMPError {
+	if h := g.sub(oid); h != nil {
+		if s, ok := h.(Setter); ok {
+			return s.TestSet(oid, v)
+		}
+		return gosnmp.NotWritable
+	}
 	s, ok := g.scalar(oid)
 	if !ok {
 		return gosnmp.NoCreation
@@ -226,6 +268,12 @@ func (g *ScalarGroup) TestSet(oid OID, v Value) gosnmp.SNMPError {
 }
 
 func (g *ScalarGroup) CommitSet(oid OID, v Value) (func() error, gosnmp.SNMPError) {
+	if h := g.sub(oid); h != nil {
+		if s, ok := h.(Setter); ok {
+			return s.CommitSet(oid, v)
+		}
+		return nil, gosnmp.CommitFailed
+	}
 	s, ok := g.scalar(oid)
 	if !ok || s.Set == nil {
 		return nil, gosnmp.CommitFailed

@@ -221,11 +221,7 @@ func (a *Agent) registerBuiltins(s System) error {
 		at OID
 		h  Handler
 	}{
-		{OIDSystem.Append(1), sysSub{sys, 1}}, {OIDSystem.Append(2), sysSub{sys, 2}},
-		{OIDSystem.Append(3), sysSub{sys, 3}}, {OIDSystem.Append(4), sysSub{sys, 4}},
-		{OIDSystem.Append(5), sysSub{sys, 5}}, {OIDSystem.Append(6), sysSub{sys, 6}},
-		{OIDSystem.Append(7), sysSub{sys, 7}}, {OIDSystem.Append(8), sysSub{sys, 8}},
-		{OIDSysOREntry, orTable},
+		{OIDSystem, sys.WithSubtree(9, orTable)},
 		{OIDSNMP, snmp},
 		{OIDSnmpEngine, engine},
 		{oidMPDStats, mpd},
@@ -250,39 +246,4 @@ func (a *Agent) registerBuiltins(s System) error {
 		a.AddSysOR(m.id, m.descr)
 	}
 	return nil
-}
-
-// sysSub exposes one scalar of the system group as its own subtree, so
-// that sysORTable (system.9) can be a separate registration beside it.
-type sysSub struct {
-	g  *ScalarGroup
-	id uint32
-}
-
-func (s sysSub) inst() OID { return s.g.prefix.Append(s.id, 0) }
-
-func (s sysSub) Get(oid OID) (Value, bool) {
-	if oid.Compare(s.inst()) != 0 {
-		return Value{}, false
-	}
-	return s.g.Get(oid)
-}
-
-func (s sysSub) Next(oid OID) (OID, Value, bool) {
-	inst := s.inst()
-	if inst.Compare(oid) <= 0 {
-		return nil, Value{}, false
-	}
-	return inst, s.g.items[s.id].Get(), true
-}
-
-func (s sysSub) TestSet(oid OID, v Value) gosnmp.SNMPError {
-	if oid.Compare(s.inst()) != 0 {
-		return gosnmp.NoCreation
-	}
-	return s.g.TestSet(oid, v)
-}
-
-func (s sysSub) CommitSet(oid OID, v Value) (func() error, gosnmp.SNMPError) {
-	return s.g.CommitSet(oid, v)
 }
