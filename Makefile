@@ -45,8 +45,19 @@ firmware: build/bin/firmware-$(ROLE)
 build/images/%.cpio: build/bin/firmware-% $(KERNEL) FORCE
 	@$(GO) run ./image/cmd/mkimage -role $* -kernel build/kernel -firmware build/bin/firmware-$* -o $@
 
-image: build/images/$(ROLE).cpio
-images: $(foreach r,$(ROLES),build/images/$(r).cpio)
+# A signed image (header, kernel, initramfs, digest, ed25519 signature) for flashing.
+build/images/%.img: build/images/%.cpio build/keys/dev.key
+	@$(GO) run ./image/cmd/imgtool build -key build/keys/dev.key -role $* -version $(VERSION) \
+		-kernel build/kernel/vmlinuz -initramfs $< -o $@
+	@$(GO) run ./image/cmd/imgtool verify -key build/keys/dev.pub -role $* $@
+
+# The development signing key: made once, never committed (build/ is ignored).
+keys: build/keys/dev.key
+build/keys/dev.key:
+	@$(GO) run ./image/cmd/imgtool keygen -dir build/keys
+
+image: build/images/$(ROLE).cpio build/images/$(ROLE).img
+images: $(foreach r,$(ROLES),build/images/$(r).cpio build/images/$(r).img)
 
 # The main job: boot the default shelf and give the shelf> prompt.
 shelf: deps images

@@ -4,7 +4,7 @@
 # for PVH boot. Idempotent: does nothing when OUTDIR/vmlinux is already there.
 set -euo pipefail
 out=${1:?usage: fetch-kernel.sh OUTDIR}
-if [ -s "$out/vmlinux" ] && [ -s "$out/release" ]; then exit 0; fi
+if [ -s "$out/vmlinux" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/release" ]; then exit 0; fi
 command -v apt-get >/dev/null || { echo "fetch-kernel: apt-get not found (need a Debian host)" >&2; exit 1; }
 # linux-image-amd64 is a metapackage; resolve it to the versioned image package.
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2}' | head -n1 || true)
@@ -31,6 +31,8 @@ off=$(LC_ALL=C grep -m1 -obUaP '\xfd7zXZ\x00' "$vmlinuz" | cut -d: -f1 || true)
 [ "$(head -c 4 "$tmp/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] || {
   echo "fetch-kernel: extracted vmlinux is not an ELF file" >&2; exit 1; }
 mv "$tmp/vmlinux" "$out/vmlinux"
+# The compressed kernel is what a signed blade image carries (8 MiB instead of 64).
+cp "$vmlinuz" "$out/vmlinuz"
 echo "$release" > "$out/release"
 echo "$pkg" > "$out/package"
 echo "kernel $release -> $out/vmlinux"
