@@ -137,7 +137,9 @@ func ParseHeader(b []byte) (Header, error) {
 }
 
 // Size is the whole image's size for this header.
-func (h Header) Size() int64 { return HeaderLen + int64(h.KernelLen) + int64(h.InitramfsLen) + TrailerLen }
+func (h Header) Size() int64 {
+	return HeaderLen + int64(h.KernelLen) + int64(h.InitramfsLen) + TrailerLen
+}
 
 func cstr(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
