@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/ha/cfg"
 	"github.com/cgoa/cgoa/ha/evt"
 	"github.com/cgoa/cgoa/ha/transport"
 )
@@ -30,6 +31,9 @@ type Options struct {
 	// NodeFailover is called (on the HA loop) when escalation fails the
 	// whole node over; a blade typically reboots.
 	NodeFailover func(reason string)
+	// VoteFile keeps the raft term and vote of the replicated
+	// configuration across restarts (optional; see package cfg).
+	VoteFile string
 }
 
 // Blade runs the HA core of one blade on the real clock: it owns the
@@ -38,13 +42,22 @@ type Options struct {
 type Blade struct {
 	mu    sync.Mutex
 	node  *amf.Node
-	tr    transport.Transport
-	bus   *evt.Bus
-	start time.Time
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	store *cfg.Store
+	// replicated lock states last pushed into the node
+	synced map[string]bool
+	// commands raised by events during an engine call, proposed after it
+	// (never re-enter the engine from its own callbacks)
+	pending   []cfg.Command
+	restarted []string // slots seen restarting, for the raft leader
+	cfgErr    error
+	tick      time.Duration
+	tr        transport.Transport
+	bus       *evt.Bus
+	start     time.Time
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 }
 
 // Start brings the HA core up over UDP on opts.Paths.
@@ -85,6 +98,36 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
+	b.tick = opts.Config.Timers.Interval
+	b.synced = map[string]bool{}
+	b.store, err = cfg.New(cfg.Options{Slot: opts.Slot, Voters: opts.Config.Slots, VoteFile: opts.VoteFile,
+		MaxMessage: transport.MaxPayload,
+		Send: func(to uint8, msg []byte) {
+			if b.tr != nil {
+				b.tr.Send(transport.TypeRaft, to, msg)
+			}
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("ha: %w", err)
+	}
+	// Record every unit of this blade that becomes active in the
+	// replicated state (best effort: without a leader it is skipped; the
+	// lease decided it already).
+	incs := map[string]uint64{}
+	b.bus.Subscribe(func(e evt.Event) {
+		if e.Kind == evt.Membership && e.To == "joined" {
+			var inc uint64
+			if _, err := fmt.Sscanf(e.Detail, "incarnation %d", &inc); err == nil {
+				if old, seen := incs[e.Subject]; seen && old != inc {
+					b.restarted = append(b.restarted, e.Subject)
+				}
+				incs[e.Subject] = inc
+			}
+		}
+		if e.Kind == evt.Assignment && e.To == amf.Active.String() && e.From != amf.Active.String() {
+			b.pending = append(b.pending, cfg.Command{Op: cfg.OpAssign, Group: e.Group, Unit: e.Subject, Node: opts.Slot})
+		}
+	})
 	// Frames arriving before the transport is stored are handled after:
 	// the lock is held until then.
 	b.mu.Lock()
@@ -104,9 +147,68 @@ func (b *Blade) now() time.Duration { return time.Since(b.start) }
 
 func (b *Blade) receive(f transport.Frame) {
 	b.mu.Lock()
-	b.node.Receive(b.now(), f)
+	if f.Type == transport.TypeRaft {
+		b.cfgDo(func() error { return b.store.Step(f.From, f.Payload) })
+	} else {
+		b.node.Receive(b.now(), f)
+	}
+	b.flush()
 	b.mu.Unlock()
 	b.poke()
+}
+
+// flush proposes the commands events raised (b.mu held).
+func (b *Blade) flush() {
+	for _, slot := range b.restarted {
+		var s uint8
+		if _, err := fmt.Sscanf(slot, "%d", &s); err == nil {
+			b.cfgDo(func() error { return b.store.Restarted(s) })
+		}
+	}
+	b.restarted = nil
+	for len(b.pending) > 0 {
+		c := b.pending[0]
+		b.pending = b.pending[1:]
+		b.propose(c)
+	}
+}
+
+// cfgDo runs a replicated-store operation (b.mu held) and pushes changed
+// replicated lock states into the engine. A store broken by a bad
+// message is recreated: it catches up from the leader.
+func (b *Blade) cfgDo(f func() error) error {
+	err := f()
+	if errors.Is(err, cfg.ErrBroken) {
+		b.cfgErr = err
+		b.bus.Publish(evt.Event{At: b.now(), Node: b.node.Self(), Kind: evt.Fault, Subject: "cfg", To: "recreated", Detail: err.Error()})
+		if s, nerr := cfg.New(b.store.Options()); nerr == nil {
+			b.store = s
+		}
+	}
+	st := b.store.State()
+	for unit, locked := range st.Locked {
+		if _, local := b.node.Locked(unit); local && b.synced[unit] != locked {
+			b.synced[unit] = locked
+			b.node.Apply(b.now(), amf.OpLock, unit)
+		}
+	}
+	for unit, was := range b.synced {
+		if was && !st.Locked[unit] {
+			b.synced[unit] = false
+			b.node.Apply(b.now(), amf.OpUnlock, unit)
+		}
+	}
+	return err
+}
+
+// propose submits a command to the replicated store (b.mu held).
+func (b *Blade) propose(c cfg.Command) error {
+	err := b.cfgDo(func() error { return b.store.Propose(c) })
+	if err != nil {
+		b.bus.Publish(evt.Event{At: b.now(), Node: b.node.Self(), Kind: evt.Admin, Subject: c.Unit + c.Group,
+			To: string(c.Op), Detail: "not replicated: " + err.Error()})
+	}
+	return err
 }
 
 func (b *Blade) poke() {
@@ -120,13 +222,21 @@ func (b *Blade) loop() {
 	defer close(b.done)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	raftTick := time.NewTicker(b.tick)
+	defer raftTick.Stop()
 	for {
 		select {
 		case <-b.stop:
 			return
+		case <-raftTick.C:
+			b.mu.Lock()
+			b.cfgDo(b.store.Tick)
+			b.flush()
+			b.mu.Unlock()
 		case <-t.C:
 			b.mu.Lock()
 			b.node.Tick(b.now())
+			b.flush()
 			b.mu.Unlock()
 		case <-b.wake:
 		}
@@ -164,6 +274,7 @@ func (b *Blade) Active(group, si string) bool {
 func (b *Blade) admin(f func(now time.Duration) error) error {
 	b.mu.Lock()
 	err := f(b.now())
+	b.flush()
 	b.mu.Unlock()
 	b.poke()
 	return err
@@ -175,14 +286,30 @@ func (b *Blade) Switchover(group string) error {
 	return b.admin(func(now time.Duration) error { return b.node.Switchover(now, group) })
 }
 
-// Lock takes a unit out of service (console: ha lock SU).
+// Lock takes a unit out of service (console: ha lock SU). It takes
+// effect at once on the unit's blade and is recorded in the replicated
+// configuration, so the unit stays locked across restarts of its blade;
+// if no raft leader is known the lock still holds until that blade
+// restarts, and an event says it was not replicated.
 func (b *Blade) Lock(unit string) error {
-	return b.admin(func(now time.Duration) error { return b.node.Lock(now, unit) })
+	return b.admin(func(now time.Duration) error {
+		if err := b.node.Lock(now, unit); err != nil {
+			return err
+		}
+		b.propose(cfg.Command{Op: cfg.OpLock, Unit: unit})
+		return nil
+	})
 }
 
 // Unlock returns a unit to service (console: ha unlock SU).
 func (b *Blade) Unlock(unit string) error {
-	return b.admin(func(now time.Duration) error { return b.node.Unlock(now, unit) })
+	return b.admin(func(now time.Duration) error {
+		if err := b.node.Unlock(now, unit); err != nil {
+			return err
+		}
+		b.propose(cfg.Command{Op: cfg.OpUnlock, Unit: unit})
+		return nil
+	})
 }
 
 // Repair clears a unit's failure after escalation.
@@ -210,15 +337,21 @@ func (b *Blade) Events() *evt.Bus { return b.bus }
 type Status struct {
 	amf.Status
 	Transport transport.Counters `json:"transport"`
-	Events    []evt.Event        `json:"events"`
+	// Replicated is the raft-replicated shelf state as applied here, and
+	// RaftLeader the slot this blade believes leads (0: none known).
+	Replicated cfg.State   `json:"replicated"`
+	RaftLeader uint8       `json:"raft_leader"`
+	Events     []evt.Event `json:"events"`
 }
 
 // Status returns a snapshot.
 func (b *Blade) Status() Status {
 	b.mu.Lock()
-	s := b.node.Status(b.now())
+	s := Status{Status: b.node.Status(b.now()), Replicated: b.store.State(), RaftLeader: b.store.Leader()}
 	b.mu.Unlock()
-	return Status{Status: s, Transport: b.tr.Endpoint().Counters(), Events: b.bus.History()}
+	s.Transport = b.tr.Endpoint().Counters()
+	s.Events = b.bus.History()
+	return s
 }
 
 // ErrClosed is returned by Close when called twice.

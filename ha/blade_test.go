@@ -26,42 +26,65 @@ func testConfig() amf.Config {
 	}
 }
 
-// loopShelf starts blades for the slots over UDP on loopback, two sockets
-// (paths) each, and wires their peers.
-func loopShelf(t *testing.T, slots ...uint8) map[uint8]*Blade {
+// loopShelf is blades over UDP on loopback, two sockets (paths) each.
+type loopShelf struct {
+	t      *testing.T
+	blades map[uint8]*Blade
+	addrs  map[uint8][2]netip.AddrPort
+	epoch  uint64
+}
+
+// newLoopShelf starts blades for the slots and wires their peers.
+func newLoopShelf(t *testing.T, slots ...uint8) *loopShelf {
 	t.Helper()
+	ls := &loopShelf{t: t, blades: map[uint8]*Blade{}, addrs: map[uint8][2]netip.AddrPort{}, epoch: uint64(time.Now().UnixNano())}
 	lo := netip.MustParseAddrPort("127.0.0.1:0")
 	trs := map[uint8]*transport.UDPTransport{}
-	blades := map[uint8]*Blade{}
-	var mu sync.Mutex
 	for _, slot := range slots {
-		b, err := StartWith(Options{Config: testConfig(), Slot: slot, Key: testKey}, func(ep *transport.Endpoint, h transport.Handler) (transport.Transport, error) {
-			tr, err := transport.ListenUDP(ep, []transport.UDPPath{{Local: lo}, {Local: lo}}, h)
-			if err == nil {
-				mu.Lock()
-				trs[slot] = tr
-				mu.Unlock()
-			}
-			return tr, err
-		})
-		if err != nil {
-			t.Fatalf("StartWith(slot %d) error %v", slot, err)
-		}
-		blades[slot] = b
-		t.Cleanup(func() { crash(b) })
+		trs[slot] = ls.start(slot, [2]netip.AddrPort{lo, lo})
+		ls.addrs[slot] = [2]netip.AddrPort{trs[slot].LocalAddr(0), trs[slot].LocalAddr(1)}
 	}
 	for slot, tr := range trs {
 		for path := 0; path < 2; path++ {
-			peers := map[uint8]netip.AddrPort{}
-			for other, otr := range trs {
-				if other != slot {
-					peers[other] = otr.LocalAddr(path)
-				}
-			}
-			tr.SetPeers(path, peers)
+			tr.SetPeers(path, ls.peers(slot, path))
 		}
 	}
-	return blades
+	return ls
+}
+
+func (ls *loopShelf) peers(slot uint8, path int) map[uint8]netip.AddrPort {
+	peers := map[uint8]netip.AddrPort{}
+	for other, a := range ls.addrs {
+		if other != slot {
+			peers[other] = a[path]
+		}
+	}
+	return peers
+}
+
+// start (re)starts slot on the given local addresses.
+func (ls *loopShelf) start(slot uint8, local [2]netip.AddrPort) *transport.UDPTransport {
+	ls.t.Helper()
+	var tr *transport.UDPTransport
+	ls.epoch++
+	b, err := StartWith(Options{Config: testConfig(), Slot: slot, Key: testKey, Epoch: ls.epoch}, func(ep *transport.Endpoint, h transport.Handler) (transport.Transport, error) {
+		var err error
+		paths := []transport.UDPPath{{Local: local[0], Peers: ls.peers(slot, 0)}, {Local: local[1], Peers: ls.peers(slot, 1)}}
+		tr, err = transport.ListenUDP(ep, paths, h)
+		return tr, err
+	})
+	if err != nil {
+		ls.t.Fatalf("StartWith(slot %d) error %v", slot, err)
+	}
+	ls.blades[slot] = b
+	ls.t.Cleanup(func() { crash(b) })
+	return tr
+}
+
+// restart crashes slot and starts it again on the same addresses.
+func (ls *loopShelf) restart(slot uint8) {
+	crash(ls.blades[slot])
+	ls.start(slot, ls.addrs[slot])
 }
 
 // crash stops a blade without a word to the others, like kill -9.
@@ -86,7 +109,7 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) t
 }
 
 func TestBladesOverUDP(t *testing.T) {
-	bl := loopShelf(t, 1, 3, 4)
+	bl := newLoopShelf(t, 1, 3, 4).blades
 	var mu sync.Mutex
 	var told []amf.HAState
 	if err := bl[4].Register(amf.Component{Name: "addr", Unit: "mgmt-4", Assign: func(a amf.Assignment) {
@@ -138,5 +161,40 @@ func TestBladesOverUDP(t *testing.T) {
 	}
 	if err := bl[3].Close(context.Background()); err != ErrClosed {
 		t.Errorf("second Close() = %v, want %v", err, ErrClosed)
+	}
+}
+
+func TestLockReplicatedAcrossRestart(t *testing.T) {
+	ls := newLoopShelf(t, 1, 3, 4)
+	waitFor(t, "mgmt-3 active", 5*time.Second, func() bool { return ls.blades[3].Active("mgmt", "") })
+	waitFor(t, "a raft leader", 5*time.Second, func() bool { return ls.blades[1].Status().RaftLeader != 0 })
+	// Locked from the witness blade, which hosts no unit.
+	if err := ls.blades[1].Lock("mgmt-3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "mgmt-4 active", 5*time.Second, func() bool { return ls.blades[4].Active("mgmt", "") })
+	waitFor(t, "lock replicated to slot 3", 5*time.Second, func() bool { return ls.blades[3].Status().Replicated.Locked["mgmt-3"] })
+	waitFor(t, "assignment of mgmt-4 replicated", 5*time.Second, func() bool {
+		return ls.blades[1].Status().Replicated.Active["mgmt"].Unit == "mgmt-4"
+	})
+	// Slot 3 restarts: it forgot the lock locally, learns it from raft.
+	ls.restart(3)
+	waitFor(t, "restarted slot 3 caught up", 5*time.Second, func() bool { return ls.blades[3].Status().Replicated.Locked["mgmt-3"] })
+	waitFor(t, "mgmt-3 locked after restart", 5*time.Second, func() bool {
+		for _, g := range ls.blades[3].Status().Groups {
+			for _, u := range g.Units {
+				if u.Name == "mgmt-3" && u.Oper == amf.Locked {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if err := ls.blades[4].Unlock("mgmt-3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "unlock replicated to slot 3", 5*time.Second, func() bool { return !ls.blades[3].Status().Replicated.Locked["mgmt-3"] })
+	if !ls.blades[4].Active("mgmt", "") || ls.blades[3].Active("mgmt", "") {
+		t.Error("unlock pre-empted the active unit")
 	}
 }

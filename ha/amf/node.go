@@ -565,7 +565,10 @@ func (n *Node) setState(now time.Duration, u *unit, st HAState, sis []string) {
 	}
 	old := u.state
 	u.state, u.sis = st, slices.Clone(sis)
-	n.publish(now, evt.Assignment, u.su.Name, old.String(), st.String(), fmt.Sprintf("group %s instances %v", u.group.Name, sis))
+	if n.env.Publish != nil {
+		n.env.Publish(evt.Event{At: now, Node: n.self, Kind: evt.Assignment, Subject: u.su.Name, Group: u.group.Name,
+			From: old.String(), To: st.String(), Detail: fmt.Sprintf("instances %v", sis)})
+	}
 	if st == Active && old != Active {
 		n.noteFailover(now, u)
 	}
@@ -605,7 +608,10 @@ func (n *Node) noteFailover(now time.Duration, u *unit) {
 		return // first assignment, not a failover
 	}
 	n.last = &rec
-	n.publish(now, evt.Failover, u.group.Name, rec.From, rec.To, fmt.Sprintf("%s in %v", rec.Reason, rec.Duration))
+	if n.env.Publish != nil {
+		n.env.Publish(evt.Event{At: now, Node: n.self, Kind: evt.Failover, Subject: u.group.Name, Group: u.group.Name,
+			From: rec.From, To: rec.To, Detail: fmt.Sprintf("%s in %v", rec.Reason, rec.Duration)})
+	}
 }
 
 // giveUp stops u's active assignments and releases their leases; graceful
@@ -685,6 +691,23 @@ func (n *Node) knownUnit(name string) bool {
 		}
 	}
 	return false
+}
+
+// Apply performs an admin operation on this node only (no forwarding):
+// for state replicated by other means (package cfg), e.g. a restarted
+// blade learning that its unit is locked.
+func (n *Node) Apply(now time.Duration, op AdminOp, target string) {
+	n.applyAdmin(now, op, target, "replicated")
+	n.kick(now)
+}
+
+// Locked reports whether a local unit is admin-locked.
+func (n *Node) Locked(unit string) (locked, local bool) {
+	u := n.units[unit]
+	if u == nil {
+		return false, false
+	}
+	return u.locked, true
 }
 
 func (n *Node) applyAdmin(now time.Duration, op AdminOp, target, origin string) {

@@ -39,7 +39,8 @@ type Event struct {
 	At      time.Duration `json:"at_ns"` // publisher's monotonic time
 	Node    uint8         `json:"node"`  // publishing slot
 	Kind    Kind          `json:"kind"`
-	Subject string        `json:"subject"` // slot, service group, unit or component
+	Subject string        `json:"subject"`         // slot, service group, unit or component
+	Group   string        `json:"group,omitempty"` // the service group concerned, if any
 	From    string        `json:"from,omitempty"`
 	To      string        `json:"to,omitempty"`
 	Detail  string        `json:"detail,omitempty"`
