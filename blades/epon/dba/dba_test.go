@@ -231,3 +231,24 @@ func TestCGOAPrediction(t *testing.T) {
 		t.Errorf("grant after an idle prediction = %d, want <= 100", got)
 	}
 }
+
+func TestPollerReserve(t *testing.T) {
+	c := paperConfig(t)
+	alg, _ := New("limited", c)
+	p := NewPoller(c, alg)
+	w := p.Next(Report{ONU: 0, Now: 1000, Queued: 5000}, 100)
+	// Busy channel: the reservation follows the window and its guard.
+	if got, want := p.Reserve(0, 20000), w.End()+c.Guard; got != want {
+		t.Fatalf("Reserve(0, 20000) = %d, want %d", got, want)
+	}
+	res := w.End() + c.Guard
+	// The next grant follows the reserved window.
+	w2 := p.Next(Report{ONU: 1, Now: 1100, Queued: 5000}, 100)
+	if w2.Start != res+20000+c.Guard {
+		t.Errorf("window after reservation starts %d, want %d", w2.Start, res+20000+c.Guard)
+	}
+	// Idle channel: the reservation starts at earliest.
+	if got := p.Reserve(1e9, 10); got != 1e9 {
+		t.Errorf("Reserve(1e9, 10) on an idle channel = %d, want 1e9", got)
+	}
+}

@@ -50,3 +50,14 @@ func (p *Poller) Next(r Report, rtt int64) Window {
 	p.free = w.End()
 	return w
 }
+
+// Reserve places a window of length quanta that no ONU's grant may
+// overlap (the OLT's discovery window, where unregistered ONUs answer at
+// random) on the channel: at earliest, or after the last window granted
+// plus the guard time if that is later. It returns the window's start;
+// later grants follow its end.
+func (p *Poller) Reserve(earliest, length int64) int64 {
+	start := max(p.free+p.cfg.Guard, earliest)
+	p.free = start + max(0, length)
+	return start
+}
