@@ -1,0 +1,369 @@
+// Package procmode runs HA nodes as real processes in network namespaces
+// for process-mode tests and the failover bench: a dual-star backplane
+// (two hub namespaces with a bridge each, one namespace per blade with
+// veth links base0 to hub 1 and base1 to hub 2), cmd/hanode in each blade
+// namespace, and a prober namespace on hub 1 that sends 1 ms UDP probes
+// and records which blade answered when.
+//
+// Everything is created by the test (ip netns add, ip link) under unique
+// names and removed in t.Cleanup, also on failure. It needs root and the
+// ip command; Require skips the test cleanly otherwise.
+package procmode
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Require skips t unless namespaces can be made here.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("procmode: needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("procmode: needs the ip command (iproute2)")
+	}
+}
+
+// Net is the base networks: blade s has 10.77.0.s on base0, 10.77.1.s on
+// base1; the prober is 10.77.0.200 on hub 1.
+const (
+	Base0Net = "10.77.0.0/24"
+	Base1Net = "10.77.1.0/24"
+	proberIP = "10.77.0.200"
+	HAPort   = 7400
+	Probe    = 7500
+)
+
+// Shelf is a process-mode shelf.
+type Shelf struct {
+	t      testing.TB
+	id     string
+	hub    [2]string
+	prober string
+	bin    string
+	config string
+	key    string
+	mu     sync.Mutex
+	procs  map[uint8]*Proc
+}
+
+// Proc is one running hanode.
+type Proc struct {
+	Slot  uint8
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+func run(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Build compiles cmd/hanode into dir.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "hanode")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/cgoa/cgoa/ha/cmd/hanode")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build hanode: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// New makes the backplane for the slots and writes the shelf config (a
+// YAML amf.Config body without slots, which New fills in).
+func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
+	t.Helper()
+	var rb [3]byte
+	rand.Read(rb[:])
+	s := &Shelf{t: t, id: hex.EncodeToString(rb[:]), bin: bin, procs: map[uint8]*Proc{}}
+	keyb := make([]byte, 32)
+	rand.Read(keyb)
+	s.key = hex.EncodeToString(keyb)
+	var nss []string
+	t.Cleanup(func() {
+		s.StopAll()
+		for _, ns := range nss {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	mk := func(name string) string {
+		ns := "cgoa-" + s.id + "-" + name
+		if err := run("ip", "netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		nss = append(nss, ns)
+		if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	for i := range s.hub {
+		s.hub[i] = mk(fmt.Sprintf("hub%d", i+1))
+		if err := run("ip", "-n", s.hub[i], "link", "add", "br0", "type", "bridge"); err != nil {
+			t.Fatal(err)
+		}
+		if err := run("ip", "-n", s.hub[i], "link", "set", "br0", "up"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(ns, ifname, hub, hubIf, addr string) {
+		t.Helper()
+		steps := [][]string{
+			{"ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", hubIf, "netns", hub},
+			{"ip", "-n", hub, "link", "set", hubIf, "master", "br0"},
+			{"ip", "-n", hub, "link", "set", hubIf, "up"},
+			{"ip", "-n", ns, "addr", "add", addr, "dev", ifname},
+			{"ip", "-n", ns, "link", "set", ifname, "up"},
+		}
+		for _, st := range steps {
+			if err := run(st...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, slot := range slots {
+		ns := mk(fmt.Sprintf("s%d", slot))
+		link(ns, "base0", s.hub[0], fmt.Sprintf("s%d", slot), fmt.Sprintf("10.77.0.%d/24", slot))
+		link(ns, "base1", s.hub[1], fmt.Sprintf("s%d", slot), fmt.Sprintf("10.77.1.%d/24", slot))
+	}
+	s.prober = mk("prober")
+	link(s.prober, "eth0", s.hub[0], "prober", proberIP+"/24")
+	var sl []string
+	for _, slot := range slots {
+		sl = append(sl, fmt.Sprint(slot))
+	}
+	s.config = filepath.Join(t.TempDir(), "shelf.yaml")
+	body := fmt.Sprintf("shelf: 7\nslots: [%s]\n%s", strings.Join(sl, ", "), groupsYAML)
+	if err := os.WriteFile(s.config, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoa-%s-s%d", s.id, slot) }
+
+// Start runs hanode for slot and waits until it says ready.
+func (s *Shelf) Start(slot uint8) *Proc {
+	s.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", s.ns(slot), s.bin,
+		"-config", s.config, "-slot", fmt.Sprint(slot), "-key", s.key,
+		"-base0", "base0="+Base0Net, "-base1", "base1="+Base1Net,
+		"-port", fmt.Sprint(HAPort), "-probe-port", fmt.Sprint(Probe))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		s.t.Fatalf("start hanode slot %d: %v", slot, err)
+	}
+	p := &Proc{Slot: slot, cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+			if sc.Text() == "ready" {
+				once.Do(func() { close(ready) })
+			}
+		}
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case <-ready:
+	case <-p.done:
+		s.t.Fatalf("hanode slot %d exited before ready", slot)
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("hanode slot %d not ready after 10s", slot)
+	}
+	s.mu.Lock()
+	s.procs[slot] = p
+	s.mu.Unlock()
+	return p
+}
+
+// Kill sends SIGKILL (kill -9) to slot's process and waits for it.
+func (s *Shelf) Kill(slot uint8) {
+	s.mu.Lock()
+	p := s.procs[slot]
+	delete(s.procs, slot)
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+}
+
+// StopAll kills every process (cleanup).
+func (s *Shelf) StopAll() {
+	s.mu.Lock()
+	var slots []uint8
+	for slot := range s.procs {
+		slots = append(slots, slot)
+	}
+	s.mu.Unlock()
+	for _, slot := range slots {
+		s.Kill(slot)
+	}
+}
+
+// Lines returns what the process printed so far.
+func (p *Proc) Lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// Prober sends UDP probes from the prober namespace to the blades' probe
+// ports and records answers.
+type Prober struct {
+	conn    *net.UDPConn
+	targets []netip.AddrPort
+	mu      sync.Mutex
+	answers []Answer
+}
+
+// Answer is one probe answer.
+type Answer struct {
+	At   time.Time
+	Slot uint8
+}
+
+// inNetns runs f on a thread switched into namespace ns; sockets made in f
+// stay in ns.
+func inNetns(ns string, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	target, err := os.Open("/var/run/netns/" + ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", ns, err)
+	}
+	ferr := f()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		// The thread is stuck in the wrong namespace: do not give it back.
+		runtime.Goexit()
+	}
+	return ferr
+}
+
+// NewProber opens the prober socket for the slots' probe ports.
+func (s *Shelf) NewProber(slots ...uint8) *Prober {
+	s.t.Helper()
+	p := &Prober{}
+	err := inNetns(s.prober, func() error {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(proberIP)})
+		p.conn = c
+		return err
+	})
+	if err != nil {
+		s.t.Fatalf("prober socket: %v", err)
+	}
+	s.t.Cleanup(func() { p.conn.Close() })
+	for _, slot := range slots {
+		p.targets = append(p.targets, netip.MustParseAddrPort(fmt.Sprintf("10.77.0.%d:%d", slot, Probe)))
+	}
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := p.conn.Read(buf)
+			if err != nil {
+				return
+			}
+			var slot uint8
+			if _, err := fmt.Sscanf(string(buf[:n]), "active %d", &slot); err == nil {
+				p.mu.Lock()
+				p.answers = append(p.answers, Answer{time.Now(), slot})
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// Run probes every target each interval until ctx ends.
+func (p *Prober) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for _, a := range p.targets {
+			p.conn.WriteToUDPAddrPort([]byte("probe"), a)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Answers returns the answers so far.
+func (p *Prober) Answers() []Answer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Answer(nil), p.answers...)
+}
+
+// Gap is the longest time without an answer in [from, to] (counting from
+// the last answer before from, and up to to): the outage a client of the
+// service sees.
+func Gap(answers []Answer, from, to time.Time) (time.Duration, error) {
+	var prev time.Time
+	var gap time.Duration
+	for _, a := range answers {
+		if a.At.Before(from) {
+			prev = a.At
+			continue
+		}
+		if a.At.After(to) {
+			break
+		}
+		if !prev.IsZero() {
+			gap = max(gap, a.At.Sub(prev))
+		}
+		prev = a.At
+	}
+	if prev.IsZero() {
+		return 0, errors.New("procmode: no answers")
+	}
+	return max(gap, to.Sub(prev)), nil
+}
