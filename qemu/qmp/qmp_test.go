@@ -17,6 +17,9 @@ func startQEMU(t *testing.T, extra ...string) (string, *exec.Cmd) {
 	t.Helper()
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
+		if os.Getenv("CGOA_REQUIRE_VM") == "1" {
+			t.Fatal("CGOA_REQUIRE_VM=1 but qemu-system-x86_64 is not installed")
+		}
 		t.Skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86): skipping QMP test")
 	}
 	dir := t.TempDir()

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -37,20 +36,20 @@ type Shelf struct {
 }
 
 // Need skips the test unless QEMU, the kernel and the images of the given
-// roles exist, and returns the artifacts.
+// roles exist, and returns the artifacts. With CGOA_REQUIRE_VM=1 (make test)
+// a missing piece fails the test instead: CI must not pass by skipping.
 func Need(t testing.TB, roles ...topology.Role) vm.Artifacts {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86): skipping shelf test")
-	}
-	a, err := vm.FindArtifacts("")
-	if err != nil {
-		t.Skipf("skipping shelf test: %v", err)
-	}
+	var rs []string
 	for _, r := range roles {
-		if _, err := os.Stat(a.Image(string(r))); err != nil {
-			t.Skipf("skipping shelf test: image missing (run `make image ROLE=%s`): %v", r, err)
+		rs = append(rs, string(r))
+	}
+	a, err := vm.Need(rs...)
+	if err != nil {
+		if os.Getenv("CGOA_REQUIRE_VM") == "1" {
+			t.Fatalf("CGOA_REQUIRE_VM=1 but %v", err)
 		}
+		t.Skipf("skipping VM test: %v", err)
 	}
 	return a
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
 
@@ -57,6 +58,24 @@ func FindArtifacts(buildDir string) (Artifacts, error) {
 	a := Artifacts{Build: abs, Kernel: filepath.Join(abs, "kernel", "vmlinux")}
 	if _, err := os.Stat(a.Kernel); err != nil {
 		return a, fmt.Errorf("vm: kernel missing (run `make kernel`): %w", err)
+	}
+	return a, nil
+}
+
+// Need checks that QEMU, the kernel and the images of roles exist, for VM
+// tests to skip (or fail under CGOA_REQUIRE_VM=1) with the reason.
+func Need(roles ...string) (Artifacts, error) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return Artifacts{}, errors.New("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
+	}
+	a, err := FindArtifacts("")
+	if err != nil {
+		return a, err
+	}
+	for _, r := range roles {
+		if _, err := os.Stat(a.Image(r)); err != nil {
+			return a, fmt.Errorf("image missing (run `make image ROLE=%s`): %w", r, err)
+		}
 	}
 	return a, nil
 }

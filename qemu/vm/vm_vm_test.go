@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,20 +11,16 @@ import (
 	"time"
 )
 
-// need returns the build artifacts or skips the test with the reason.
+// need returns the build artifacts or skips the test with the reason
+// (fails under CGOA_REQUIRE_VM=1).
 func need(t *testing.T, roles ...string) Artifacts {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed (apt-get install qemu-system-x86)")
-	}
-	a, err := FindArtifacts("")
+	a, err := Need(roles...)
 	if err != nil {
-		t.Skipf("%v", err)
-	}
-	for _, r := range roles {
-		if _, err := os.Stat(a.Image(r)); err != nil {
-			t.Skipf("image missing (run `make image ROLE=%s`): %v", r, err)
+		if os.Getenv("CGOA_REQUIRE_VM") == "1" {
+			t.Fatalf("CGOA_REQUIRE_VM=1 but %v", err)
 		}
+		t.Skipf("skipping VM test: %v", err)
 	}
 	return a
 }

@@ -6,7 +6,7 @@
 //	go run ./qemu/cmd/bench shelf   # build/bench/shelf.json: shelf.up (s), shelf.rss (MiB),
 //	                                #   shelf.exec_rtt (median of 50 exec round trips, ms)
 //
-// Flags: --build DIR (default <repo>/build, or $CGOA_BUILD), --boots N, --execs N.
+// Flags: --build DIR (default <repo>/build, or $CGOA_BUILD), --boots N, --execs N, -o FILE.
 package main
 
 import (
@@ -53,13 +53,14 @@ type Report struct {
 
 func main() {
 	if len(os.Args) < 2 || (os.Args[1] != "boot" && os.Args[1] != "shelf") {
-		fmt.Fprintln(os.Stderr, "usage: bench boot|shelf [--build DIR] [--boots N] [--execs N]")
+		fmt.Fprintln(os.Stderr, "usage: bench boot|shelf [--build DIR] [--boots N] [--execs N] [-o FILE]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	buildDir := fs.String("build", "", "build directory (default <repo>/build)")
 	boots := fs.Int("boots", 5, "boots per role (boot bench)")
 	execs := fs.Int("execs", 50, "exec round trips (shelf bench)")
+	outPath := fs.String("o", "", "output file (default <build>/bench/<bench>.json)")
 	fs.Parse(os.Args[2:])
 	a, err := vm.FindArtifacts(*buildDir)
 	if err != nil {
@@ -76,7 +77,10 @@ func main() {
 		fail(err)
 	}
 	rep.Machine = machine()
-	out := filepath.Join(a.Build, "bench", rep.Bench+".json")
+	out := *outPath
+	if out == "" {
+		out = filepath.Join(a.Build, "bench", rep.Bench+".json")
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		fail(err)
 	}
