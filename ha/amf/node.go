@@ -213,6 +213,9 @@ func (n *Node) NextDeadline(now time.Duration) time.Duration {
 	if n.extracting && n.extractDone != nil {
 		d = min(d, n.extractDeadline)
 	}
+	if t, ok := n.lessor.NextDue(); ok && t > now {
+		d = min(d, t)
+	}
 	return d
 }
 
@@ -235,6 +238,7 @@ func (n *Node) Tick(now time.Duration) {
 	for _, c := range n.mem.Tick(now) {
 		n.membershipChange(now, c)
 	}
+	n.grantDue(now)
 	if now >= n.nextHealth {
 		n.nextHealth = now + n.cfg.HealthInterval
 		n.checkHealth(now)
@@ -317,6 +321,25 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	n.update(now)
 	n.kick(now)
 	n.checkExtraction(now)
+}
+
+// grantDue answers requests this voter refused only because another
+// holder's promise was running, now that it has ended.
+func (n *Node) grantDue(now time.Duration) {
+	for _, q := range n.lessor.Due(now, 2*n.cfg.Timers.Interval) {
+		if !n.preferred(now, q.Key, q.From) {
+			continue
+		}
+		rep := n.lessor.Request(now, q, true)
+		if !rep.Granted {
+			continue
+		}
+		if q.From == n.self {
+			n.lessee.Reply(now, rep)
+			continue
+		}
+		n.env.Send(transport.TypeLease, q.From, MarshalLease(LeaseMsg{Replies: []quorum.Reply{rep}}))
+	}
 }
 
 func (n *Node) noteRequester(now time.Duration, q quorum.Request) {

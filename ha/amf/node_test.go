@@ -60,8 +60,12 @@ func TestFailoverOnKill(t *testing.T) {
 		t.Fatalf("mgmt-4 not active 1s after killing slot 3 (at %v)", killedAt)
 	}
 	lease := s.nodes[4].node.Timing().Lease
-	if bound := lease + 2*s.cfg.Timers.Interval; took > bound {
-		t.Errorf("failover took %v, want <= %v (lease + 2 intervals)", took, bound)
+	// The voters' promises end at most one lease after the last renewal
+	// (before the kill); they then grant the successor's pending request
+	// at once, so the kill is restored within a lease (plus clock rate
+	// spread and network delay).
+	if bound := lease + s.cfg.Timers.Interval/2; took > bound {
+		t.Errorf("failover took %v, want <= %v (lease + interval/2)", took, bound)
 	}
 	t.Logf("failover after kill: %v", took)
 	st := s.nodes[4].node.Status(s.local(s.nodes[4]))

@@ -64,6 +64,7 @@ type Shelf struct {
 	key    string
 	mu     sync.Mutex
 	procs  map[uint8]*Proc
+	nss    []string
 }
 
 // Proc is one running hanode.
@@ -104,24 +105,13 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	keyb := make([]byte, 32)
 	rand.Read(keyb)
 	s.key = hex.EncodeToString(keyb)
-	var nss []string
 	t.Cleanup(func() {
 		s.StopAll()
-		for _, ns := range nss {
+		for _, ns := range s.nss {
 			exec.Command("ip", "netns", "del", ns).Run()
 		}
 	})
-	mk := func(name string) string {
-		ns := "cgoa-" + s.id + "-" + name
-		if err := run("ip", "netns", "add", ns); err != nil {
-			t.Fatal(err)
-		}
-		nss = append(nss, ns)
-		if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
-			t.Fatal(err)
-		}
-		return ns
-	}
+	mk, link := s.mkNS, s.link
 	for i := range s.hub {
 		s.hub[i] = mk(fmt.Sprintf("hub%d", i+1))
 		if err := run("ip", "-n", s.hub[i], "link", "add", "br0", "type", "bridge"); err != nil {
@@ -129,21 +119,6 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 		}
 		if err := run("ip", "-n", s.hub[i], "link", "set", "br0", "up"); err != nil {
 			t.Fatal(err)
-		}
-	}
-	link := func(ns, ifname, hub, hubIf, addr string) {
-		t.Helper()
-		steps := [][]string{
-			{"ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", hubIf, "netns", hub},
-			{"ip", "-n", hub, "link", "set", hubIf, "master", "br0"},
-			{"ip", "-n", hub, "link", "set", hubIf, "up"},
-			{"ip", "-n", ns, "addr", "add", addr, "dev", ifname},
-			{"ip", "-n", ns, "link", "set", ifname, "up"},
-		}
-		for _, st := range steps {
-			if err := run(st...); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	for _, slot := range slots {
@@ -163,6 +138,64 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// mkNS makes a namespace named for the shelf, removed in Cleanup.
+func (s *Shelf) mkNS(name string) string {
+	s.t.Helper()
+	ns := "cgoa-" + s.id + "-" + name
+	if err := run("ip", "netns", "add", ns); err != nil {
+		s.t.Fatal(err)
+	}
+	s.nss = append(s.nss, ns)
+	if err := run("ip", "-n", ns, "link", "set", "lo", "up"); err != nil {
+		s.t.Fatal(err)
+	}
+	return ns
+}
+
+// link joins ns to hub's bridge with a veth pair (ifname in ns, hubIf at
+// the hub) and gives ifname addr.
+func (s *Shelf) link(ns, ifname, hub, hubIf, addr string) {
+	s.t.Helper()
+	steps := [][]string{
+		{"ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", hubIf, "netns", hub},
+		{"ip", "-n", hub, "link", "set", hubIf, "master", "br0"},
+		{"ip", "-n", hub, "link", "set", hubIf, "up"},
+		{"ip", "-n", ns, "addr", "add", addr, "dev", ifname},
+		{"ip", "-n", ns, "link", "set", ifname, "up"},
+	}
+	for _, st := range steps {
+		if err := run(st...); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+// responder answers probes on any address of namespace ns with
+// "active <id>" until the returned function is called.
+func (s *Shelf) responder(ns string, id uint8) (func(), error) {
+	var c *net.UDPConn
+	err := inNetns(ns, func() error {
+		var err error
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: Probe})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("responder in %s: %w", ns, err)
+	}
+	go func() {
+		buf := make([]byte, 64)
+		reply := []byte(fmt.Sprintf("active %d", id))
+		for {
+			_, from, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDP(reply, from)
+		}
+	}()
+	return func() { c.Close() }, nil
 }
 
 func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoa-%s-s%d", s.id, slot) }
@@ -289,7 +322,17 @@ func inNetns(ns string, f func() error) error {
 // NewProber opens the prober socket for the slots' probe ports.
 func (s *Shelf) NewProber(slots ...uint8) *Prober {
 	s.t.Helper()
-	p := &Prober{}
+	var targets []netip.AddrPort
+	for _, slot := range slots {
+		targets = append(targets, netip.MustParseAddrPort(fmt.Sprintf("10.77.0.%d:%d", slot, Probe)))
+	}
+	return s.NewProberTo(targets...)
+}
+
+// NewProberTo opens a prober socket for the given targets.
+func (s *Shelf) NewProberTo(targets ...netip.AddrPort) *Prober {
+	s.t.Helper()
+	p := &Prober{targets: targets}
 	err := inNetns(s.prober, func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(proberIP)})
 		p.conn = c
@@ -299,9 +342,6 @@ func (s *Shelf) NewProber(slots ...uint8) *Prober {
 		s.t.Fatalf("prober socket: %v", err)
 	}
 	s.t.Cleanup(func() { p.conn.Close() })
-	for _, slot := range slots {
-		p.targets = append(p.targets, netip.MustParseAddrPort(fmt.Sprintf("10.77.0.%d:%d", slot, Probe)))
-	}
 	go func() {
 		buf := make([]byte, 64)
 		for {

@@ -55,11 +55,21 @@ type Lessor struct {
 	timing     Timing
 	quarantine time.Duration
 	grants     map[string]grant
+	// pending holds, per key, the latest preferred request refused only
+	// because another holder's promise was still running; Due hands it
+	// back when that promise ends, so a successor need not wait for its
+	// next request (failover is one lease, not lease + interval).
+	pending map[string]pendingReq
+}
+
+type pendingReq struct {
+	r  Request
+	at time.Duration
 }
 
 // NewLessor returns the voter state of slot self, started at now.
 func NewLessor(self uint8, t Timing, now time.Duration) *Lessor {
-	return &Lessor{self: self, timing: t, quarantine: now + t.Lease, grants: map[string]grant{}}
+	return &Lessor{self: self, timing: t, quarantine: now + t.Lease, grants: map[string]grant{}, pending: map[string]pendingReq{}}
 }
 
 // Request decides a request at now. preferred says whether the requester is
@@ -76,6 +86,9 @@ func (l *Lessor) Request(now time.Duration, r Request, preferred bool) Reply {
 	g, ok := l.grants[r.Key]
 	if ok && now < g.until {
 		if g.holder != r.From || g.inc != r.Inc {
+			if preferred {
+				l.pending[r.Key] = pendingReq{r, now}
+			}
 			return rep
 		}
 		if !r.Holding && !preferred {
@@ -90,8 +103,43 @@ func (l *Lessor) Request(now time.Duration, r Request, preferred bool) Reply {
 		return rep
 	}
 	l.grants[r.Key] = grant{holder: r.From, inc: r.Inc, seq: r.Seq, until: now + l.timing.Lease}
+	delete(l.pending, r.Key)
 	rep.Granted = true
 	return rep
+}
+
+// NextDue is the earliest instant a pending request may become
+// grantable (the end of the promise it waits for).
+func (l *Lessor) NextDue() (time.Duration, bool) {
+	var next time.Duration
+	ok := false
+	for k := range l.pending {
+		if g, has := l.grants[k]; has && (!ok || g.until < next) {
+			next, ok = g.until, true
+		}
+	}
+	return next, ok
+}
+
+// Due returns, and forgets, the pending requests whose blocking promise
+// has ended by now and that were made within maxAge. The caller decides
+// each again with Request (preference may have changed); granting a
+// request late is safe: the holder counts its lease from when it sent the
+// request, which is earlier still.
+func (l *Lessor) Due(now, maxAge time.Duration) []Request {
+	var due []Request
+	for k, p := range l.pending {
+		g, has := l.grants[k]
+		if has && now < g.until {
+			continue
+		}
+		delete(l.pending, k)
+		if now-p.at <= maxAge {
+			due = append(due, p.r)
+		}
+	}
+	sort.Slice(due, func(i, j int) bool { return due[i].Key < due[j].Key })
+	return due
 }
 
 // Release ends the grant on r.Key if it is r.From's and covers no request

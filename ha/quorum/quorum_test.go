@@ -210,3 +210,56 @@ func TestLessorQuarantineAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+func TestLessorPendingDue(t *testing.T) {
+	s := newShelf(t)
+	a := NewLessee(s.v, timing, 1, 1)
+	b := NewLessee(s.v, timing, 2, 1)
+	now := timing.Lease
+	s.ask(now, a, "k", true, 1, 2, 3)
+	v := s.lessors[3]
+	// b is refused while a's promise runs, but remembered.
+	rb := b.Request(now+5*time.Millisecond, "k")
+	if v.Request(now+5*time.Millisecond, rb, true).Granted {
+		t.Fatal("granted over a running promise")
+	}
+	rn := b.Request(now+6*time.Millisecond, "other")
+	v.Request(now+6*time.Millisecond, rn, false) // free key, not preferred: not pending
+	if due, ok := v.NextDue(); !ok || due != now+timing.Lease {
+		t.Fatalf("NextDue() = %v, %v, want %v, true", due, ok, now+timing.Lease)
+	}
+	if d := v.Due(now+timing.Lease-1, time.Second); len(d) != 0 {
+		t.Fatalf("Due before the promise ended = %v, want none", d)
+	}
+	d := v.Due(now+timing.Lease, time.Second)
+	if len(d) != 1 || d[0].Seq != rb.Seq {
+		t.Fatalf("Due at the end of the promise = %v, want b's request", d)
+	}
+	rep := v.Request(now+timing.Lease, d[0], true)
+	if !rep.Granted {
+		t.Fatal("due request not granted")
+	}
+	b.Reply(now+timing.Lease, rep)
+	// The vote counts from when b sent the request: safe, if shorter.
+	if got := b.keys["k"].votes[3]; got != now+5*time.Millisecond {
+		t.Errorf("vote from 3 counted from %v, want the send time %v", got, now+5*time.Millisecond)
+	}
+	if d := v.Due(now+2*timing.Lease, time.Second); len(d) != 0 {
+		t.Errorf("Due again = %v, want none (forgotten)", d)
+	}
+	// Stale pending requests are dropped: voter 2 refuses b while a's
+	// promise runs, and is asked for due requests long after.
+	rb2 := b.Request(now+5*time.Millisecond, "k")
+	if s.lessors[2].Request(now+5*time.Millisecond, rb2, true).Granted {
+		t.Fatal("voter 2 granted over a running promise")
+	}
+	if _, ok := s.lessors[2].NextDue(); !ok {
+		t.Fatal("voter 2 has no pending request")
+	}
+	if d := s.lessors[2].Due(now+10*timing.Lease, timing.Lease); len(d) != 0 {
+		t.Errorf("Due(maxAge) returned a stale request %v", d)
+	}
+	if _, ok := s.lessors[2].NextDue(); ok {
+		t.Error("stale request still pending after Due")
+	}
+}
