@@ -224,24 +224,24 @@ func client(addr netip.AddrPort, v gosnmp.SnmpVersion) *gosnmp.GoSNMP {
 // requests pre-encodes n distinct requests (request IDs, and for v3 msgIDs
 // and salts) so the load generator spends no time encoding. v3 requests
 // stay valid for the 150 s time window, longer than a run.
-func requests(p *peer, metric string, n int) ([][]byte, error) {
+func requests(p *peer, metric string, n int) ([][]byte, func([]byte) error, error) {
 	v := gosnmp.Version2c
 	if strings.HasPrefix(metric, "v3") {
 		v = gosnmp.Version3
 	}
 	g := client(p.addr, v)
 	if err := g.Connect(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer g.Conn.Close()
 	// A real exchange first: checks the agent answers correctly and, for
 	// v3, discovers its engine ID, boots and time.
 	res, err := g.Get([]string{sysDescr})
 	if err != nil {
-		return nil, fmt.Errorf("%s: check get: %w", p.name, err)
+		return nil, nil, fmt.Errorf("%s: check get: %w", p.name, err)
 	}
 	if res.Error != gosnmp.NoError || len(res.Variables) != 1 || res.Variables[0].Type != gosnmp.OctetString {
-		return nil, fmt.Errorf("%s: check get answered %v %v", p.name, res.Error, res.Variables)
+		return nil, nil, fmt.Errorf("%s: check get answered %v %v", p.name, res.Error, res.Variables)
 	}
 	msgs := make([][]byte, n)
 	for i := range msgs {
@@ -252,19 +252,39 @@ func requests(p *peer, metric string, n int) ([][]byte, error) {
 			b, err = g.SnmpEncodePacket(gosnmp.GetRequest, []gosnmp.SnmpPDU{{Name: sysDescr, Type: gosnmp.Null}}, 0, 0)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		msgs[i] = b
 	}
-	return msgs, nil
+	want := 1
+	if metric == "v2c.getbulk" {
+		want = 10
+	}
+	// check decodes a response of the run (v3: with the session's keys)
+	// and insists on a real answer, not a Report or an error.
+	check := func(msg []byte) error {
+		d := &gosnmp.GoSNMP{Version: v}
+		if v == gosnmp.Version3 {
+			d.SecurityModel, d.MsgFlags, d.SecurityParameters = gosnmp.UserSecurityModel, gosnmp.AuthPriv, g.SecurityParameters.Copy()
+		}
+		pkt, err := d.SnmpDecodePacket(msg)
+		if err != nil {
+			return err
+		}
+		if pkt.PDUType != gosnmp.GetResponse || pkt.Error != gosnmp.NoError || len(pkt.Variables) != want {
+			return fmt.Errorf("response %v %v with %d varbinds %v, want %d varbinds", pkt.PDUType, pkt.Error, len(pkt.Variables), pkt.Variables, want)
+		}
+		return nil
+	}
+	return msgs, check, nil
 }
 
 // load sends msgs round-robin to addr keeping window requests in flight
 // and returns the responses received per second over d (after warm), and
-// the first response seen (for a sanity check). It reads and writes in
+// the first and last responses (for a sanity check). It reads and writes in
 // batches (recvmmsg/sendmmsg) so that the generator, which shares the
 // machine with the agent under test, stays cheap.
-func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration) (float64, []byte, error) {
+func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration) (float64, [][]byte, error) {
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return 0, nil, err
@@ -330,7 +350,8 @@ func load(addr netip.AddrPort, msgs [][]byte, window int, warm, d time.Duration)
 		}
 		count += n
 		if measuring && now.After(end) {
-			return float64(count) / now.Sub(t0).Seconds(), first, nil
+			last := in[n-1].Buffers[0][:in[n-1].N]
+			return float64(count) / now.Sub(t0).Seconds(), [][]byte{first, last}, nil
 		}
 		if err := send(n); err != nil {
 			return 0, nil, err
@@ -392,8 +413,9 @@ func run(out string, runs int, d time.Duration, window int) error {
 	for _, metric := range []string{"v2c.get", "v2c.getbulk", "v3.get"} {
 		rates := map[*peer][]float64{}
 		msgs := map[*peer][][]byte{}
+		checks := map[*peer]func([]byte) error{}
 		for _, p := range []*peer{ours, snmpd} {
-			if msgs[p], err = requests(p, metric, 4*window); err != nil {
+			if msgs[p], checks[p], err = requests(p, metric, 4*window); err != nil {
 				return err
 			}
 		}
@@ -401,12 +423,14 @@ func run(out string, runs int, d time.Duration, window int) error {
 		// hits both alike.
 		for i := 0; i < runs; i++ {
 			for _, p := range []*peer{ours, snmpd} {
-				r, first, err := load(p.addr, msgs[p], window, 300*time.Millisecond, d)
+				r, seen, err := load(p.addr, msgs[p], window, 300*time.Millisecond, d)
 				if err != nil {
 					return fmt.Errorf("%s %s: %w", metric, p.name, err)
 				}
-				if err := checkResponse(metric, first); err != nil {
-					return fmt.Errorf("%s %s: %w", metric, p.name, err)
+				for _, m := range seen {
+					if err := checks[p](m); err != nil {
+						return fmt.Errorf("%s %s: %w", metric, p.name, err)
+					}
 				}
 				rates[p] = append(rates[p], r)
 			}
@@ -431,31 +455,6 @@ func run(out string, runs int, d time.Duration, window int) error {
 		return err
 	}
 	return os.WriteFile(out, append(b, '\n'), 0o644)
-}
-
-// checkResponse decodes one response of a run: a v2c response must carry
-// no error and the expected number of varbinds (v3 ones are encrypted and
-// were checked by the exchange in requests).
-func checkResponse(metric string, msg []byte) error {
-	if strings.HasPrefix(metric, "v3") {
-		if len(msg) == 0 || msg[0] != 0x30 {
-			return errors.New("malformed v3 response")
-		}
-		return nil
-	}
-	g := &gosnmp.GoSNMP{Version: gosnmp.Version2c}
-	pkt, err := g.SnmpDecodePacket(msg)
-	if err != nil {
-		return err
-	}
-	want := 1
-	if metric == "v2c.getbulk" {
-		want = 10
-	}
-	if pkt.PDUType != gosnmp.GetResponse || pkt.Error != gosnmp.NoError || len(pkt.Variables) != want {
-		return fmt.Errorf("response %v %v with %d varbinds, want %d", pkt.PDUType, pkt.Error, len(pkt.Variables), want)
-	}
-	return nil
 }
 
 func round(x float64) float64 { return float64(int64(x + 0.5)) }

@@ -32,17 +32,23 @@ func TestLoadAgainstAgent(t *testing.T) {
 	defer a.Close()
 	p := &peer{name: "ours", addr: a.Addr()}
 	for _, metric := range []string{"v2c.get", "v2c.getbulk", "v3.get"} {
-		msgs, err := requests(p, metric, 8)
+		msgs, check, err := requests(p, metric, 8)
 		if err != nil {
 			t.Fatalf("requests(%s) = %v", metric, err)
 		}
 		before := a.Counters().InPkts
-		rate, first, err := load(p.addr, msgs, 4, 20*time.Millisecond, 200*time.Millisecond)
+		rate, seen, err := load(p.addr, msgs, 4, 20*time.Millisecond, 200*time.Millisecond)
 		if err != nil || rate <= 0 {
 			t.Fatalf("load(%s) = %v, %v; want a positive rate", metric, rate, err)
 		}
-		if err := checkResponse(metric, first); err != nil {
-			t.Errorf("checkResponse(%s) = %v", metric, err)
+		for _, m := range seen {
+			if err := check(m); err != nil {
+				t.Errorf("check(%s response) = %v", metric, err)
+			}
+		}
+		// The check tells a report from an answer.
+		if err := check(msgs[0]); err == nil {
+			t.Errorf("check(%s request) = nil, want an error", metric)
 		}
 		if got := a.Counters().InPkts - before; float64(got) < rate*0.1 {
 			t.Errorf("%s: agent saw %d requests for a rate of %.0f/s over 0.2 s", metric, got, rate)
