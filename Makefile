@@ -8,7 +8,7 @@ ROLE       ?= mgmt
 VERSION    := 0.1.0
 REVISION   := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
 BUILT      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.built=$(BUILT)
+LDFLAGS     = -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.built=$(BUILT) -X main.trustedKey=$(shell cat build/keys/dev.pub)
 KERNEL     := build/kernel/vmlinux
 PKGS_NOFW  = $(shell $(GO) list ./... | grep -v '/firmware$$')
 TEST_FLAGS ?=
@@ -36,7 +36,7 @@ kernel: $(KERNEL)
 $(KERNEL):
 	@bash image/fetch-kernel.sh build/kernel
 
-build/bin/firmware-%: FORCE
+build/bin/firmware-%: build/keys/dev.key FORCE
 	@mkdir -p build/bin
 	CGO_ENABLED=0 $(GO) build -tags $* -trimpath -ldflags '$(LDFLAGS)' -o $@ ./firmware
 

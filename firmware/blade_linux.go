@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -88,11 +89,31 @@ func bladeMain() {
 		}})
 	ctx := context.Background()
 	go serveConsoleForever(ctx, b, openSerial)
+	startUpdate(ctx, b, "/dev/vda", craftListener(b), b.Healthy)
 	b.Run(ctx)
 	// Run only returns when its context ends, which it never does for PID 1; if it ever did,
 	// the console must keep serving, so PID 1 waits forever instead of exiting (which would
 	// panic the kernel).
 	select {}
+}
+
+// The craft port is a QEMU user-mode NIC: the blade takes slirp's guest address and serves
+// image updates there only, never on the backplane.
+const (
+	craftAddr   = "10.0.2.15/24"
+	craftListen = "10.0.2.15:7070"
+)
+
+func craftListener(b *blade.Blade) func() (net.Listener, error) {
+	if _, err := b.HW.Ports.Get("craft0"); err != nil {
+		return nil
+	}
+	return func() (net.Listener, error) {
+		if err := b.HW.Ports.AddAddress("craft0", craftAddr); err != nil {
+			return nil, err
+		}
+		return net.Listen("tcp", craftListen)
+	}
 }
 
 // watchdogTimeout reads cgoa.wdt=SECONDS (2..60) from the kernel command line; default 10 s.

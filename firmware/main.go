@@ -72,6 +72,8 @@ type processFlags struct {
 	serial      string
 	console     string
 	state       string
+	flash       string
+	update      string
 	wdt         time.Duration
 }
 
@@ -84,6 +86,8 @@ func parseProcessFlags(args []string, stderr io.Writer) (processFlags, error) {
 	fs.StringVar(&pf.serial, "serial", "", "serial number (default: derived from shelf and slot)")
 	fs.StringVar(&pf.console, "console", "stdio", "console: stdio, or unix:PATH to serve it on a unix socket")
 	fs.StringVar(&pf.state, "state", "", "directory for the blade's persistent state (created if missing)")
+	fs.StringVar(&pf.flash, "flash", "", "flash disk file (boot-control block and banks A/B); none when empty")
+	fs.StringVar(&pf.update, "update", "", "address for the image update service, e.g. 127.0.0.1:7070 (needs -flash)")
 	fs.DurationVar(&pf.wdt, "watchdog", 10*time.Second, "software main-loop watchdog period reported in show hardware")
 	if err := fs.Parse(args); err != nil {
 		return pf, err
@@ -96,6 +100,9 @@ func parseProcessFlags(args []string, stderr io.Writer) (processFlags, error) {
 	}
 	if pf.console != "stdio" && !strings.HasPrefix(pf.console, "unix:") {
 		return pf, fmt.Errorf("-console %q: want stdio or unix:PATH", pf.console)
+	}
+	if pf.update != "" && pf.flash == "" {
+		return pf, fmt.Errorf("-update needs -flash")
 	}
 	if pf.console == "unix:" {
 		return pf, fmt.Errorf("-console unix: needs a path")

@@ -83,6 +83,13 @@ func processMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}()
 		go serveUnix(b, ln)
 	}
+	if pf.flash != "" {
+		var listen func() (net.Listener, error)
+		if pf.update != "" {
+			listen = func() (net.Listener, error) { return net.Listen("tcp", pf.update) }
+		}
+		startUpdate(ctx, b, pf.flash, listen, b.Healthy)
+	}
 	b.Run(ctx)
 	select {
 	case code := <-exit:

@@ -10,7 +10,7 @@ var Roles = []string{"mgmt", "switch", "epon"}
 
 // commonModules every blade needs: the backplane NICs (virtio-net under QEMU, e1000 for
 // hardware-like NIC models), the i6300esb watchdog, and the IPMI system interface.
-var commonModules = []string{"virtio_net", "virtio_pci", "e1000", "i6300esb", "ipmi_si", "ipmi_devintf", "af_packet", "bonding"}
+var commonModules = []string{"virtio_net", "virtio_pci", "virtio_blk", "e1000", "i6300esb", "ipmi_si", "ipmi_devintf", "af_packet", "bonding"}
 
 // roleModules are what each role adds: the switch blade bridges its ports and runs STP.
 var roleModules = map[string][]string{

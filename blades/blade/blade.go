@@ -74,6 +74,7 @@ type Blade struct {
 	components map[string]*component
 
 	loopTicks atomic.Uint64
+	lastTick  atomic.Int64 // UnixNano of the last main-loop tick
 	hang      chan struct{}
 	hangOnce  sync.Once
 	panics    atomic.Uint64
@@ -214,6 +215,7 @@ func (b *Blade) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			b.loopTicks.Add(1)
+			b.lastTick.Store(b.cfg.Now().UnixNano())
 			if hw.Watchdog.Present() {
 				if err := hw.Watchdog.Pet(b.cfg.Now()); err != nil {
 					b.Log.Errorf("%v", err)
@@ -232,6 +234,19 @@ func (b *Blade) safeStart() (err error) {
 		}
 	}()
 	return b.cfg.Role.Start(b)
+}
+
+// Healthy reports whether the main loop is running: it ticked within the last three periods
+// and was not hung. A trial image is confirmed only while this holds.
+func (b *Blade) Healthy() bool {
+	last := b.lastTick.Load()
+	period := min(b.cfg.WatchdogTimeout/5, time.Second)
+	select {
+	case <-b.hang:
+		return false
+	default:
+	}
+	return last != 0 && b.cfg.Now().Sub(time.Unix(0, last)) < 3*period
 }
 
 // Hang stops the main loop, as a firmware bug would: the watchdog is no longer petted.
