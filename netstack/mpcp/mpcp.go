@@ -96,6 +96,8 @@ type Frame struct {
 }
 
 // MarshalBinary returns the 60-byte Ethernet frame (FCS not included).
+// It builds the frame in one allocation: the OLT encodes a GATE per
+// REPORT, so this is on the blade's hot path (cpu.6x32).
 func (f *Frame) MarshalBinary() ([]byte, error) {
 	if f.Message == nil {
 		return nil, fmt.Errorf("mpcp: marshal: no message")
@@ -103,31 +105,34 @@ func (f *Frame) MarshalBinary() ([]byte, error) {
 	if len(f.Destination) != 6 || len(f.Source) != 6 {
 		return nil, fmt.Errorf("mpcp: marshal %v: %w", f.Message.Opcode(), ErrBadAddress)
 	}
-	p := make([]byte, 2+4+dataLen)
-	binary.BigEndian.PutUint16(p[0:2], uint16(f.Message.Opcode()))
-	binary.BigEndian.PutUint32(p[2:6], f.Timestamp)
-	if err := f.Message.put(p[6:]); err != nil {
+	b := make([]byte, FrameLen)
+	copy(b[0:6], f.Destination)
+	copy(b[6:12], f.Source)
+	binary.BigEndian.PutUint16(b[12:14], uint16(EtherType))
+	binary.BigEndian.PutUint16(b[14:16], uint16(f.Message.Opcode()))
+	binary.BigEndian.PutUint32(b[16:20], f.Timestamp)
+	if err := f.Message.put(b[headerLen+6:]); err != nil {
 		return nil, fmt.Errorf("mpcp: marshal %v: %w", f.Message.Opcode(), err)
 	}
-	ef := ethernet.Frame{Destination: f.Destination, Source: f.Source, EtherType: EtherType, Payload: p}
-	return ef.MarshalBinary()
+	return b, nil
 }
 
 // UnmarshalBinary decodes an MPCPDU from a whole Ethernet frame (with or
 // without FCS: bytes past the 60-byte MPCPDU are ignored as they are pad or
-// FCS).
+// FCS). The addresses are copied; nothing aliases b.
 func (f *Frame) UnmarshalBinary(b []byte) error {
-	var ef ethernet.Frame
-	if err := ef.UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("mpcp: ethernet header: %w: %v", ErrTruncated, err)
+	if len(b) < headerLen {
+		return fmt.Errorf("mpcp: ethernet header: %d bytes: %w", len(b), ErrTruncated)
 	}
-	if ef.VLAN != nil || ef.EtherType != EtherType {
-		return fmt.Errorf("mpcp: ethertype %#04x: %w", uint16(ef.EtherType), ErrNotMPCP)
+	// A VLAN tag (0x8100) is not MPCP either: MAC Control frames are
+	// never tagged.
+	if et := binary.BigEndian.Uint16(b[12:14]); et != uint16(EtherType) {
+		return fmt.Errorf("mpcp: ethertype %#04x: %w", et, ErrNotMPCP)
 	}
-	p := ef.Payload
-	if len(p) < FrameLen-headerLen {
+	if len(b) < FrameLen {
 		return fmt.Errorf("mpcp: %d-byte frame, want %d: %w", len(b), FrameLen, ErrTruncated)
 	}
+	p := b[headerLen:FrameLen]
 	op := Opcode(binary.BigEndian.Uint16(p[0:2]))
 	var m Message
 	switch op {
@@ -144,11 +149,13 @@ func (f *Frame) UnmarshalBinary(b []byte) error {
 	default:
 		return fmt.Errorf("mpcp: %v: %w", op, ErrUnknownOpcode)
 	}
-	if err := m.parse(p[6 : FrameLen-headerLen]); err != nil {
+	if err := m.parse(p[6:]); err != nil {
 		return fmt.Errorf("mpcp: %v: %w", op, err)
 	}
-	f.Destination = ef.Destination
-	f.Source = ef.Source
+	addrs := make([]byte, 12)
+	copy(addrs, b[:12])
+	f.Destination = net.HardwareAddr(addrs[0:6:6])
+	f.Source = net.HardwareAddr(addrs[6:12:12])
 	f.Timestamp = binary.BigEndian.Uint32(p[2:6])
 	f.Message = m
 	return nil

@@ -236,3 +236,28 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestUnmarshalCopiesAndRejectsTags(t *testing.T) {
+	f := &Frame{Destination: MACControlAddr, Source: net.HardwareAddr{2, 0, 0, 0, 0, 9}, Timestamp: 7, Message: &RegisterAck{Flags: AckAck, EchoedAssignedPort: 3}}
+	b, err := f.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g Frame
+	if err := g.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 0xff
+	}
+	if g.Source.String() != "02:00:00:00:00:09" || g.Destination.String() != MACControlAddr.String() {
+		t.Errorf("decoded addresses changed with the input: %v %v", g.Destination, g.Source)
+	}
+	tagged := append(append(append([]byte{}, MACControlAddr...), 2, 0, 0, 0, 0, 9, 0x81, 0x00, 0, 1, 0x88, 0x08), make([]byte, 50)...)
+	if err := g.UnmarshalBinary(tagged); !errors.Is(err, ErrNotMPCP) {
+		t.Errorf("UnmarshalBinary(VLAN-tagged) = %v, want %v", err, ErrNotMPCP)
+	}
+	if err := g.UnmarshalBinary(b[:13]); !errors.Is(err, ErrTruncated) {
+		t.Errorf("UnmarshalBinary(13 bytes) = %v, want %v", err, ErrTruncated)
+	}
+}

@@ -81,6 +81,7 @@ func (o *OLT) sendOAM(u *onu, p oam.Payload, now int64) {
 		u.stats.OAM.LoopbackControlTx++
 	}
 	u.oam.lastTx = now
+	o.wake(now + oamPDUPeriod)
 	o.send(u.llid, false, b, u)
 }
 
@@ -98,6 +99,7 @@ func (o *OLT) oamStart(u *onu, now int64) {
 	u.oam.reset()
 	u.oam.state = oamSendLocal
 	u.oam.lastRx = now
+	o.wake(now + oamLostLink)
 	o.sendInfo(u, now)
 }
 

@@ -182,12 +182,18 @@ type OLT struct {
 	known map[string]*onu
 
 	nextDiscovery int64
-	discStart     int64
-	discEnd       int64
-	free          int
-	stats         PONStats
-	alarms        []Alarm
-	buf           []byte
+	// due is no later than the earliest deadline of any timer: Tick
+	// scans the ONUs only from then on. Whatever sets a timer calls wake.
+	due int64
+
+	gate      mpcp.Gate
+	grant     [1]mpcp.Grant
+	discStart int64
+	discEnd   int64
+	free      int
+	stats     PONStats
+	alarms    []Alarm
+	buf       []byte
 
 	// OnAlarm gets alarms and registration events.
 	OnAlarm func(Alarm)
@@ -447,6 +453,7 @@ func (o *OLT) receiveMPCP(llid uint16, u *onu, frame []byte, arrival int64) {
 		if queued == 0 {
 			// Idle: poll again after IdlePoll, not at once.
 			u.deferred, u.deferAt, u.deferRep = true, now+o.cfg.IdlePoll, r
+			o.wake(u.deferAt)
 			return
 		}
 		o.poll(u, r)
@@ -461,8 +468,11 @@ func (o *OLT) poll(u *onu, r dba.Report) {
 	u.deferred = false
 	w := o.poller.Next(r, u.rtt)
 	u.win, u.winOpen = w, true
-	g := &mpcp.Gate{Grants: []mpcp.Grant{{Start: uint32(w.Start - u.rtt), Length: uint16(w.Length), ForceReport: true}}}
-	o.sendMPCP(u.mac, u.llid, false, g, u)
+	o.wake(w.End() + o.cfg.RepollAfter)
+	// One GATE per REPORT: reuse the message (MarshalBinary keeps none).
+	o.grant[0] = mpcp.Grant{Start: uint32(w.Start - u.rtt), Length: uint16(w.Length), ForceReport: true}
+	o.gate = mpcp.Gate{Grants: o.grant[:]}
+	o.sendMPCP(u.mac, u.llid, false, &o.gate, u)
 }
 
 func (o *OLT) register(mac net.HardwareAddr, m *mpcp.RegisterReq, rtt int64, now int64) {
@@ -502,6 +512,7 @@ func (o *OLT) register(mac net.HardwareAddr, m *mpcp.RegisterReq, rtt int64, now
 	o.free--
 	u.slot, u.llid, u.state, u.rtt, u.pending = slot, o.cfg.LLIDBase+uint16(slot), ackPending, rtt, m.PendingGrants
 	u.lastReport, u.received, u.deferred, u.winOpen = now, 0, false, false
+	o.wake(now + o.cfg.MPCPTimeout)
 	u.stats.RxRegRequest++
 	u.stats.MACCtrlFramesReceived++
 	u.stats.RTT = rtt
@@ -568,6 +579,9 @@ func (o *OLT) Tick() int64 {
 	o.mu.Lock()
 	defer o.unlock()
 	now := o.clock.Now()
+	if now < o.due {
+		return o.due
+	}
 	next := now + o.cfg.DiscoveryPeriod
 	if now >= o.nextDiscovery {
 		o.nextDiscovery = now + o.cfg.DiscoveryPeriod
@@ -614,8 +628,12 @@ func (o *OLT) Tick() int64 {
 			next = min(next, o.oamTick(u, now))
 		}
 	}
-	return max(next, now+1)
+	o.due = max(next, now+1)
+	return o.due
 }
+
+// wake makes sure Tick looks at the ONUs again by t.
+func (o *OLT) wake(t int64) { o.due = min(o.due, t) }
 
 // discovery opens a discovery window: it reserves the upstream channel
 // for the spread of REGISTER_REQs and the round trips, and broadcasts the
