@@ -372,6 +372,7 @@ type request struct {
 	user      *usmUser
 	flags     gosnmp.SnmpV3MsgFlags
 	maxSize   int
+	allow     func(OID, Value) bool // view filter for walks, made once
 }
 
 func (a *Agent) handleCommunity(msg []byte, from netip.AddrPort, v gosnmp.SnmpVersion) []byte {

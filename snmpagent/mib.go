@@ -171,11 +171,12 @@ type ScalarGroup struct {
 	items  map[uint32]Scalar
 	insts  map[uint32]OID // prefix.N.0, shared: callers must not modify
 	subs   map[uint32]Handler
+	ends   map[uint32]OID // prefix.(M+1): everything in subtree M is below
 }
 
 // NewScalarGroup builds a group of scalars under prefix.
 func NewScalarGroup(prefix OID, items map[uint32]Scalar) *ScalarGroup {
-	g := &ScalarGroup{prefix: prefix.Clone(), items: items, insts: map[uint32]OID{}, subs: map[uint32]Handler{}}
+	g := &ScalarGroup{prefix: prefix.Clone(), items: items, insts: map[uint32]OID{}, subs: map[uint32]Handler{}, ends: map[uint32]OID{}}
 	for id := range items {
 		g.ids = append(g.ids, id)
 		g.insts[id] = g.prefix.Append(id, 0)
@@ -192,6 +193,7 @@ func (g *ScalarGroup) WithSubtree(id uint32, h Handler) *ScalarGroup {
 			slices.Sort(g.ids)
 		}
 		g.subs[id] = h
+		g.ends[id] = g.prefix.Append(id + 1)
 	}
 	return g
 }
@@ -225,7 +227,7 @@ func (g *ScalarGroup) Get(oid OID) (Value, bool) {
 func (g *ScalarGroup) Next(oid OID) (OID, Value, bool) {
 	for _, id := range g.ids {
 		if h := g.subs[id]; h != nil {
-			if oid.Compare(g.prefix.Append(id+1)) >= 0 {
+			if oid.Compare(g.ends[id]) >= 0 {
 				continue
 			}
 			if n, v, ok := h.Next(oid); ok {
@@ -377,7 +379,9 @@ func (t *Table) Next(oid OID) (OID, Value, bool) {
 				continue
 			}
 			if v, ok := t.cell(col, idx); ok {
-				return t.entry.Append(col).Append(idx...), v, true
+				n := make(OID, 0, len(t.entry)+1+len(idx))
+				n = append(append(append(n, t.entry...), col), idx...)
+				return n, v, true
 			}
 		}
 	}

@@ -38,12 +38,15 @@ func (a *Agent) get(r *request) ([]gosnmp.SnmpPDU, gosnmp.SNMPError, int) {
 // next finds the successor of oid in r's read view. SNMPv1 cannot carry
 // Counter64, so a v1 walk skips those instances (RFC 3584 4.2.2.1).
 func (a *Agent) next(r *request, oid OID) (OID, Value, bool) {
-	return a.tree.Next(oid, func(o OID, v Value) bool {
-		if r.version == gosnmp.Version1 && v.Type == gosnmp.Counter64 {
-			return false
+	if r.allow == nil {
+		r.allow = func(o OID, v Value) bool {
+			if r.version == gosnmp.Version1 && v.Type == gosnmp.Counter64 {
+				return false
+			}
+			return r.read.Includes(o)
 		}
-		return r.read.Includes(o)
-	})
+	}
+	return a.tree.Next(oid, r.allow)
 }
 
 // getNext serves GetNextRequest.
