@@ -231,11 +231,12 @@ func (a *Agent) AddUser(u User) error {
 	return nil
 }
 
-// RemoveUser deletes a USM user.
+// RemoveUser deletes a USM user and its VACM group membership.
 func (a *Agent) RemoveUser(name string) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	delete(a.users, name)
+	a.mu.Unlock()
+	a.vacm.RemoveGroupMember(ModelUSM, name)
 }
 
 // Start binds the UDP socket at addr (e.g. "127.0.0.1:0") and serves

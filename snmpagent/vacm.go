@@ -2,6 +2,7 @@ package snmpagent
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/gosnmp/gosnmp"
@@ -162,6 +163,14 @@ func (m *VACM) AddGroupMember(g GroupMember) error {
 	}
 	m.groups[k] = g.Group
 	return nil
+}
+
+// RemoveGroupMember takes a security name out of its group.
+func (m *VACM) RemoveGroupMember(model SecurityModel, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.groups, groupKey{model, name})
+	m.members = slices.DeleteFunc(m.members, func(g GroupMember) bool { return g.Model == model && g.SecurityName == name })
 }
 
 // AddAccess adds an access entry.
