@@ -595,3 +595,6 @@ func (o *ONU) sendMPCP(at, local int64, m mpcp.Message, llid uint16, src net.Har
 	o.stats.TxFrames++
 	o.stats.TxBytes += uint64(len(b))
 }
+
+// LocalAt is the ONU's MPCP local time at raw clock time raw.
+func (o *ONU) LocalAt(raw int64) int64 { return raw + o.offset }
