@@ -42,9 +42,9 @@ func ParseNumbered(b []byte) (stream uint32, seq uint64, ok bool) {
 }
 
 // LossCounter counts numbered frames per stream: received, lost (gaps in
-// the sequence) and out of order (a sequence number at or below one
-// already seen: a duplicate or a late frame, which also undoes the loss
-// counted for it when it fills a gap is not tracked; EPON keeps order).
+// the sequence) and out of order (a number at or below one already seen,
+// a duplicate or a late frame; EPON keeps order, so any is a fault). A
+// late frame that fills a gap does not take back the loss counted for it.
 type LossCounter struct {
 	next map[uint32]uint64
 	// Received, Lost and OutOfOrder per stream.
