@@ -50,15 +50,14 @@ type simNode struct {
 }
 
 type simShelf struct {
-	t      testing.TB
-	cfg    Config
-	loop   *sim.Loop
-	net    *transport.MemNetwork
-	rng    *rand.Rand
-	nodes  map[uint8]*simNode
-	epoch  uint64
-	bus    *evt.Bus
-	events int
+	t     testing.TB
+	cfg   Config
+	loop  *sim.Loop
+	net   *transport.MemNetwork
+	rng   *rand.Rand
+	nodes map[uint8]*simNode
+	epoch uint64
+	bus   *evt.Bus
 	// dirty is set when a node handled something since the last check:
 	// only then can a belief have begun.
 	dirty bool
@@ -195,26 +194,6 @@ func (s *simShelf) activeHolders(group, si string) []uint8 {
 		}
 	}
 	return h
-}
-
-// exclusive lists (group, si) pairs that must never have two actives.
-func exclusive(cfg Config) [][2]string {
-	var ex [][2]string
-	for _, g := range cfg.Groups {
-		switch g.Model {
-		case TwoN:
-			ex = append(ex, [2]string{g.Name, ""})
-		case NPlusM, NoRedundancy:
-			insts := g.Instances
-			if len(insts) == 0 {
-				insts = []string{g.Name}
-			}
-			for _, si := range insts {
-				ex = append(ex, [2]string{g.Name, si})
-			}
-		}
-	}
-	return ex
 }
 
 // checkSafety is the invariant, run after every event: no exclusive

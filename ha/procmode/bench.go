@@ -104,7 +104,6 @@ vrrp_instance cgoa {
 // address it has.
 type Keepalived struct {
 	s      *Shelf
-	advert string
 	dir    string
 	starts int
 	procs  map[int]*exec.Cmd
@@ -118,7 +117,7 @@ const VIP = "10.77.0.100"
 // NewKeepalived makes two router namespaces with the given ids (their
 // hosts on hub 1's network, 20..99) running VRRP every advert seconds.
 func (s *Shelf) NewKeepalived(advert string, ids [2]int) (*Keepalived, error) {
-	k := &Keepalived{s: s, advert: advert, dir: s.t.TempDir(), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}, closeR: map[int]func(){}}
+	k := &Keepalived{s: s, dir: s.t.TempDir(), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}, closeR: map[int]func(){}}
 	for _, id := range ids {
 		ns := s.mkNS(fmt.Sprintf("k%d", id))
 		s.link(ns, "eth0", s.hub[0], fmt.Sprintf("k%d", id), fmt.Sprintf("10.77.0.%d/24", id))
@@ -131,7 +130,7 @@ func (s *Shelf) NewKeepalived(advert string, ids [2]int) (*Keepalived, error) {
 	return k, nil
 }
 
-func (k *Keepalived) ns(id int) string { return fmt.Sprintf("cgoa-%s-k%d", k.s.id, id) }
+func (k *Keepalived) ns(id int) string { return fmt.Sprintf("cgoaha-%s-k%d", k.s.id, id) }
 
 // Start runs router id's keepalived and its probe responder.
 func (k *Keepalived) Start(id int) error {
@@ -151,7 +150,7 @@ func (k *Keepalived) Start(id int) error {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Own process group: keepalived forks a VRRP child; a kill takes both.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("keepalived: %w", err)
@@ -189,12 +188,10 @@ func (k *Keepalived) Kill(id int) {
 // Logs returns the routers' keepalived logs.
 func (k *Keepalived) Logs() string {
 	var b strings.Builder
-	for _, id := range []string{"*"} {
-		files, _ := filepath.Glob(filepath.Join(k.dir, "k"+id+".log"))
-		for _, f := range files {
-			data, _ := os.ReadFile(f)
-			fmt.Fprintf(&b, "== %s\n%s", filepath.Base(f), data)
-		}
+	files, _ := filepath.Glob(filepath.Join(k.dir, "k*.log"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		fmt.Fprintf(&b, "== %s\n%s", filepath.Base(f), data)
 	}
 	return b.String()
 }

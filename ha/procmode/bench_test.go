@@ -18,6 +18,16 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// lastState is the HA state in hanode's last "state <unit> <state>" line.
+func lastState(lines []string) string {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if f := strings.Fields(lines[i]); len(f) == 3 && f[0] == "state" {
+			return f[2]
+		}
+	}
+	return ""
+}
+
 // lastAnswerer returns the slot that answered most recently, if answers
 // have been steady (every answer of the last window from that slot).
 func lastAnswerer(p *Prober, window time.Duration) (uint8, bool) {
@@ -48,11 +58,10 @@ func waitSteady(t *testing.T, p *Prober, limit time.Duration) uint8 {
 }
 
 // measure kills the answering unit kills times and returns the outages.
-func measure(t *testing.T, p *Prober, kills int, settle time.Duration, kill func(uint8), restart func(uint8), other func(uint8) uint8) []time.Duration {
+func measure(t *testing.T, p *Prober, kills int, settle time.Duration, kill func(uint8), restart func(uint8), other func(uint8) uint8, explain func(uint8, time.Time, time.Duration)) []time.Duration {
 	var gaps []time.Duration
 	for i := 0; i < kills; i++ {
 		active := waitSteady(t, p, 20*time.Second)
-		t.Logf("kill %d: %d answers", i, active)
 		killed := time.Now()
 		kill(active)
 		first := waitAnswers(t, p, other(active), 30*time.Second)
@@ -63,6 +72,9 @@ func measure(t *testing.T, p *Prober, kills int, settle time.Duration, kill func
 			t.Fatal(err)
 		}
 		gaps = append(gaps, gap)
+		if explain != nil && gap > 60*time.Millisecond {
+			explain(other(active), killed, gap)
+		}
 		restart(active)
 		time.Sleep(settle)
 	}
@@ -104,15 +116,28 @@ func TestBenchFailover(t *testing.T) {
 			pr := s.Start(slot)
 			deadline := time.Now().Add(10 * time.Second)
 			for time.Now().Before(deadline) {
-				ls := pr.Lines()
-				if len(ls) > 0 && strings.HasSuffix(ls[len(ls)-1], " standby") {
+				if lastState(pr.Lines()) == "standby" {
 					return
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
 			t.Fatalf("restarted slot %d not standby within 10s: %v", slot, pr.Lines())
 		},
-		func(slot uint8) uint8 { return 7 - slot })
+		func(slot uint8) uint8 { return 7 - slot },
+		func(successor uint8, killed time.Time, gap time.Duration) {
+			// Show what the successor and the witness saw around a long gap.
+			t.Logf("gap %v after kill at %d:", gap, killed.UnixNano())
+			for _, slot := range []uint8{1, successor} {
+				if pr := s.Proc(slot); pr != nil {
+					for _, l := range pr.Lines() {
+						var ns int64
+						if _, err := fmt.Sscanf(l, "event %d", &ns); err == nil && ns > killed.Add(-50*time.Millisecond).UnixNano() && ns < killed.Add(gap+50*time.Millisecond).UnixNano() {
+							t.Logf("  slot %d +%v %s", slot, time.Duration(ns-killed.UnixNano()), l[strings.Index(l[6:], " ")+7:])
+						}
+					}
+				}
+			}
+		})
 	t.Logf("process: %d kills p50 %.1f ms p99 %.1f ms", len(procGaps), Percentile(procGaps, 50), Percentile(procGaps, 99))
 
 	vip := netip.MustParseAddrPort(fmt.Sprintf("%s:%d", VIP, Probe))
@@ -143,7 +168,7 @@ func TestBenchFailover(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			func(id uint8) uint8 { return uint8(ids[0] + ids[1] - int(id)) })
+			func(id uint8) uint8 { return uint8(ids[0] + ids[1] - int(id)) }, nil)
 		kcancel()
 		k.stopAll()
 		t.Logf("keepalived advert %s: %d kills p50 %.1f ms p99 %.1f ms", advert, len(gaps), Percentile(gaps, 50), Percentile(gaps, 99))

@@ -24,8 +24,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,9 +101,12 @@ func Build(t testing.TB, dir string) string {
 // YAML amf.Config body without slots, which New fills in).
 func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	t.Helper()
+	reapStale()
 	var rb [3]byte
 	rand.Read(rb[:])
-	s := &Shelf{t: t, id: hex.EncodeToString(rb[:]), bin: bin, procs: map[uint8]*Proc{}}
+	// The id carries our pid so that namespaces left by a test binary that
+	// was killed before its cleanup can be recognised and removed.
+	s := &Shelf{t: t, id: fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rb[:])), bin: bin, procs: map[uint8]*Proc{}}
 	keyb := make([]byte, 32)
 	rand.Read(keyb)
 	s.key = hex.EncodeToString(keyb)
@@ -140,10 +145,29 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	return s
 }
 
+// reapStale removes namespaces of earlier procmode runs whose process is
+// gone (a test binary killed before its cleanup ran).
+func reapStale() {
+	entries, err := os.ReadDir("/var/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "cgoaha-%d-", &pid); err != nil || pid <= 0 {
+			continue
+		}
+		if pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue // ours, or its test is still running
+		}
+		exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
+
 // mkNS makes a namespace named for the shelf, removed in Cleanup.
 func (s *Shelf) mkNS(name string) string {
 	s.t.Helper()
-	ns := "cgoa-" + s.id + "-" + name
+	ns := "cgoaha-" + s.id + "-" + name
 	if err := run("ip", "netns", "add", ns); err != nil {
 		s.t.Fatal(err)
 	}
@@ -198,7 +222,7 @@ func (s *Shelf) responder(ns string, id uint8) (func(), error) {
 	return func() { c.Close() }, nil
 }
 
-func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoa-%s-s%d", s.id, slot) }
+func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoaha-%s-s%d", s.id, slot) }
 
 // Start runs hanode for slot and waits until it says ready.
 func (s *Shelf) Start(slot uint8) *Proc {
@@ -206,12 +230,14 @@ func (s *Shelf) Start(slot uint8) *Proc {
 	cmd := exec.Command("ip", "netns", "exec", s.ns(slot), s.bin,
 		"-config", s.config, "-slot", fmt.Sprint(slot), "-key", s.key,
 		"-base0", "base0="+Base0Net, "-base1", "base1="+Base1Net,
-		"-port", fmt.Sprint(HAPort), "-probe-port", fmt.Sprint(Probe))
+		"-port", fmt.Sprint(HAPort), "-probe-port", fmt.Sprint(Probe), "-events")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
+	// If the test binary dies before its cleanup, take the node with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start hanode slot %d: %v", slot, err)
 	}
@@ -223,6 +249,9 @@ func (s *Shelf) Start(slot uint8) *Proc {
 		for sc.Scan() {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
+			if len(p.lines) > 4096 {
+				p.lines = slices.Clone(p.lines[len(p.lines)-2048:])
+			}
 			p.mu.Unlock()
 			if sc.Text() == "ready" {
 				once.Do(func() { close(ready) })
@@ -243,6 +272,13 @@ func (s *Shelf) Start(slot uint8) *Proc {
 	s.procs[slot] = p
 	s.mu.Unlock()
 	return p
+}
+
+// Proc returns slot's running process, or nil.
+func (s *Shelf) Proc(slot uint8) *Proc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.procs[slot]
 }
 
 // Kill sends SIGKILL (kill -9) to slot's process and waits for it.

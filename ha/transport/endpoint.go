@@ -37,7 +37,6 @@ type Handler func(f Frame)
 // authenticates, de-duplicates and replay-checks received frames. It does
 // no I/O: a Transport moves its bytes. Safe for concurrent use.
 type Endpoint struct {
-	key   Key
 	shelf uint16
 	slot  uint8
 	epoch uint64
@@ -63,7 +62,7 @@ func NewEndpoint(key Key, shelf uint16, slot uint8, epoch uint64) (*Endpoint, er
 	if slot == Broadcast || slot == 0 {
 		return nil, fmt.Errorf("transport: slot %d is reserved", slot)
 	}
-	return &Endpoint{key: append(Key(nil), key...), mac: hmac.New(sha256.New, key), shelf: shelf, slot: slot, epoch: epoch, windows: map[uint8]*window{}}, nil
+	return &Endpoint{mac: hmac.New(sha256.New, key), shelf: shelf, slot: slot, epoch: epoch, windows: map[uint8]*window{}}, nil
 }
 
 // Slot is the endpoint's own slot.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/ha/evt"
 	"github.com/cgoa/cgoa/ha/transport"
 )
 
@@ -75,6 +76,7 @@ func run() error {
 		probePort  = flag.Uint("probe-port", 7500, "UDP probe responder port (0: none)")
 		probeGroup = flag.String("probe-group", "mgmt", "group whose active unit answers probes")
 		voteFile   = flag.String("vote-file", "", "raft term/vote file (optional)")
+		events     = flag.Bool("events", false, "print every HA event (\"event <unix-ns> <event>\")")
 	)
 	flag.Parse()
 	b, err := os.ReadFile(*cfgPath)
@@ -106,6 +108,9 @@ func run() error {
 	blade, err := ha.Start(ha.Options{Config: cfg, Slot: uint8(*slot), Key: key, Paths: paths, VoteFile: *voteFile})
 	if err != nil {
 		return err
+	}
+	if *events {
+		blade.Events().Subscribe(func(e evt.Event) { fmt.Printf("event %d %v\n", time.Now().UnixNano(), e) })
 	}
 	for _, g := range cfg.Groups {
 		for _, u := range g.Units {
