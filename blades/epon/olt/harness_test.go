@@ -1,7 +1,6 @@
 package olt_test
 
 import (
-	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -11,7 +10,7 @@ import (
 	"github.com/cgoa/cgoa/blades/epon/onu/vpon"
 )
 
-// bench is one virtual PON with an OLT and ONUs, recording alarms.
+// testPON is one virtual PON with an OLT and ONUs, recording alarms.
 type testPON struct {
 	t      *testing.T
 	pon    *vpon.PON
@@ -90,5 +89,3 @@ func kms(n int, f func(i int) float64) []float64 {
 	}
 	return out
 }
-
-var _ = fmt.Sprint
