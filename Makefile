@@ -100,7 +100,9 @@ bench-dba:
 	$(GO) run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s
 
 bench-snmp: deps
-	$(GO) run ./snmpagent/cmd/snmpbench -o build/bench/snmp.json
+	@mkdir -p build/bench build/bin
+	$(GO) build -o build/bin/snmpbench ./snmpagent/cmd/snmpbench
+	build/bin/snmpbench -out build/bench/snmp.json
 
 clean:
 	rm -rf build/bin build/images build/bench build/shelf
