@@ -98,6 +98,7 @@ bench-shelf: deps images
 
 bench-dba:
 	$(GO) run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s
+	$(GO) run ./blades/epon/olt/cmd/oltbench -merge build/bench/dba.json
 
 bench-snmp: deps
 	@mkdir -p build/bench build/bin
