@@ -12,7 +12,9 @@
 //   - amf: service groups, redundancy models, HA states, health checks,
 //     escalation, admin operations, hot-swap; a pure state machine;
 //   - evt: events; cfg: the shelf configuration replicated with raft;
-//   - sim: the virtual-time loop the simulations run on.
+//   - sim: the virtual-time loop the simulations run on;
+//   - procmode, cmd/hanode: blades as processes in test-made network
+//     namespaces (process-mode tests, the failover bench).
 //
 // This package runs an amf.Node on the real clock and a UDP transport.
 // Wiring a blade:
@@ -27,4 +29,14 @@
 //	b.Switchover("mgmt"); b.Lock("mgmt-3"); b.Unlock("mgmt-3")
 //	b.HandleOpen(func(ok bool) { releaseBlade() })
 //	defer b.Close(ctx)
+//
+// Timing: the lease and the failure detection time are both
+// Timers.Interval × Timers.Misses (10 ms × 3 in process mode; use e.g.
+// 50 ms × 4 under TCG). A killed active is replaced within one lease plus
+// network delay; a cut-off active stops within one lease by itself.
+// Roles must gate externally visible actions on Blade.Active, which checks
+// the lease against the clock at that moment (an Assign callback can be
+// late if the process was stopped). The HA loop should run at real-time
+// priority on a loaded blade: a blade starved for longer than the
+// detection time is suspected (safely: it loses its lease, nothing more).
 package ha
