@@ -19,8 +19,8 @@ var testKey = transport.Key("blade-test-shelf-key-0123456789")
 
 func testConfig() amf.Config {
 	return amf.Config{
-		Shelf:  3,
-		Slots:  []uint8{1, 3, 4},
+		Shelf: 3,
+		Slots: []uint8{1, 3, 4},
 		// Looser than process mode's 10 ms x 3 so that a loaded CI machine
 		// does not starve a blade past detection in the middle of a check.
 		Timers: clm.Timers{Interval: 20 * time.Millisecond, Misses: 5},

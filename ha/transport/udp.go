@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // UDPPath configures one base path of a UDP transport.
@@ -89,6 +90,9 @@ func (t *UDPTransport) read(path int, c *net.UDPConn) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// Transient (e.g. an ICMP error reported on the socket); do
+			// not spin if it repeats.
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		f, err := t.ep.Accept(path, buf[:n])
