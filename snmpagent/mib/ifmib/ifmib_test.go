@@ -113,8 +113,13 @@ func TestWalkIFMIB(t *testing.T) {
 func TestSetIfAlias(t *testing.T) {
 	src := &fakePorts{}
 	src.set(port("base0", true, 1, 1), port("base1", true, 1, 1))
-	var adminCalls []string
+	var (
+		mu         sync.Mutex
+		adminCalls []string
+	)
 	ifs, a := newModule(t, src, ifmib.Options{Admin: func(name string, up bool) error {
+		mu.Lock()
+		defer mu.Unlock()
 		adminCalls = append(adminCalls, fmt.Sprintf("%s=%v", name, up))
 		return nil
 	}})
@@ -151,6 +156,8 @@ func TestSetIfAlias(t *testing.T) {
 	if out, err := set(ifXEntry+".14.1", "i", "2", ifEntry+".7.2", "i", "2"); err != nil {
 		t.Fatalf("snmpset ifLinkUpDownTrapEnable+ifAdminStatus = %q, %v", out, err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if got := strings.Join(adminCalls, ","); got != "base1=false" {
 		t.Errorf("Admin calls = %q, want base1=false", got)
 	}
