@@ -329,6 +329,10 @@ func (b *Blade) HandleClose() {
 	b.admin(func(now time.Duration) error { b.node.HandleClose(now); return nil })
 }
 
+// WallTime converts an engine instant (evt.Event.At, Status times) to
+// wall-clock time.
+func (b *Blade) WallTime(at time.Duration) time.Time { return b.start.Add(at) }
+
 // Events is the blade's event bus (membership, quorum, assignment,
 // failover, admin, fault). Subscribers run on the HA loop: no blocking.
 func (b *Blade) Events() *evt.Bus { return b.bus }

@@ -43,7 +43,9 @@ func WriteStatus(w io.Writer, s Status) error {
 		fmt.Fprintf(tw, "\nlast failover: none\n")
 	}
 	c := s.Transport
-	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d dropped: forged %d replayed %d stale %d short %d garbled %d misrouted %d\n",
-		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
+	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d send errors %d/%d\n",
+		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.PathTxErr[0], c.PathTxErr[1])
+	fmt.Fprintf(tw, "dropped: forged %d replayed %d stale %d short %d garbled %d other shelf %d\n",
+		c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
 	return tw.Flush()
 }

@@ -587,9 +587,13 @@ func (n *Node) setState(now time.Duration, u *unit, st HAState, sis []string) {
 		return
 	}
 	old := u.state
+	effective := time.Duration(0)
+	if old == Active && st != Active {
+		effective = n.activeEnd(u, now)
+	}
 	u.state, u.sis = st, slices.Clone(sis)
 	if n.env.Publish != nil {
-		n.env.Publish(evt.Event{At: now, Node: n.self, Kind: evt.Assignment, Subject: u.su.Name, Group: u.group.Name,
+		n.env.Publish(evt.Event{At: now, Effective: effective, Node: n.self, Kind: evt.Assignment, Subject: u.su.Name, Group: u.group.Name,
 			From: old.String(), To: st.String(), Detail: fmt.Sprintf("instances %v", sis)})
 	}
 	if st == Active && old != Active {
@@ -601,6 +605,35 @@ func (n *Node) setState(now time.Duration, u *unit, st HAState, sis []string) {
 			c.Assign(a)
 		}
 	}
+}
+
+// activeEnd is when u's active assignment really ended: the end of the
+// lease behind it if that has passed (the role is told at the tick after),
+// else now (released, locked, failed).
+func (n *Node) activeEnd(u *unit, now time.Duration) time.Duration {
+	var keys []string
+	switch u.group.Model {
+	case TwoN:
+		keys = []string{groupKey(u.group.Name)}
+	case NWayActive:
+		keys = []string{nodeKey(n.self)}
+	default:
+		for _, si := range u.sis {
+			keys = append(keys, instanceKey(u.group.Name, si))
+		}
+	}
+	end := time.Duration(0)
+	for _, k := range keys {
+		e := n.lessee.Expiry(k)
+		if e == 0 || e > now {
+			return now
+		}
+		end = max(end, e)
+	}
+	if end == 0 {
+		return now
+	}
+	return end
 }
 
 func (n *Node) noteFailover(now time.Duration, u *unit) {

@@ -35,15 +35,19 @@ const (
 
 // Event is one published change.
 type Event struct {
-	Seq     uint64        `json:"seq"`
-	At      time.Duration `json:"at_ns"` // publisher's monotonic time
-	Node    uint8         `json:"node"`  // publishing slot
-	Kind    Kind          `json:"kind"`
-	Subject string        `json:"subject"`         // slot, service group, unit or component
-	Group   string        `json:"group,omitempty"` // the service group concerned, if any
-	From    string        `json:"from,omitempty"`
-	To      string        `json:"to,omitempty"`
-	Detail  string        `json:"detail,omitempty"`
+	Seq uint64        `json:"seq"`
+	At  time.Duration `json:"at_ns"` // publisher's monotonic time
+	// Effective, if set, is when the change took effect when that was
+	// before At: an active assignment whose lease ran out ended at the
+	// lease's end, though the role was told at the next tick.
+	Effective time.Duration `json:"effective_ns,omitempty"`
+	Node      uint8         `json:"node"` // publishing slot
+	Kind      Kind          `json:"kind"`
+	Subject   string        `json:"subject"`         // slot, service group, unit or component
+	Group     string        `json:"group,omitempty"` // the service group concerned, if any
+	From      string        `json:"from,omitempty"`
+	To        string        `json:"to,omitempty"`
+	Detail    string        `json:"detail,omitempty"`
 }
 
 func (e Event) String() string {

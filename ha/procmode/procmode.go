@@ -274,6 +274,21 @@ func (s *Shelf) Start(slot uint8) *Proc {
 	return p
 }
 
+// Cut takes both of slot's links down at the hubs (down=true) or up: the
+// blade is isolated but keeps running.
+func (s *Shelf) Cut(slot uint8, down bool) {
+	s.t.Helper()
+	state := "up"
+	if down {
+		state = "down"
+	}
+	for _, hub := range s.hub {
+		if err := run("ip", "-n", hub, "link", "set", fmt.Sprintf("s%d", slot), state); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
 // Proc returns slot's running process, or nil.
 func (s *Shelf) Proc(slot uint8) *Proc {
 	s.mu.Lock()

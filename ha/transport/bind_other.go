@@ -7,6 +7,6 @@ import (
 	"runtime"
 )
 
-func bindToDevice(fd uintptr, iface string) error {
-	return fmt.Errorf("transport: binding to interface %s not implemented on %s", iface, runtime.GOOS)
+func sockopts(fd uintptr, iface string, broadcast bool) error {
+	return fmt.Errorf("transport: interface binding and broadcast paths not implemented on %s", runtime.GOOS)
 }

@@ -26,7 +26,9 @@ type Counters struct {
 	Forged     uint64        // tag mismatch
 	Replayed   uint64        // sequence below the window or seen before
 	Stale      uint64        // epoch older than the sender's current one
-	Misrouted  uint64        // other shelf, other slot, own slot
+	Misrouted  uint64        // for another shelf
+	NotForUs   uint64        // for another slot (normal on a broadcast path)
+	Own        uint64        // our own frame looped back (normal on a broadcast path)
 }
 
 // Handler receives accepted frames. The payload is only valid during the call.
@@ -105,12 +107,12 @@ func (e *Endpoint) Accept(path int, b []byte) (Frame, error) {
 	case f.Shelf != e.shelf:
 		e.c.Misrouted++
 		return Frame{}, ErrShelf
-	case f.To != e.slot && f.To != Broadcast:
-		e.c.Misrouted++
-		return Frame{}, ErrNotForUs
 	case f.From == e.slot:
-		e.c.Misrouted++
+		e.c.Own++
 		return Frame{}, ErrSelf
+	case f.To != e.slot && f.To != Broadcast:
+		e.c.NotForUs++
+		return Frame{}, ErrNotForUs
 	case f.Epoch == 0:
 		e.c.Stale++
 		return Frame{}, ErrStale

@@ -128,7 +128,7 @@ func TestEndpointCounts(t *testing.T) {
 		t.Errorf("Accept(old epoch) = %v, want %v", err, ErrStale)
 	}
 	c := b.Counters()
-	want := Counters{Received: 2, PathRx: [Paths]uint64{2, 1}, Duplicates: 1, Short: 1, Forged: 1, Stale: 1, Misrouted: 2}
+	want := Counters{Received: 2, PathRx: [Paths]uint64{2, 1}, Duplicates: 1, Short: 1, Forged: 1, Stale: 1, Misrouted: 1, NotForUs: 1}
 	if c != want {
 		t.Errorf("Counters() = %+v, want %+v", c, want)
 	}

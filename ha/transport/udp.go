@@ -22,6 +22,14 @@ type UDPPath struct {
 	Local netip.AddrPort
 	// Peers maps each other member's slot to its address on this path.
 	Peers map[uint8]netip.AddrPort
+	// Broadcast, if valid, is the path's broadcast address: every frame is
+	// sent there once (receivers keep what is addressed to them) instead
+	// of to each peer. No neighbour (ARP) resolution is then on the HA
+	// path: after a link flap Linux may take a second to re-resolve a
+	// neighbour it marked failed, which unicast heartbeats would wait for.
+	// Local must then be the wildcard address with the HA port, and
+	// Interface should be set.
+	Broadcast netip.AddrPort
 }
 
 // UDPTransport carries an Endpoint's frames over UDP, one socket per path.
@@ -45,11 +53,11 @@ func ListenUDP(ep *Endpoint, paths []UDPPath, h Handler) (*UDPTransport, error) 
 	t := &UDPTransport{ep: ep, paths: paths, h: h}
 	for i, p := range paths {
 		lc := net.ListenConfig{}
-		if p.Interface != "" {
-			iface := p.Interface
+		iface, bcast := p.Interface, p.Broadcast.IsValid()
+		if iface != "" || bcast {
 			lc.Control = func(_, _ string, c syscall.RawConn) error {
 				var serr error
-				if err := c.Control(func(fd uintptr) { serr = bindToDevice(fd, iface) }); err != nil {
+				if err := c.Control(func(fd uintptr) { serr = sockopts(fd, iface, bcast) }); err != nil {
 					return err
 				}
 				return serr
@@ -114,6 +122,15 @@ func (t *UDPTransport) Send(typ Type, to uint8, payload []byte) error {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for i, c := range t.conns {
+		if baddr := t.paths[i].Broadcast; baddr.IsValid() {
+			if _, err := c.WriteToUDPAddrPort(b, baddr); err != nil {
+				t.ep.CountTxError(i)
+				lastErr = err
+				continue
+			}
+			ok = true
+			continue
+		}
 		for slot, addr := range t.paths[i].Peers {
 			if to != Broadcast && slot != to {
 				continue

@@ -41,8 +41,10 @@ func main() {
 	}
 }
 
-// basePath parses "iface=network/prefix".
-func basePath(spec string, port uint16, slot uint8, slots []uint8) (transport.UDPPath, error) {
+// basePath parses "iface=network/prefix". With broadcast, the path
+// listens on the wildcard address and sends to the network's broadcast
+// address (no ARP on the HA path).
+func basePath(spec string, port uint16, slot uint8, slots []uint8, broadcast bool) (transport.UDPPath, error) {
 	iface, cidr, ok := strings.Cut(spec, "=")
 	if !ok {
 		return transport.UDPPath{}, fmt.Errorf("base path %q: want iface=network/prefix", spec)
@@ -55,6 +57,16 @@ func basePath(spec string, port uint16, slot uint8, slots []uint8) (transport.UD
 		a := pfx.Masked().Addr().As4()
 		a[3] += s
 		return netip.AddrPortFrom(netip.AddrFrom4(a), port)
+	}
+	if broadcast {
+		a := pfx.Masked().Addr().As4()
+		host := ^uint32(0) >> pfx.Bits()
+		a[0] |= byte(host >> 24)
+		a[1] |= byte(host >> 16)
+		a[2] |= byte(host >> 8)
+		a[3] |= byte(host)
+		return transport.UDPPath{Interface: iface, Local: netip.AddrPortFrom(netip.IPv4Unspecified(), port),
+			Broadcast: netip.AddrPortFrom(netip.AddrFrom4(a), port)}, nil
 	}
 	p := transport.UDPPath{Interface: iface, Local: at(slot), Peers: map[uint8]netip.AddrPort{}}
 	for _, s := range slots {
@@ -76,6 +88,7 @@ func run() error {
 		probePort  = flag.Uint("probe-port", 7500, "UDP probe responder port (0: none)")
 		probeGroup = flag.String("probe-group", "mgmt", "group whose active unit answers probes")
 		voteFile   = flag.String("vote-file", "", "raft term/vote file (optional)")
+		broadcast  = flag.Bool("broadcast", true, "send HA frames to each base network's broadcast address (else unicast to each peer)")
 		events     = flag.Bool("events", false, "print every HA event (\"event <unix-ns> <event>\")")
 	)
 	flag.Parse()
@@ -99,7 +112,7 @@ func run() error {
 		if spec == "" {
 			continue
 		}
-		p, err := basePath(spec, uint16(*port), uint8(*slot), cfg.Slots)
+		p, err := basePath(spec, uint16(*port), uint8(*slot), cfg.Slots, *broadcast)
 		if err != nil {
 			return err
 		}
@@ -110,7 +123,16 @@ func run() error {
 		return err
 	}
 	if *events {
-		blade.Events().Subscribe(func(e evt.Event) { fmt.Printf("event %d %v\n", time.Now().UnixNano(), e) })
+		// The time printed is the engine's instant of the event (wall clock),
+		// not when the line was written.
+		// Assignments that ended with their lease carry that instant.
+		blade.Events().Subscribe(func(e evt.Event) {
+			at := e.At
+			if e.Effective != 0 {
+				at = e.Effective
+			}
+			fmt.Printf("event %d %v\n", blade.WallTime(at).UnixNano(), e)
+		})
 	}
 	for _, g := range cfg.Groups {
 		for _, u := range g.Units {
