@@ -67,6 +67,34 @@ func MIBDir(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "mibs")
 }
 
+// ToolSplit is Tool with standard output and error apart (net-snmp
+// prints MIB loading warnings about the host's own MIB files on stderr).
+func ToolSplit(t testing.TB, tool string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		t.Skipf("%s not installed (Debian package snmp): %v", tool, err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if tool != "snmptranslate" {
+		args = append([]string{"-r", "1", "-t", "1"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = env(dir)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	var keep []string
+	for _, l := range strings.SplitAfter(e.String(), "\n") {
+		if !strings.HasPrefix(l, "Created directory:") {
+			keep = append(keep, l)
+		}
+	}
+	return o.String(), strings.Join(keep, ""), err
+}
+
 // Tool runs one net-snmp tool with small retries, isolated from the
 // host's configuration (no default MIBs, no snmp.conf, no persistent
 // state). It skips the test when the tool is not installed.
