@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/cgoa/cgoa/ha/clm"
 )
 
@@ -107,6 +109,19 @@ func (c *Config) withDefaults() Config {
 	return d
 }
 
+// ParseConfig reads a configuration file's bytes (YAML, or JSON which is
+// YAML) and validates it.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return Config{}, fmt.Errorf("amf: config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if err := c.Timers.Validate(); err != nil {
@@ -114,6 +129,19 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Slots) == 0 {
 		return fmt.Errorf("amf: no slots configured")
+	}
+	if c.Drift < 0 || c.Drift >= 0.5 {
+		return fmt.Errorf("amf: drift %v, want in [0, 0.5)", c.Drift)
+	}
+	if c.HealthInterval < 0 || c.Escalation.Window < 0 || c.Escalation.MaxRestarts < 0 || c.Escalation.MaxUnitFailovers < 0 {
+		return fmt.Errorf("amf: negative health interval or escalation limit")
+	}
+	seenSlot := map[uint8]bool{}
+	for _, s := range c.Slots {
+		if s == 0 || s == 0xff || seenSlot[s] {
+			return fmt.Errorf("amf: slot %d reserved or listed twice", s)
+		}
+		seenSlot[s] = true
 	}
 	units := map[string]bool{}
 	groups := map[string]bool{}

@@ -25,9 +25,11 @@
 //
 // Failover needs no election: when the active's node dies or is cut off,
 // the voters' promises run out within one lease and the standby, which has
-// been asking since it saw the holder go, gets the key at its next
-// request; in simulation a kill is restored within Lease + 2·Interval. The
-// replicated shelf configuration (package cfg, raft) is not on this path.
+// been asking since it saw the holder go, gets the key the moment the last
+// needed promise ends; in simulation a kill is restored within one lease
+// (TestFailoverOnKill), any fault mix once healed within 2·Lease +
+// 4·Interval (TestSimulationSeeds). The replicated shelf configuration
+// (package cfg, raft) is not on this path.
 //
 // Standby is derived, not leased: a 2N unit is standby when it is the
 // first ready unit after the active in the succession order; in N+M every

@@ -40,6 +40,11 @@
 //   - after v restarted, and then only after a quarantine of one Lease on
 //     the new clock, which outlasts any vote based on its forgotten promise.
 //
+// A voter may also grant a request late (Lessor.Due: a successor's
+// request refused while the old promise ran is granted the moment it
+// ends); the vote still counts from the request's send time, earlier than
+// the grant, so it still lies inside the new promise.
+//
 // If A and B both held the key at instant t, their sets of voters with
 // valid votes would both be quorums, hence share a voter v with valid votes
 // for A and for B at t, hence overlapping promises of v to A and B:
@@ -56,9 +61,10 @@
 // its lease at most HolderLease after its last request that a quorum
 // granted, i.e. within one Lease (the detection time). A voter whose
 // holder stopped renewing grants the next preferred requester at most
-// Lease after its last grant; the successor asks every heartbeat interval,
-// so failover takes at most Lease + interval + network delays after the
-// last renewal, with no election on the path. Preference (the succession
+// Lease after its last grant, at once if that requester already asked
+// (Due), else at its next request (every heartbeat interval): failover
+// takes one Lease plus network delay after the last renewal, at most one
+// interval more, with no election on the path. Preference (the succession
 // order) is the caller's policy: the voter grants a free key only to the
 // requester it prefers, renews a holder whatever the preference (no
 // pre-emption) and renews a non-holding requester only while it is still

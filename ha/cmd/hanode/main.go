@@ -26,8 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/evt"
@@ -96,8 +94,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var cfg amf.Config
-	if err := yaml.Unmarshal(b, &cfg); err != nil {
+	cfg, err := amf.ParseConfig(b)
+	if err != nil {
 		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
 	key, err := hex.DecodeString(*keyHex)
