@@ -3,9 +3,11 @@ package amf
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cgoa/cgoa/ha/evt"
 	"github.com/cgoa/cgoa/ha/quorum"
 )
 
@@ -40,9 +42,39 @@ func (s *simShelf) link(f *faults, a, b uint8) bool {
 		!f.oneWay[[2]uint8{b, a}] && !(f.pathDown[0] && f.pathDown[1])
 }
 
-// canWin reports whether slot is two-way connected to a quorum of voters.
-func (s *simShelf) canWin(f *faults, v quorum.Voters, slot uint8) bool {
-	return s.up(slot) && v.IsQuorum(func(x uint8) bool { return s.link(f, slot, x) })
+// canWin reports whether unit (on slot) is in service and two-way
+// connected to a quorum of voters.
+func (s *simShelf) canWin(f *faults, v quorum.Voters, slot uint8, unit string) bool {
+	if !s.up(slot) {
+		return false
+	}
+	n := s.nodes[slot].node
+	if u := n.units[unit]; u == nil || !n.operational(u) {
+		return false // locked or extracting by an admin operation
+	}
+	return v.IsQuorum(func(x uint8) bool { return s.link(f, slot, x) })
+}
+
+// undoAdmin unlocks every locked unit and closes every opened handle (the
+// operator's undo at the start of a phase).
+func (s *simShelf) undoAdmin() {
+	for _, slot := range s.cfg.Slots {
+		sn := s.nodes[slot]
+		if !sn.alive || sn.paused {
+			continue
+		}
+		now := s.local(sn)
+		for name, u := range sn.node.units {
+			if u.locked {
+				sn.node.Apply(now, OpUnlock, name)
+			}
+		}
+		if sn.node.extracting {
+			sn.node.HandleClose(now)
+		}
+		s.dirty = true
+		s.schedule(sn)
+	}
 }
 
 // checkLiveness: in a fault-free-enough network (no loss), every exclusive
@@ -53,7 +85,7 @@ func (s *simShelf) checkLiveness(f *faults) error {
 	for _, g := range s.cfg.Groups {
 		able := 0
 		for _, u := range g.Units {
-			if s.canWin(f, v, u.Node) {
+			if s.canWin(f, v, u.Node, u.Name) {
 				able++
 			}
 		}
@@ -125,20 +157,39 @@ func TestSimulationSeeds(t *testing.T) {
 	}
 	var worst time.Duration
 	events := 0
+	seen := map[string]int{}
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {
-		w, n := runSeed(t, seed)
+		w, n := runSeed(t, seed, seen)
 		worst = max(worst, w)
 		events += n
 		if t.Failed() {
 			return
 		}
 	}
-	t.Logf("%d seeds, %d events; slowest final restore %v", seeds, events, worst)
+	t.Logf("%d seeds, %d events; slowest final restore %v; %v", seeds, events, worst, seen)
+	// The runs must have gone through what they claim to exercise.
+	for _, what := range []string{"failover", "handover", "quiescing", "lock", "handle-open", "switchover", "minority", "restarted"} {
+		if seen[what] == 0 {
+			t.Errorf("no %q in %d seeds: the fault mix does not exercise it", what, seeds)
+		}
+	}
 }
 
-func runSeed(t *testing.T, seed uint64) (time.Duration, int) {
+func runSeed(t *testing.T, seed uint64, seen map[string]int) (time.Duration, int) {
 	cfg := shelfConfig()
 	s := newSimShelf(t, cfg, seed)
+	s.bus.Subscribe(func(e evt.Event) {
+		switch e.Kind {
+		case evt.Failover:
+			seen[strings.Fields(e.Detail)[0]]++
+		case evt.Admin, evt.Quorum, evt.Membership:
+			seen[e.To]++
+		case evt.Assignment:
+			if e.To == Quiescing.String() {
+				seen["quiescing"]++
+			}
+		}
+	})
 	events := 0
 	var violation error
 	s.loop.AfterEvent = func() {
@@ -163,11 +214,36 @@ func runSeed(t *testing.T, seed uint64) (time.Duration, int) {
 	pick := func() uint8 { return slots[rng.IntN(len(slots))] }
 	for phase := 0; phase < 12; phase++ {
 		s.heal(f)
+		s.undoAdmin()
 		// The phase's faults are all in place after settle (restarts
 		// scheduled within the phase); the liveness bound runs from there.
 		var settle time.Duration
-		for k := rng.IntN(3); k >= 0; k-- {
-			switch rng.IntN(10) {
+		for range 1 + rng.IntN(3) {
+			k := rng.IntN(13)
+			switch k {
+			case 10, 11, 12:
+				// Admin operations, issued on a random running blade
+				// (they reach the unit's blade only if the network lets
+				// them): switchover, lock, hot-swap handle open.
+				at := pick()
+				sn := s.nodes[at]
+				if !sn.alive || sn.paused {
+					break
+				}
+				now := s.local(sn)
+				g := cfg.Groups[rng.IntN(len(cfg.Groups))]
+				switch k {
+				case 10:
+					if g.Model != NWayActive {
+						sn.node.Switchover(now, g.Name)
+					}
+				case 11:
+					sn.node.Lock(now, g.Units[rng.IntN(len(g.Units))].Name)
+				case 12:
+					sn.node.HandleOpen(now, func(bool) {})
+				}
+				s.dirty = true
+				s.schedule(sn)
 			case 0, 1:
 				if slot := pick(); s.nodes[slot].alive {
 					s.kill(slot)
@@ -245,8 +321,9 @@ func runSeed(t *testing.T, seed uint64) (time.Duration, int) {
 			fail("%v", violation)
 		}
 	}
-	// Heal everything, restart the dead.
+	// Heal everything, undo admin operations, restart the dead.
 	s.heal(f)
+	s.undoAdmin()
 	for _, slot := range slots {
 		if !s.nodes[slot].alive {
 			s.start(slot)
