@@ -49,6 +49,7 @@ type Blade struct {
 	// (never re-enter the engine from its own callbacks)
 	pending   []cfg.Command
 	restarted []string // slots seen restarting, for the raft leader
+	handlers  map[transport.Type]func(transport.Frame)
 	cfgErr    error
 	tick      time.Duration
 	tr        transport.Transport
@@ -147,9 +148,14 @@ func (b *Blade) now() time.Duration { return time.Since(b.start) }
 
 func (b *Blade) receive(f transport.Frame) {
 	b.mu.Lock()
-	if f.Type == transport.TypeRaft {
+	switch {
+	case f.Type == transport.TypeRaft:
 		b.cfgDo(func() error { return b.store.Step(f.From, f.Payload) })
-	} else {
+	case f.Type >= transport.TypeUser:
+		if h := b.handlers[f.Type]; h != nil {
+			h(f)
+		}
+	default:
 		b.node.Receive(b.now(), f)
 	}
 	b.flush()
@@ -327,6 +333,33 @@ func (b *Blade) HandleOpen(done func(handedOver bool)) {
 // HandleClose cancels an extraction: the units return to service.
 func (b *Blade) HandleClose() {
 	b.admin(func(now time.Duration) error { b.node.HandleClose(now); return nil })
+}
+
+// Handle routes received frames of typ (transport.TypeUser and above,
+// e.g. checkpoint replication) to h. h runs on a transport reader with
+// the HA core's lock held: it must be quick, must copy the payload it
+// keeps, and must not call back into the Blade.
+func (b *Blade) Handle(typ transport.Type, h func(transport.Frame)) error {
+	if typ < transport.TypeUser {
+		return fmt.Errorf("ha: frame type %d is reserved for the HA core", typ)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.handlers == nil {
+		b.handlers = map[transport.Type]func(transport.Frame){}
+	}
+	b.handlers[typ] = h
+	return nil
+}
+
+// Send sends a frame of typ (TypeUser and above) to a slot or
+// transport.Broadcast over both base paths, authenticated like the HA
+// core's own frames.
+func (b *Blade) Send(typ transport.Type, to uint8, payload []byte) error {
+	if typ < transport.TypeUser {
+		return fmt.Errorf("ha: frame type %d is reserved for the HA core", typ)
+	}
+	return b.tr.Send(typ, to, payload)
 }
 
 // WallTime converts an engine instant (evt.Event.At, Status times) to

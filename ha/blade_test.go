@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -198,5 +199,30 @@ func TestLockReplicatedAcrossRestart(t *testing.T) {
 	waitFor(t, "unlock replicated to slot 3", 5*time.Second, func() bool { return !ls.blades[3].Status().Replicated.Locked["mgmt-3"] })
 	if !ls.blades[4].Active("mgmt", "") || ls.blades[3].Active("mgmt", "") {
 		t.Error("unlock pre-empted the active unit")
+	}
+}
+
+func TestUserFrames(t *testing.T) {
+	ls := newLoopShelf(t, 1, 3, 4)
+	got := make(chan string, 4)
+	if err := ls.blades[4].Handle(transport.TypeUser+1, func(f transport.Frame) { got <- fmt.Sprintf("%d:%s", f.From, f.Payload) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.blades[4].Handle(transport.TypeLease, nil); err == nil {
+		t.Error("Handle(TypeLease) succeeded, want error (reserved)")
+	}
+	if err := ls.blades[3].Send(transport.TypeUser+1, 4, []byte("section")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != "3:section" {
+			t.Errorf("handler got %q, want %q", m, "3:section")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("user frame not delivered")
+	}
+	if err := ls.blades[3].Send(transport.TypeHeartbeat, 4, nil); err == nil {
+		t.Error("Send(TypeHeartbeat) succeeded, want error (reserved)")
 	}
 }
