@@ -138,8 +138,8 @@ func Parse(t testing.TB, out string) []Varbind {
 	t.Helper()
 	var vbs []Varbind
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if l == "" {
-			continue
+		if l == "" || strings.Contains(l, "No more variables left in this MIB View") {
+			continue // endOfMibView: the walk ran off the end of the tree
 		}
 		name, rest, ok := strings.Cut(l, " = ")
 		if !ok {

@@ -1,0 +1,16 @@
+// Package mib is the home of the shelf's MIB modules for snmpagent, one
+// package each, all built the same way: New(source, options) with a
+// small data-source interface, then Register(agent).
+//
+//   - ifmib: IF-MIB (ifTable, ifXTable with HC counters) from hal.Port
+//     lists, with failover State keeping ifIndex and counters monotonic.
+//   - entitymib: ENTITY-MIB entPhysicalTable for the shelf inventory.
+//   - hamib: CGOA-HA-MIB (snmpagent/mibs) from the HA core's Status.
+//   - bridgemib: BRIDGE-MIB dot1dBase/dot1dStp from stp.Snapshot.
+//   - traps: the notifications of all of them, from HA events, link
+//     changes and STP snapshots.
+//
+// The MIB files net-snmp needs to name CGOA objects are in
+// snmpagent/mibs (with minimal base-module stand-ins in mibs/base for
+// hosts without the IETF MIB files).
+package mib
