@@ -4,7 +4,8 @@
 //	go run ./qemu/cmd/bench boot    # build/bench/boot.json: boot.<role> (median of 5 boots, s),
 //	                                #   image.<role> (MiB), rss.<role> (firmware RSS at idle, MiB)
 //	go run ./qemu/cmd/bench shelf   # build/bench/shelf.json: shelf.up (s), shelf.rss (MiB),
-//	                                #   shelf.exec_rtt (median of 50 exec round trips, ms)
+//	                                #   shelf.exec_rtt (median of 50 exec round trips, ms),
+//	                                #   shelf.pss (PSS of the QEMU processes: shared pages split, MiB)
 //
 // Flags: --build DIR (default <repo>/build, or $CGOA_BUILD), --boots N, --execs N, -o FILE.
 package main
@@ -232,13 +233,20 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 	up := time.Since(start).Seconds()
 	fmt.Fprintf(os.Stderr, "shelf up in %.2fs\n", up)
 
-	var rssKiB int
+	var rssKiB, pssKiB int
 	for slot, pid := range s.Pids() {
-		kib, err := vmRSS(pid)
+		kib, err := procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
 		if err != nil {
 			return rep, fmt.Errorf("slot %d: %w", slot, err)
 		}
 		rssKiB += kib
+		// PSS splits pages shared between the VMs (the mapped vmlinux,
+		// QEMU's own code) instead of counting them once per VM.
+		kib, err = procField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+		if err != nil {
+			return rep, fmt.Errorf("slot %d: %w", slot, err)
+		}
+		pssKiB += kib
 	}
 
 	// Round trips the way `shelf exec` makes them: a control-socket
@@ -264,23 +272,25 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 	rep.Results = []Result{
 		{Metric: "shelf.up", Unit: "s", Value: round(up, 2), Samples: 1},
 		{Metric: "shelf.rss", Unit: "MiB", Value: round(float64(rssKiB)/1024, 1), Samples: len(s.Pids())},
+		{Metric: "shelf.pss", Unit: "MiB", Value: round(float64(pssKiB)/1024, 1), Samples: len(s.Pids())},
 		{Metric: "shelf.exec_rtt", Unit: "ms", Value: round(median(rtts), 2), Samples: len(rtts)},
 	}
 	return rep, nil
 }
 
-func vmRSS(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// procField reads a "Name:  123 kB" line of a /proc file.
+func procField(path, name string) (int, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, name) {
 			f := strings.Fields(l)
 			if len(f) >= 2 {
 				return strconv.Atoi(f[1])
 			}
 		}
 	}
-	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
+	return 0, fmt.Errorf("%s: no %s", path, name)
 }
