@@ -78,7 +78,14 @@ func bladeMain() {
 		early("warning: %v", w)
 	}
 	wdt := watchdogTimeout(log)
-	b := blade.New(blade.Config{Role: role, HW: hw, Build: buildInfo(), Log: log, WatchdogTimeout: wdt,
+	hac, err := haConfig(id, haFromCmdline())
+	if err != nil {
+		log.Errorf("ha: %v; HA not started", err)
+		early("warning: ha: %v; HA not started", err)
+	} else if hac == nil {
+		log.Printf("ha: no shelf key on the kernel command line (cgoa.key=): HA not started")
+	}
+	b := blade.New(blade.Config{Role: role, HW: hw, Build: buildInfo(), Log: log, WatchdogTimeout: wdt, HA: hac,
 		Reboot: func(poweroff bool) error {
 			unix.Sync()
 			cmd := unix.LINUX_REBOOT_CMD_RESTART
@@ -89,7 +96,7 @@ func bladeMain() {
 		}})
 	ctx := context.Background()
 	go serveConsoleForever(ctx, b, openSerial)
-	startUpdate(ctx, b, "/dev/vda", craftListener(b), b.Healthy)
+	startUpdate(ctx, b, "/dev/vda", craftListener(b), func() bool { return b.Healthy() && (hac == nil || b.HAJoined()) })
 	b.Run(ctx)
 	// Run only returns when its context ends, which it never does for PID 1; if it ever did,
 	// the console must keep serving, so PID 1 waits forever instead of exiting (which would
@@ -114,6 +121,25 @@ func craftListener(b *blade.Blade) func() (net.Listener, error) {
 		}
 		return net.Listen("tcp", craftListen)
 	}
+}
+
+// haFromCmdline reads cgoa.shelfmap=, cgoa.key= and cgoa.ha= (timers; default 50msx4, loose
+// enough for TCG emulation) from the kernel command line.
+func haFromCmdline() haSettings {
+	s := haSettings{timers: "50msx4"}
+	b, _ := os.ReadFile("/proc/cmdline")
+	for _, f := range strings.Fields(string(b)) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "cgoa.shelfmap":
+			s.shelfMap = v
+		case "cgoa.key":
+			s.key = v
+		case "cgoa.ha":
+			s.timers = v
+		}
+	}
+	return s
 }
 
 // watchdogTimeout reads cgoa.wdt=SECONDS (2..60) from the kernel command line; default 10 s.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/blades/blade"
+	"github.com/cgoa/cgoa/blades/shelf"
 )
 
 // Set at link time by the Makefile (-X main.version=... and so on).
@@ -66,6 +67,8 @@ func main() {
 	os.Exit(processMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+const shelfDefault = shelf.DefaultMap
+
 // processFlags are process mode's configuration.
 type processFlags struct {
 	shelf, slot int
@@ -74,6 +77,7 @@ type processFlags struct {
 	state       string
 	flash       string
 	update      string
+	ha          haSettings
 	wdt         time.Duration
 }
 
@@ -88,6 +92,9 @@ func parseProcessFlags(args []string, stderr io.Writer) (processFlags, error) {
 	fs.StringVar(&pf.state, "state", "", "directory for the blade's persistent state (created if missing)")
 	fs.StringVar(&pf.flash, "flash", "", "flash disk file (boot-control block and banks A/B); none when empty")
 	fs.StringVar(&pf.update, "update", "", "address for the image update service, e.g. 127.0.0.1:7070 (needs -flash)")
+	fs.StringVar(&pf.ha.shelfMap, "shelfmap", "", "shelf map SLOT:ROLE,... (default "+shelfDefault+")")
+	fs.StringVar(&pf.ha.key, "shelfkey", "", "shelf key for HA traffic, hex (at least 16 bytes); HA is off without one")
+	fs.StringVar(&pf.ha.timers, "ha-timers", "10msx3", "HA heartbeat interval and misses")
 	fs.DurationVar(&pf.wdt, "watchdog", 10*time.Second, "software main-loop watchdog period reported in show hardware")
 	if err := fs.Parse(args); err != nil {
 		return pf, err

@@ -43,11 +43,16 @@ func processMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defer f.Close()
 		mirror = f
 	}
+	hac, err := haConfig(hw.Identity, pf.ha)
+	if err != nil {
+		fmt.Fprintf(stderr, "firmware: %v\n", err)
+		return 2
+	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	exit := make(chan int, 1)
 	log := blade.NewLog(1024, mirror)
-	b := blade.New(blade.Config{Role: role, HW: hw, Build: buildInfo(), Log: log, WatchdogTimeout: pf.wdt,
+	b := blade.New(blade.Config{Role: role, HW: hw, Build: buildInfo(), Log: log, WatchdogTimeout: pf.wdt, HA: hac,
 		Reboot: func(poweroff bool) error {
 			// A process has no machine to restart: poweroff exits 0, reboot exits 3 so the
 			// test harness that started it can start it again.
@@ -88,7 +93,7 @@ func processMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if pf.update != "" {
 			listen = func() (net.Listener, error) { return net.Listen("tcp", pf.update) }
 		}
-		startUpdate(ctx, b, pf.flash, listen, b.Healthy)
+		startUpdate(ctx, b, pf.flash, listen, func() bool { return b.Healthy() && (hac == nil || b.HAJoined()) })
 	}
 	b.Run(ctx)
 	select {

@@ -62,7 +62,8 @@ func OpenBlade(cfg BladeConfig) (*Hardware, []error) {
 	id, idErrs := IdentityFromCmdline(cfg.Cmdline, cfg.Role)
 	warns = append(warns, idErrs...)
 	hw := &Hardware{Mode: "blade", Identity: id, Watchdog: openWatchdog(cfg.Watchdog), BMC: openBMC(cfg.IPMI), HotSwap: NewHotSwap(cfg.Now)}
-	ports, err := openPorts(func(name string) bool { return !onWiring(name, id.IsHub()) })
+	// The hub's backplane bridge is a port too: the HA core and the management plane use it.
+	ports, err := openPorts(func(name string) bool { return !onWiring(name, id.IsHub()) && name != "br0" })
 	if err != nil {
 		warns = append(warns, err)
 	} else {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/blades/console"
+	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/hal"
 )
 
@@ -36,6 +37,9 @@ type Role struct {
 	// switch role's /sbin/bridge-stp): main runs Helpers[basename(argv[0])] instead of the
 	// blade, with the remaining arguments, and exits with its status.
 	Helpers map[string]func(args []string, stderr io.Writer) int
+	// HA runs after the HA core is up: the role registers its components (the units the
+	// shelf map gives this blade) and what they do when assigned.
+	HA func(b *Blade, h *ha.Blade) error
 }
 
 // BuildInfo identifies the firmware build.
@@ -59,6 +63,8 @@ type Config struct {
 	Reboot func(poweroff bool) error
 	// Now is the clock (tests inject one).
 	Now func() time.Time
+	// HA, when set, brings the HA core up after the role has started.
+	HA *HAConfig
 }
 
 // Blade is a running blade.
@@ -67,6 +73,8 @@ type Blade struct {
 	Console *console.Console
 	Log     *Log
 	HW      *hal.Hardware
+	// HA is the blade's HA core once StartHA has run (nil before, and when HA is off).
+	HA      *ha.Blade
 	started time.Time
 
 	mu         sync.Mutex
@@ -199,6 +207,11 @@ func (b *Blade) Run(ctx context.Context) {
 	if b.cfg.Role.Start != nil {
 		if err := b.safeStart(); err != nil {
 			b.Log.Errorf("role %s: start: %v", b.cfg.Role.Name, err)
+		}
+	}
+	if b.cfg.HA != nil {
+		if err := b.StartHA(ctx, *b.cfg.HA); err != nil {
+			b.Log.Errorf("ha: not started: %v", err)
 		}
 	}
 	b.Log.Printf("blade %s up: %s", hw.Identity.Hostname(), b.Banner())

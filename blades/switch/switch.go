@@ -16,7 +16,8 @@ import (
 
 // Role returns the switch blade role for the firmware.
 func Role() blade.Role {
-	return blade.Role{Name: "switch", Helpers: map[string]func([]string, io.Writer) int{"bridge-stp": BridgeSTP}}
+	return blade.Role{Name: "switch", Start: startBackplane,
+		Helpers: map[string]func([]string, io.Writer) int{"bridge-stp": BridgeSTP}}
 }
 
 // BridgeSTP is /sbin/bridge-stp: the kernel calls it as "bridge-stp BRIDGE start|stop". Exit

@@ -1,0 +1,155 @@
+package mgmt
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/blades/blade"
+	"github.com/cgoa/cgoa/blades/shelf"
+	"github.com/cgoa/cgoa/ha"
+	"github.com/cgoa/cgoa/ha/amf"
+)
+
+// Service is the management service of issue 4: the management address, which lives on the
+// active mgmt blade only and moves with the active assignment (announced by gratuitous ARP on
+// takeover), and a UDP probe responder on it that answers only while this blade holds the
+// active assignment with a valid lease.
+type Service struct {
+	b     *blade.Blade
+	h     *ha.Blade
+	ports []string
+	addr  netip.Prefix
+	port  int
+
+	mu      sync.Mutex
+	holding bool
+	Probes  atomic.Uint64 // probes answered
+	Refused atomic.Uint64 // probes seen while not active
+	GARPs   atomic.Uint64
+}
+
+// NewService makes the service for the blade's base ports.
+func NewService(b *blade.Blade, h *ha.Blade, ports []string) *Service {
+	return &Service{b: b, h: h, ports: ports, addr: shelf.MgmtService, port: shelf.ProbePort}
+}
+
+// Assign is the component's assignment callback: take the address when active, give it up
+// otherwise. It runs on the HA loop, so the work is quick netlink calls and one frame per port.
+func (s *Service) Assign(a amf.Assignment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active := a.State == amf.Active
+	if active == s.holding {
+		return
+	}
+	for _, p := range s.ports {
+		var err error
+		if active {
+			err = s.b.HW.Ports.AddAddress(p, s.addr.String())
+		} else {
+			err = s.b.HW.Ports.DelAddress(p, s.addr.String())
+		}
+		if err != nil {
+			s.b.Log.Errorf("mgmt: %v", err)
+		}
+	}
+	s.holding = active
+	if active {
+		for _, p := range s.ports {
+			if err := s.garp(p); err != nil {
+				s.b.Log.Errorf("mgmt: gratuitous ARP on %s: %v", p, err)
+			} else {
+				s.GARPs.Add(1)
+			}
+		}
+		s.b.Log.Printf("mgmt: active: management address %s up on %v", s.addr, s.ports)
+	} else {
+		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
+	}
+}
+
+// garp announces the address from port's MAC so switches and hosts move to this blade at once.
+func (s *Service) garp(port string) error {
+	ifi, err := net.InterfaceByName(port)
+	if err != nil {
+		return err
+	}
+	c, err := arp.Dial(ifi)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ip := s.addr.Addr()
+	p, err := arp.NewPacket(arp.OperationReply, ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
+	if err != nil {
+		return err
+	}
+	return c.WriteTo(p, ethernet.Broadcast)
+}
+
+// Serve answers probes on every base port until ctx ends. A probe is any UDP datagram to the
+// probe port; the answer is "active <slot>".
+func (s *Service) Serve(ctx context.Context) error {
+	errc := make(chan error, len(s.ports))
+	var conns []net.PacketConn
+	for _, p := range s.ports {
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p) })
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
+		pc, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf(":%d", s.port))
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return fmt.Errorf("mgmt: probe responder on %s: %w", p, err)
+		}
+		conns = append(conns, pc)
+		go func() { errc <- s.answer(pc) }()
+	}
+	select {
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil
+	case err := <-errc:
+		for _, c := range conns {
+			c.Close()
+		}
+		return err
+	}
+}
+
+func (s *Service) answer(pc net.PacketConn) error {
+	buf := make([]byte, 512)
+	reply := []byte(fmt.Sprintf("active %d", s.b.HW.Identity.Slot))
+	for {
+		_, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return err
+		}
+		// The lease is checked at the moment of the answer: a blade that lost it stays silent
+		// even if its address has not been removed yet.
+		if !s.h.Active(shelf.GroupMgmt, "") {
+			s.Refused.Add(1)
+			continue
+		}
+		if _, err := pc.WriteTo(reply, from); err == nil {
+			s.Probes.Add(1)
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package switchblade
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/jsimonetti/rtnetlink/v2/driver"
+	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/blades/blade"
+)
+
+// Bridge is the name of the hub's backplane bridge.
+const Bridge = "br0"
+
+// bridgedPort says which ports join the backplane bridge: the base channels to every node
+// slot, the inter-switch link and the uplink.
+func bridgedPort(name string) bool {
+	return strings.HasPrefix(name, "node") || name == "isl0" || name == "uplink0"
+}
+
+// startBackplane creates br0 over the hub's backplane ports and brings it up. Spanning tree is
+// off until the STP agent runs it: the shelf wiring has no loop through a hub alone (node
+// blades do not bridge base0 and base1, and each hub's uplink ends at its own far end).
+func startBackplane(b *blade.Blade) error {
+	c, err := rtnetlink.Dial(nil)
+	if err != nil {
+		return fmt.Errorf("backplane: %w", err)
+	}
+	defer c.Close()
+	br, err := net.InterfaceByName(Bridge)
+	if err != nil {
+		off := driver.BridgeStpStateDisabled
+		if err := c.Link.New(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Attributes: &rtnetlink.LinkAttributes{
+			Name: Bridge, Info: &rtnetlink.LinkInfo{Kind: "bridge", Data: &driver.Bridge{StpState: &off}}}}); err != nil {
+			return fmt.Errorf("backplane: create %s: %w", Bridge, err)
+		}
+		if br, err = net.InterfaceByName(Bridge); err != nil {
+			return fmt.Errorf("backplane: %w", err)
+		}
+	}
+	ports, err := b.HW.Ports.List()
+	if err != nil {
+		return err
+	}
+	var joined []string
+	for _, p := range ports {
+		if !bridgedPort(p.Name) {
+			continue
+		}
+		if err := c.Link.SetMaster(uint32(p.Index), uint32(br.Index), nil); err != nil {
+			return fmt.Errorf("backplane: add %s to %s: %w", p.Name, Bridge, err)
+		}
+		if err := b.HW.Ports.SetAdmin(p.Name, true); err != nil {
+			return err
+		}
+		joined = append(joined, p.Name)
+	}
+	if err := c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(br.Index), Flags: unix.IFF_UP, Change: unix.IFF_UP}); err != nil {
+		return fmt.Errorf("backplane: bring %s up: %w", Bridge, err)
+	}
+	b.Log.Printf("backplane: %s bridges %v", Bridge, joined)
+	return nil
+}
