@@ -125,6 +125,34 @@ func TestDetachedShelf(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.HasPrefix(out, "error: ") {
 		t.Errorf("shelf exec 3 no-such-command = %q, %v, want exit 1 and the error line", out, err)
 	}
+	// An interactive console session through the supervisor; exec is
+	// refused meanwhile and works again after detaching.
+	conn, err := (shelf.Client{RunDir: e.run}).Console(t.Context(), 3)
+	if err != nil {
+		t.Fatalf("Console(3) = %v", err)
+	}
+	conn.Write([]byte("show version json\r"))
+	var got []byte
+	buf := make([]byte, 1024)
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for !strings.Contains(string(got), `"role":"mgmt"`) {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("console read: %v; got %q", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if out, err := e.shelf("exec", "3", "show", "version"); err == nil {
+		t.Errorf("shelf exec during a console session = %q, nil error, want busy", out)
+	}
+	conn.Close()
+	err = shelftest.Poll(10*time.Second, func() error {
+		_, err := e.shelf("exec", "3", "show", "version")
+		return err
+	})
+	if err != nil {
+		t.Errorf("shelf exec after detaching: %v", err)
+	}
 	if out, err := e.shelf("cut", "3", "nope0"); err == nil {
 		t.Errorf("shelf cut 3 nope0 = %q, nil error, want error", out)
 	}
