@@ -231,3 +231,5 @@ func TestProcessModeInNetns(t *testing.T) {
 		t.Errorf("state/firmware.log = %q, %v; want the poweroff recorded", b, err)
 	}
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

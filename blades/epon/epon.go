@@ -1,11 +1,166 @@
-// Package epon is the EPON blade role: an IEEE 802.3ah OLT with PON ports (MPCP discovery,
+// Package epon is the EPON blade role: an IEEE 802.3ah OLT on each PON port (MPCP discovery,
 // registration and ranging, dynamic bandwidth allocation, OAM), protected N+M across the
-// shelf's EPON blades. The OLT control, DBA and simulator live in the subpackages.
+// shelf's EPON blades. The OLT control, DBA and simulator live in the subpackages; this
+// package runs one OLT per PON NIC of the blade and gives the console `show pon`,
+// `show onu [PON]` and `onu deregister PON ONU`.
 package epon
 
-import "github.com/cgoa/cgoa/blades/blade"
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/cgoa/cgoa/blades/blade"
+	"github.com/cgoa/cgoa/blades/epon/olt"
+	"github.com/cgoa/cgoa/netstack/ponlink"
+)
 
 // Role returns the EPON blade role for the firmware.
 func Role() blade.Role {
-	return blade.Role{Name: "epon"}
+	return blade.Role{Name: "epon", Start: start}
+}
+
+// Blade-side timing for a PON emulated through QEMU under TCG: GATEs go out 5 ms ahead of
+// their windows and round trips up to 30 ms are ranged, since a frame crosses the guest
+// kernel, QEMU and the host emulator's socket.
+const (
+	gateLead = 5 * olt.QuantaPerSecond / 1000
+	maxRTT   = 30 * olt.QuantaPerSecond / 1000
+)
+
+type pons struct {
+	mu   sync.Mutex
+	olts map[string]*olt.OLT
+}
+
+func start(b *blade.Blade) error {
+	ports, err := b.HW.Ports.List()
+	if err != nil {
+		return err
+	}
+	p := &pons{olts: map[string]*olt.OLT{}}
+	for _, pt := range ports {
+		if !strings.HasPrefix(pt.Name, "pon") {
+			continue
+		}
+		name := pt.Name
+		mac, _ := net.ParseMAC(pt.MAC)
+		b.Supervise(b.Context(), "olt-"+name, func(ctx context.Context) error {
+			return p.run(ctx, b, name, mac)
+		})
+	}
+	p.registerCommands(b)
+	return nil
+}
+
+// run opens the PON NIC and serves its OLT until ctx ends.
+func (p *pons) run(ctx context.Context, b *blade.Blade, name string, mac net.HardwareAddr) error {
+	if err := b.HW.Ports.SetAdmin(name, true); err != nil {
+		return err
+	}
+	nic, err := ponlink.OpenNIC(name)
+	if err != nil {
+		return err
+	}
+	defer nic.Close()
+	clock := olt.NewMonotonicClock()
+	cfg := olt.EmulatedLink(olt.Config{Name: name, MAC: mac, GateLead: gateLead, MaxRTT: maxRTT})
+	o, err := olt.New(cfg, clock, olt.LinkPort{Conn: nic})
+	if err != nil {
+		return err
+	}
+	o.OnAlarm = func(a olt.Alarm) { b.Log.Printf("epon %s: alarm: %v", name, a) }
+	p.mu.Lock()
+	p.olts[name] = o
+	p.mu.Unlock()
+	b.Log.Printf("epon %s: OLT up (%s DBA)", name, o.ShowPON().DBA)
+	go func() {
+		<-ctx.Done()
+		nic.Close()
+	}()
+	err = olt.Serve(ctx, o, nic, clock)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (p *pons) sorted() []*olt.OLT {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*olt.OLT
+	for _, o := range p.olts {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
+func (p *pons) get(name string) (*olt.OLT, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	o, ok := p.olts[name]
+	if !ok {
+		return nil, fmt.Errorf("no PON port %q with a running OLT", name)
+	}
+	return o, nil
+}
+
+func (p *pons) registerCommands(b *blade.Blade) {
+	c := b.Console
+	c.View([]string{"show", "pon"}, "", "PON ports: DBA, registered ONUs, MPCP counters", 0, 0,
+		func([]string) (any, error) {
+			out := []olt.PONView{}
+			for _, o := range p.sorted() {
+				out = append(out, o.ShowPON())
+			}
+			return map[string]any{"pons": out}, nil
+		}, func(w io.Writer, v any) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PON\tMAC\tDBA\tREGISTERED\tREGISTERING\tMAX")
+			for _, pv := range v.(map[string]any)["pons"].([]olt.PONView) {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\n", pv.Name, pv.MAC, pv.DBA, pv.Registered, pv.Pending, pv.MaxONUs)
+			}
+			tw.Flush()
+		})
+	c.View([]string{"show", "onu"}, "[PON]", "ONUs: LLID, MAC, state, RTT and distance, SLA, counters", 0, 1,
+		func(args []string) (any, error) {
+			list := p.sorted()
+			if len(args) == 1 {
+				o, err := p.get(args[0])
+				if err != nil {
+					return nil, err
+				}
+				list = []*olt.OLT{o}
+			}
+			out := []olt.ONUView{}
+			for _, o := range list {
+				out = append(out, o.ShowONUs()...)
+			}
+			return map[string]any{"onus": out}, nil
+		}, func(w io.Writer, v any) {
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PON\tLLID\tMAC\tSTATE\tRTT us\tkm\tOAM")
+			for _, u := range v.(map[string]any)["onus"].([]olt.ONUView) {
+				fmt.Fprintf(tw, "%s\t%#x\t%s\t%s\t%.1f\t%.2f\t%s\n", u.PON, u.LLID, u.MAC, u.State, u.RTTUs, u.DistanceKm, u.OAM)
+			}
+			tw.Flush()
+		})
+	c.Action([]string{"onu", "deregister"}, "PON LLID|MAC", "deregister an ONU (it may register again)", 2, 2,
+		func(w io.Writer, args []string) error {
+			o, err := p.get(args[0])
+			if err != nil {
+				return err
+			}
+			if err := o.Deregister(args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "%s: ONU %s deregistered\n", args[0], args[1])
+			return nil
+		})
 }

@@ -18,7 +18,7 @@ func NewMonotonicClock() *MonotonicClock { return &MonotonicClock{start: time.No
 func (c *MonotonicClock) Now() int64 { return int64(time.Since(c.start) / 16) }
 
 // LinkPort is a Port over an emulated PON link (ponlink).
-type LinkPort struct{ Conn *ponlink.Conn }
+type LinkPort struct{ Conn ponlink.Link }
 
 // Send implements Port.
 func (p LinkPort) Send(llid uint16, mode bool, frame []byte) error {
@@ -57,7 +57,7 @@ type rxFrame struct {
 // returns when ctx is done (close c then, to end the reader) or c fails.
 // o must have been made with LinkPort{c} (or another Port on the same
 // link) and clock.
-func Serve(ctx context.Context, o *OLT, c *ponlink.Conn, clock Clock) error {
+func Serve(ctx context.Context, o *OLT, c ponlink.Link, clock Clock) error {
 	rx := make(chan rxFrame, 256)
 	errc := make(chan error, 1)
 	go func() {
