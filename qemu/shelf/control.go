@@ -197,6 +197,8 @@ func (srv *Server) console(c net.Conn, r *bufio.Reader, req Request) {
 	enc.Encode(Response{OK: true})
 	close(gate.ready)
 	io.Copy(v.Console(), r)
+	// Erase a half-typed line (Ctrl-U) so the next exec starts clean.
+	v.Console().Write([]byte{0x15})
 }
 
 // Client talks to a running shelf's control socket.

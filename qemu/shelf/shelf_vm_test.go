@@ -35,12 +35,20 @@ func TestDefaultShelf(t *testing.T) {
 		shelftest.Eventually(t, 20*time.Second, "base1 up", sh.LinkIs(n, "base1", true))
 	}
 
+	uplink, ok := sh.Uplink("uplink-s1")
+	if !ok || !uplink.Up() {
+		t.Fatalf("uplink-s1 far end = %v, %v, want up", uplink, ok)
+	}
+	pulled := time.Now() // the 2 s count from the kill command, not from its return
 	sh.Kill(t, 1)
-	pulled := time.Now()
 	for _, n := range nodes {
 		if err := shelftest.Poll(2*time.Second-time.Since(pulled), sh.LinkIs(n, "base0", false)); err != nil {
 			t.Errorf("slot %d: base0 not down within 2 s of pulling hub 1: %v", n, err)
 		}
+		t.Logf("slot %d: base0 down %v after the pull", n, time.Since(pulled).Round(time.Millisecond))
+	}
+	if uplink.Up() {
+		t.Errorf("uplink-s1 far end still up after pulling hub 1")
 	}
 	for _, n := range nodes {
 		if err := sh.LinkIs(n, "base1", true)(); err != nil {
@@ -54,6 +62,9 @@ func TestDefaultShelf(t *testing.T) {
 	sh.Restart(t, 1)
 	for _, n := range nodes {
 		shelftest.Eventually(t, 20*time.Second, "base0 up after restart", sh.LinkIs(n, "base0", true))
+	}
+	if !uplink.Up() {
+		t.Errorf("uplink-s1 far end down after reinserting hub 1")
 	}
 }
 
