@@ -1,0 +1,211 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cgoa/cgoa/stp"
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// WallClock is the stp.Clock of a real bridge. Run sleeps until the
+// stp.Bridge's NextDeadline on the wall clock, so the stp.Bridge it runs
+// must use WallClock (or a clock that follows time.Now).
+type WallClock struct{}
+
+// Now implements stp.Clock.
+func (WallClock) Now() time.Time { return time.Now() }
+
+// maxSleep bounds the timer loop's sleep when no STP timer runs, so a
+// missed wake-up costs at most this long.
+const maxSleep = time.Second
+
+// Run drives sb over this bridge until ctx ends: it feeds BPDUs received on
+// the port sockets to sb.Receive, enables and disables STP ports as their
+// carrier comes and goes (RTNLGRP_LINK), and calls sb.Tick when its next
+// timer is due. sb must have been made with b as its stp.Env (NewSTP, or
+// stp.Restore(st, WallClock{}, b)) and its ports must be b's ports. Run
+// returns nil when ctx ends, or an error when the link watch fails.
+// Run may be called again after it returns (the sockets stay open until
+// Close), but not twice at once.
+func (b *Bridge) Run(ctx context.Context, sb *stp.Bridge) error {
+	snap := sb.Snapshot()
+	for _, sp := range snap.Ports {
+		if _, err := b.port(sp.Number); err != nil {
+			return fmt.Errorf("bridge %s: run: stp port %d (%s) is not a bridge port: %w", b.cfg.Name, sp.Number, sp.Name, err)
+		}
+	}
+
+	// Join the link group before reading the carriers, so no change
+	// between the two is lost.
+	nc := &netlink.Config{Groups: 1 << (unix.RTNLGRP_LINK - 1)}
+	if b.cfg.NetNS != "" {
+		f, err := os.Open(b.cfg.NetNS)
+		if err != nil {
+			return fmt.Errorf("bridge %s: run: %w", b.cfg.Name, err)
+		}
+		nc.NetNS = int(f.Fd())
+		defer f.Close()
+	}
+	watch, err := rtnetlink.Dial(nc)
+	if err != nil {
+		return fmt.Errorf("bridge %s: run: link watch: %w", b.cfg.Name, err)
+	}
+	defer watch.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wake := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer func() {
+		// Unblock the readers; Run can be called again later.
+		for _, p := range b.ports {
+			p.conn.SetReadDeadline(time.Unix(1, 0))
+		}
+		watch.SetReadDeadline(time.Unix(1, 0))
+	}()
+
+	for _, p := range b.ports {
+		p.conn.SetReadDeadline(time.Time{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.receive(ctx, sb, p, poke)
+		}()
+	}
+
+	// Carrier: initial state, then changes.
+	up := map[uint32]bool{}
+	for _, p := range b.ports {
+		c, err := b.Carrier(p.Number)
+		if err != nil {
+			return err
+		}
+		up[p.index] = c
+		b.applyCarrier(sb, p, c)
+	}
+	poke()
+	watchErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchErr <- b.watchLinks(ctx, watch, sb, up, poke)
+	}()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		sb.Tick()
+		sleep := maxSleep
+		if t, ok := sb.NextDeadline(); ok {
+			sleep = min(time.Until(t), maxSleep)
+		}
+		timer.Reset(sleep)
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// receive reads BPDUs from the port's socket into sb until ctx ends.
+func (b *Bridge) receive(ctx context.Context, sb *stp.Bridge, p *port, poke func()) {
+	buf := make([]byte, 1600)
+	for {
+		n, _, err := p.conn.ReadFrom(buf)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			p.rxErrors.Add(1)
+			// Back off rather than spin on a socket that keeps failing.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		p.rxFrames.Add(1)
+		// Undecodable frames are counted by sb (BadIn).
+		_ = sb.Receive(p.Number, buf[:n])
+		poke()
+	}
+}
+
+func (b *Bridge) applyCarrier(sb *stp.Bridge, p *port, up bool) {
+	if up {
+		_ = sb.EnablePort(p.Number)
+	} else {
+		_ = sb.DisablePort(p.Number)
+	}
+}
+
+// watchLinks turns RTM_NEWLINK/RTM_DELLINK notifications for the ports into
+// EnablePort/DisablePort.
+func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Bridge, up map[uint32]bool, poke func()) error {
+	byIndex := map[uint32]*port{}
+	for _, p := range b.ports {
+		byIndex[p.index] = p
+	}
+	for {
+		msgs, _, err := c.Receive()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			var oe *netlink.OpError
+			if errors.As(err, &oe) && errors.Is(oe.Err, unix.ENOBUFS) {
+				// Notifications were lost: re-read every carrier.
+				for _, p := range b.ports {
+					if c, err := b.Carrier(p.Number); err == nil && c != up[p.index] {
+						up[p.index] = c
+						b.applyCarrier(sb, p, c)
+					}
+				}
+				poke()
+				continue
+			}
+			return fmt.Errorf("bridge %s: link watch: %w", b.cfg.Name, err)
+		}
+		for _, m := range msgs {
+			l, ok := m.(*rtnetlink.LinkMessage)
+			if !ok {
+				continue
+			}
+			p, ok := byIndex[l.Index]
+			if !ok {
+				continue
+			}
+			c := carrier(*l)
+			if l.Attributes == nil || l.Attributes.Master == nil || *l.Attributes.Master != b.index {
+				c = false // deleted or removed from the bridge
+			}
+			if c != up[p.index] {
+				up[p.index] = c
+				b.applyCarrier(sb, p, c)
+				poke()
+			}
+		}
+	}
+}
