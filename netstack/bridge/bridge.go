@@ -112,6 +112,8 @@ type Bridge struct {
 	ports []*port // in Config.Ports order
 
 	ageingErrors atomic.Uint64
+	watchErrors  atomic.Uint64 // link notifications lost or undecodable
+	resyncs      atomic.Uint64 // kernel port states put back (Run)
 }
 
 type port struct {
@@ -722,6 +724,22 @@ func (b *Bridge) SendBPDU(n uint16, bpdu *stp.BPDU) error {
 	}
 	p.txFrames.Add(1)
 	return nil
+}
+
+// BridgeCounters are the shell's bridge-wide counters.
+type BridgeCounters struct {
+	AgeingErrors uint64 `json:"ageing_errors"` // ageing time writes that failed
+	WatchErrors  uint64 `json:"watch_errors"`  // link notifications lost or undecodable
+	Resyncs      uint64 `json:"resyncs"`       // times the kernel's port states were put back
+}
+
+// BridgeCounters returns the shell's bridge-wide counters.
+func (b *Bridge) BridgeCounters() BridgeCounters {
+	return BridgeCounters{
+		AgeingErrors: b.ageingErrors.Load(),
+		WatchErrors:  b.watchErrors.Load(),
+		Resyncs:      b.resyncs.Load(),
+	}
 }
 
 // Counters returns the shell's counters of port n.

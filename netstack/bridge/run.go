@@ -97,6 +97,7 @@ func (b *Bridge) Run(ctx context.Context, sb *stp.Bridge) error {
 		up[p.index] = c
 		b.applyCarrier(sb, p, c)
 	}
+	b.checkStates(sb)
 	poke()
 	watchErr := make(chan error, 1)
 	wg.Add(1)
@@ -175,19 +176,23 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 		}
 		if err != nil {
 			var oe *netlink.OpError
-			if errors.As(err, &oe) && errors.Is(oe.Err, unix.ENOBUFS) {
-				// Notifications were lost: re-read every carrier.
-				for _, p := range b.ports {
-					if c, err := b.Carrier(p.Number); err == nil && c != up[p.index] {
-						up[p.index] = c
-						b.applyCarrier(sb, p, c)
-					}
-				}
-				poke()
-				continue
+			if errors.As(err, &oe) && !errors.Is(oe.Err, unix.ENOBUFS) {
+				return fmt.Errorf("bridge %s: link watch: %w", b.cfg.Name, err)
 			}
-			return fmt.Errorf("bridge %s: link watch: %w", b.cfg.Name, err)
+			// Notifications lost (ENOBUFS) or one that did not
+			// decode: re-read every carrier and state.
+			b.watchErrors.Add(1)
+			for _, p := range b.ports {
+				if c, err := b.Carrier(p.Number); err == nil && c != up[p.index] {
+					up[p.index] = c
+					b.applyCarrier(sb, p, c)
+				}
+			}
+			b.checkStates(sb)
+			poke()
+			continue
 		}
+		ours := false
 		for _, m := range msgs {
 			l, ok := m.(*rtnetlink.LinkMessage)
 			if !ok {
@@ -201,11 +206,40 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 			if l.Attributes == nil || l.Attributes.Master == nil || *l.Attributes.Master != b.index {
 				c = false // deleted or removed from the bridge
 			}
+			ours = true
 			if c != up[p.index] {
 				up[p.index] = c
 				b.applyCarrier(sb, p, c)
 				poke()
 			}
+		}
+		if ours {
+			b.checkStates(sb)
+		}
+	}
+}
+
+// checkStates puts the kernel's port states back where sb wants them if
+// they differ: the kernel changes them on its own on carrier events (to
+// disabled on loss; on carrier up to blocking in user mode, to forwarding
+// with STP off), possibly before the agent has heard of the event.
+func (b *Bridge) checkStates(sb *stp.Bridge) {
+	for _, sp := range sb.Snapshot().Ports {
+		p, err := b.port(sp.Number)
+		if err != nil {
+			continue
+		}
+		want, err := b.kernelState(sp.State)
+		if err != nil {
+			continue
+		}
+		if got, err := b.kernelPortState(p); err == nil && got != want {
+			// A write racing this check shows up as a difference
+			// too; Resync re-applies the same states, so that is
+			// harmless.
+			b.resyncs.Add(1)
+			sb.Resync()
+			return
 		}
 	}
 }
