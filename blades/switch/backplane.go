@@ -50,7 +50,11 @@ func startBackplane(b *blade.Blade) error {
 		if !bridgedPort(p.Name) {
 			continue
 		}
-		if err := c.Link.SetMaster(uint32(p.Index), uint32(br.Index), nil); err != nil {
+		// rtnetlink v2.3.0's SetMaster also sends the link type as IFLA_LINK, which the kernel
+		// refuses with EBUSY; IFLA_MASTER alone is what enslaving needs.
+		master := uint32(br.Index)
+		if err := c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(p.Index),
+			Attributes: &rtnetlink.LinkAttributes{Master: &master}}); err != nil {
 			return fmt.Errorf("backplane: add %s to %s: %w", p.Name, Bridge, err)
 		}
 		if err := b.HW.Ports.SetAdmin(p.Name, true); err != nil {

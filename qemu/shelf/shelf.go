@@ -2,6 +2,8 @@ package shelf
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +27,14 @@ type Options struct {
 	QEMU      string       // qemu binary; PATH lookup when empty
 	MemoryMiB int          // per blade; default 256
 	Log       io.Writer    // events (kills, cuts...); nil = discard
+	// HATimers are the blades' HA heartbeat interval and misses ("INTERVALxMISSES"). TCG
+	// emulation of five blades on two cores delays timers by tens of milliseconds, so the
+	// default is looser than on hardware: DefaultHATimers.
+	HATimers string
 }
+
+// DefaultHATimers suit a TCG shelf on a small host.
+const DefaultHATimers = "100msx5"
 
 // Shelf is a running shelf.
 type Shelf struct {
@@ -41,6 +50,10 @@ type Shelf struct {
 	farends map[string]farEnd
 	cut     map[topology.Channel]bool
 	closed  bool
+	// key is the shelf key that authenticates HA traffic between the blades: made anew for
+	// each shelf run and handed to each blade on its kernel command line, as a shelf manager
+	// provisions blades it admits.
+	key string
 }
 
 type farEnd interface {
@@ -80,6 +93,9 @@ func New(opts Options) (*Shelf, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
+	if opts.HATimers == "" {
+		opts.HATimers = DefaultHATimers
+	}
 	run, err := filepath.Abs(opts.RunDir)
 	if err != nil {
 		return nil, err
@@ -93,9 +109,14 @@ func New(opts Options) (*Shelf, error) {
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, fmt.Errorf("shelf: %w", err)
 	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("shelf: key: %w", err)
+	}
 	s := &Shelf{
 		opts: opts, topo: opts.Topology, runDir: run, log: opts.Log,
 		blades: map[int]*blade{}, farends: map[string]farEnd{}, cut: map[topology.Channel]bool{},
+		key: hex.EncodeToString(key),
 	}
 	if err := os.WriteFile(filepath.Join(run, "topology.yaml"), []byte(toYAML(s.topo)), 0o644); err != nil {
 		return nil, fmt.Errorf("shelf: %w", err)
@@ -138,6 +159,15 @@ func toYAML(t *topology.Shelf) string {
 	return sb.String()
 }
 
+// ShelfMap is the shelf map the blades get ("SLOT:ROLE,...", see blades/shelf).
+func (s *Shelf) ShelfMap() string {
+	var parts []string
+	for _, b := range s.topo.Blades {
+		parts = append(parts, fmt.Sprintf("%d:%s", b.Slot, b.Role))
+	}
+	return strings.Join(parts, ",")
+}
+
 // RunDir is the shelf's run directory.
 func (s *Shelf) RunDir() string { return s.runDir }
 
@@ -157,6 +187,7 @@ func (s *Shelf) config(b topology.Blade) (vm.Config, error) {
 	cfg := vm.Config{
 		QEMU: s.opts.QEMU, Kernel: s.opts.Artifacts.Kernel, Initrd: s.opts.Artifacts.Image(string(b.Role)),
 		Role: string(b.Role), Shelf: s.topo.Number, Slot: b.Slot, RunDir: s.runDir, MemoryMiB: s.opts.MemoryMiB,
+		Append: fmt.Sprintf("cgoa.shelfmap=%s cgoa.key=%s cgoa.ha=%s", s.ShelfMap(), s.key, s.opts.HATimers),
 	}
 	for _, port := range s.topo.Ports(b.Slot) {
 		peer, _, _ := s.topo.Peer(b.Slot, port)
