@@ -87,6 +87,20 @@ func TestRunNoSTP(t *testing.T) {
 		}
 	}
 
+	// Carrier loss disables the port in the agent and the kernel; carrier
+	// back enables it (listening again). Done first, so that both ports
+	// forward before the root change below.
+	b.ip(t, "link", "set", "q2", "down")
+	eventually(t, 3*time.Second, "port 2 disabled on carrier loss", func() (bool, string) {
+		k, a := portState(br, sb, 2)
+		return k == stp.Disabled && a == stp.Disabled, fmt.Sprintf("kernel %v, agent %v", k, a)
+	})
+	b.ip(t, "link", "set", "q2", "up")
+	eventually(t, 3*time.Second, "port 2 listening on carrier", func() (bool, string) {
+		k, a := portState(br, sb, 2)
+		return k == stp.Listening && a == stp.Listening, fmt.Sprintf("kernel %v, agent %v", k, a)
+	})
+
 	// Listening, learning, forwarding, each written to the kernel.
 	for _, want := range []stp.PortState{stp.Listening, stp.Learning, stp.Forwarding} {
 		eventually(t, 2*fastTimers.ForwardDelay, fmt.Sprintf("port 1 %v", want), func() (bool, string) {
@@ -98,17 +112,9 @@ func TestRunNoSTP(t *testing.T) {
 		t.Fatalf("port 1 forwarding after %v, want about 2 x forward delay (%v)", took, 2*fastTimers.ForwardDelay)
 	}
 
-	// Carrier loss disables the port in the agent and the kernel; carrier
-	// back enables it (listening again).
-	b.ip(t, "link", "set", "q2", "down")
-	eventually(t, 3*time.Second, "port 2 disabled on carrier loss", func() (bool, string) {
+	eventually(t, 3*fastTimers.ForwardDelay, "port 2 forwarding", func() (bool, string) {
 		k, a := portState(br, sb, 2)
-		return k == stp.Disabled && a == stp.Disabled, fmt.Sprintf("kernel %v, agent %v", k, a)
-	})
-	b.ip(t, "link", "set", "q2", "up")
-	eventually(t, 3*time.Second, "port 2 listening on carrier", func() (bool, string) {
-		k, a := portState(br, sb, 2)
-		return k == stp.Listening && a == stp.Listening, fmt.Sprintf("kernel %v, agent %v", k, a)
+		return k == stp.Forwarding && a == stp.Forwarding, fmt.Sprintf("kernel %v, agent %v", k, a)
 	})
 
 	// A better root on port 1: port 1 becomes the root port.
@@ -143,8 +149,9 @@ func TestRunNoSTP(t *testing.T) {
 		return s.Root == root && s.RootPort == 1 && s.RootPathCost == 19, fmt.Sprintf("root %v port %d cost %d", s.Root, s.RootPort, s.RootPathCost)
 	})
 
-	// Port 2 relays the new root; the BPDU guard keeps the bridge from
-	// flooding the injected BPDUs out of port 2 itself.
+	// Port 2 relays the new root; the BPDU guard keeps the bridge (STP
+	// off, both ports forwarding) from flooding the injected BPDUs out of
+	// port 2 itself.
 	relayed := 0
 	for relayed < 3 {
 		bpdu, src, err := readBPDU(q2, 3*time.Second)
