@@ -3,7 +3,6 @@ package bridge
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -123,5 +122,3 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-var errTimeout = errors.New("timeout")

@@ -71,7 +71,9 @@ func (b *Bridge) Run(ctx context.Context, sb *stp.Bridge) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer func() {
-		// Unblock the readers; Run can be called again later.
+		// Stop and unblock the readers (cancel first: they check ctx
+		// when a read fails); Run can be called again later.
+		cancel()
 		for _, p := range b.ports {
 			p.conn.SetReadDeadline(time.Unix(1, 0))
 		}
