@@ -95,6 +95,8 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 	}
 	bp.attach("prober", "core0", "hub1")
 	netns(bp.ns("prober")).ip(t, "addr", "add", "169.254.3.250/24", "dev", "core0")
+	// Follow a gratuitous ARP at once, as routers in front of a protected address are set to.
+	run(t, "ip", "netns", "exec", bp.ns("prober"), "sh", "-c", "echo 0 > /proc/sys/net/ipv4/neigh/core0/locktime")
 
 	keyb := make([]byte, 32)
 	rand.Read(keyb)
@@ -136,8 +138,11 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for slot, p := range procs {
-				if out, err := p.con.Exec(context.Background(), "show log 60"); err == nil {
-					t.Logf("slot %d log:\n%s", slot, out)
+				for _, cmd := range []string{"show ha", "show log 80"} {
+					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					out, err := p.con.Exec(cctx, cmd)
+					cancel()
+					t.Logf("slot %d %s (%v):\n%s", slot, cmd, err, out)
 				}
 			}
 		}
@@ -164,9 +169,12 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || !st.InQuorum {
 		t.Fatalf("show ha json on slot %d = %q, %v; want in quorum", standby, out, err)
 	}
-	// Pull the active blade the hard way.
+	// Pull the active blade the hard way: kill -9 its firmware, and take its namespace away as
+	// the blade's kernel goes with a pulled blade (otherwise the dead process's namespace
+	// would go on answering ARP for the management address it held).
 	procs[active].cmd.Process.Signal(unix.SIGKILL)
 	<-procs[active].done
+	run(t, "ip", "netns", "del", bp.ns(fmt.Sprintf("s%d", active)))
 	want := fmt.Sprintf("active %d", standby)
 	pr.waitAnswer(ctx, t, func(s string) bool { return s == want })
 	out, err = procs[standby].con.Exec(ctx, "show ha json")

@@ -41,7 +41,7 @@ type Endpoint struct {
 	conn    *net.UnixConn
 	local   string
 	remote  *net.UnixAddr
-	handler Handler
+	handler atomic.Pointer[Handler]
 	down    atomic.Bool
 
 	rxFrames, rxBytes, txFrames, txBytes atomic.Uint64
@@ -63,9 +63,10 @@ func Listen(name, local, remote string, handler Handler) (*Endpoint, error) {
 	}
 	e := &Endpoint{
 		name: name, conn: conn, local: local,
-		remote:  &net.UnixAddr{Name: remote, Net: "unixgram"},
-		handler: handler, done: make(chan struct{}),
+		remote: &net.UnixAddr{Name: remote, Net: "unixgram"},
+		done:   make(chan struct{}),
 	}
+	e.SetHandler(handler)
 	go e.read()
 	return e, nil
 }
@@ -92,12 +93,15 @@ func (e *Endpoint) read() {
 		default:
 			e.rxFrames.Add(1)
 			e.rxBytes.Add(uint64(n))
-			if e.handler != nil {
-				e.handler(b[:n])
+			if h := e.handler.Load(); h != nil && *h != nil {
+				(*h)(b[:n])
 			}
 		}
 	}
 }
+
+// SetHandler replaces the handler (nil: count only), e.g. to attach a Prober to an uplink.
+func (e *Endpoint) SetHandler(h Handler) { e.handler.Store(&h) }
 
 // Send sends one frame to the blade.
 func (e *Endpoint) Send(frame []byte) error {

@@ -2,65 +2,89 @@ package farend
 
 import (
 	"fmt"
+	"net"
 	"sync/atomic"
+
+	"github.com/cgoa/cgoa/blades/epon/onu"
 )
 
-// ONU emulates the optical network units behind one PON port. For now it
-// counts frames in both directions and, when a subscriber socket is given,
-// relays frames between the PON and that socket (downstream: OLT to
-// subscriber; upstream: subscriber to OLT). MPCP/OAM come with the EPON work.
+// DefaultONUs is how many ONUs the shelf puts behind each PON port by default: enough to
+// exercise discovery collisions and ranging, few enough for a TCG shelf on two cores.
+const DefaultONUs = 4
+
+// ONU is the far end of a PON port: one host process running the ONUs of that PON (MPCP ONU
+// state machines, REPORTs from their queues, upstream bursts only inside their grants, OAM
+// responders, per-ONU fibre delays) over the unix-datagram PON link in ponlink framing.
 type ONU struct {
-	// Each side's receive goroutine relays to the other side, which may
-	// not exist yet while the first is being bound: hence atomics.
-	pon  atomic.Pointer[Endpoint] // faces the EPON blade
-	user atomic.Pointer[Endpoint] // faces the subscriber side; nil when not relaying
+	pon *Endpoint
+	em  atomic.Pointer[onu.Emulator]
 }
 
-// ListenONU binds the PON-side socket local (peer: the blade's pon socket)
-// and, when userLocal is not empty, a subscriber-side socket relaying to
-// userRemote.
-func ListenONU(name, local, remote, userLocal, userRemote string) (*ONU, error) {
+// ONUConfig places the emulated ONUs: n of them, the i-th at DistanceKm[i] (spread over
+// 0..20 km when DistanceKm is short), with MACs 02:0e:<slot>:<pon>:00:<i+1>.
+type ONUConfig struct {
+	Slot, PON  int
+	N          int
+	DistanceKm []float64
+}
+
+// ListenONU binds the PON-side socket local (peer: the blade's pon socket) and starts the
+// emulated ONUs, powered on.
+func ListenONU(name, local, remote string, cfg ONUConfig) (*ONU, error) {
+	if cfg.N <= 0 {
+		cfg.N = DefaultONUs
+	}
+	if cfg.N > onu.MaxEmulated {
+		return nil, fmt.Errorf("farend: %s: %d ONUs, at most %d on a PON", name, cfg.N, onu.MaxEmulated)
+	}
 	o := &ONU{}
 	pon, err := Listen(name, local, remote, func(f []byte) {
-		if u := o.user.Load(); u != nil && u.Up() {
-			u.Send(f) // counted by the subscriber endpoint; a missing subscriber is not an error here
+		if em := o.em.Load(); em != nil {
+			em.HandleDatagram(f) // not ponlink: counted by the emulator and dropped
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	o.pon.Store(pon)
-	if userLocal != "" {
-		u, err := Listen(name+"-user", userLocal, userRemote, func(f []byte) {
-			if p := o.pon.Load(); p != nil {
-				p.Send(f)
-			}
-		})
-		if err != nil {
-			pon.Close()
-			return nil, fmt.Errorf("farend: %s: subscriber side: %w", name, err)
+	o.pon = pon
+	var onus []onu.Emulated
+	for i := 0; i < cfg.N; i++ {
+		d := 20 * float64(i) / float64(max(1, cfg.N-1))
+		if i < len(cfg.DistanceKm) {
+			d = cfg.DistanceKm[i]
 		}
-		o.user.Store(u)
+		mac := net.HardwareAddr{0x02, 0x0e, byte(cfg.Slot), byte(cfg.PON), 0, byte(i + 1)}
+		onus = append(onus, onu.Emulated{Config: onu.Config{MAC: mac, Seed: uint64(cfg.Slot<<16 | cfg.PON<<8 | i + 1)}, DistanceKm: d})
 	}
+	em, err := onu.NewEmulator(onus, func(b []byte) error { return pon.Send(b) })
+	if err != nil {
+		pon.Close()
+		return nil, fmt.Errorf("farend: %s: %w", name, err)
+	}
+	em.Start()
+	if err := em.PowerOnAll(); err != nil {
+		em.Close()
+		pon.Close()
+		return nil, fmt.Errorf("farend: %s: %w", name, err)
+	}
+	o.em.Store(em)
 	return o, nil
 }
 
 // PON is the endpoint facing the blade.
-func (o *ONU) PON() *Endpoint { return o.pon.Load() }
+func (o *ONU) PON() *Endpoint { return o.pon }
 
-// Subscriber is the subscriber-side endpoint, nil when not relaying.
-func (o *ONU) Subscriber() *Endpoint { return o.user.Load() }
+// Emulator is the emulated ONUs (traffic, faults, counters: see blades/epon/onu).
+func (o *ONU) Emulator() *onu.Emulator { return o.em.Load() }
 
-// SetUp sets the ONU's PON side up or down (a dead or unplugged fibre).
-func (o *ONU) SetUp(up bool) { o.PON().SetUp(up) }
+// SetUp sets the PON fibre up or down: while it is down no frame crosses, so the OLT times the
+// ONUs out and they register again once it is back.
+func (o *ONU) SetUp(up bool) { o.pon.SetUp(up) }
 
-// Close closes both sides.
+// Close stops the ONUs and closes the socket.
 func (o *ONU) Close() error {
-	err := o.PON().Close()
-	if u := o.user.Load(); u != nil {
-		if uerr := u.Close(); err == nil {
-			err = uerr
-		}
+	if em := o.em.Load(); em != nil {
+		em.Close()
 	}
-	return err
+	return o.pon.Close()
 }

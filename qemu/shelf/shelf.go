@@ -130,7 +130,7 @@ func New(opts Options) (*Shelf, error) {
 		var fe farEnd
 		var err error
 		if c.Kind == topology.PON {
-			fe, err = farend.ListenONU(c.B.Port, local, remote, "", "")
+			fe, err = farend.ListenONU(c.B.Port, local, remote, farend.ONUConfig{Slot: c.A.Slot, PON: ponIndex(c.A.Port)})
 		} else {
 			fe, err = farend.Listen(c.B.Port, local, remote, nil)
 		}
@@ -157,6 +157,13 @@ func toYAML(t *topology.Shelf) string {
 		}
 	}
 	return sb.String()
+}
+
+// ponIndex is i of "pon<i>".
+func ponIndex(port string) int {
+	var i int
+	fmt.Sscanf(port, "pon%d", &i)
+	return i
 }
 
 // ShelfMap is the shelf map the blades get ("SLOT:ROLE,...", see blades/shelf).
