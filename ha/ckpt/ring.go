@@ -1,0 +1,118 @@
+package ckpt
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// ring is the replication stream's fixed budget: one preallocated byte
+// buffer holding the most recent records of every checkpoint in order.
+// Positions are absolute byte offsets (they only grow); a record lives at
+// pos%len(buf) and never wraps (a pad fills the end instead). Appending
+// evicts the oldest records; the Service resyncs any replica that had not
+// taken an evicted record from the compacted sections.
+//
+// Record layout: len u32 (whole record), op u8, flags u8, checkpoint name
+// length u8, section name length u8, seq u64, checkpoint name, section
+// name, data. A len of padMark fills the rest of the buffer.
+type ring struct {
+	buf        []byte
+	head, tail uint64
+	records    int
+}
+
+const (
+	recHeader = 16
+	padMark   = 0xffffffff
+)
+
+// record is a decoded ring record; its slices alias the ring and are only
+// valid until the next append.
+type record struct {
+	op      Op
+	flags   uint8
+	seq     uint64
+	ckpt    []byte
+	section []byte
+	data    []byte
+	pos     uint64 // where it starts
+	next    uint64 // where the next record starts
+}
+
+var errRecordTooBig = errors.New("ckpt: record larger than half the ring")
+
+func newRing(size int) *ring { return &ring{buf: make([]byte, size)} }
+
+func (r *ring) size() uint64 { return uint64(len(r.buf)) }
+
+// used is the number of bytes between tail and head (records and pads).
+func (r *ring) used() uint64 { return r.head - r.tail }
+
+// at decodes the record at pos (tail <= pos < head), skipping a pad.
+func (r *ring) at(pos uint64) (record, bool) {
+	for pos < r.head {
+		off := pos % r.size()
+		if r.size()-off < recHeader || binary.BigEndian.Uint32(r.buf[off:]) == padMark {
+			pos += r.size() - off
+			continue
+		}
+		b := r.buf[off:]
+		n := binary.BigEndian.Uint32(b)
+		c, s := int(b[6]), int(b[7])
+		rec := record{op: Op(b[4]), flags: b[5], seq: binary.BigEndian.Uint64(b[8:]), pos: pos, next: pos + uint64(n)}
+		rec.ckpt = b[recHeader : recHeader+c]
+		rec.section = b[recHeader+c : recHeader+c+s]
+		rec.data = b[recHeader+c+s : n]
+		return rec, true
+	}
+	return record{}, false
+}
+
+// evictOne drops the oldest record and returns it.
+func (r *ring) evictOne() (record, bool) {
+	rec, ok := r.at(r.tail)
+	if !ok {
+		r.tail = r.head
+		return record{}, false
+	}
+	r.tail = rec.next
+	r.records--
+	return rec, true
+}
+
+// append stores a record, first evicting as many old records as it needs
+// (each one passed to evicted before its bytes are reused), and returns
+// its position.
+func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data []byte, evicted func(record)) (uint64, error) {
+	n := uint64(recHeader + len(ckpt) + len(section) + len(data))
+	if n > r.size()/2 {
+		return 0, errRecordTooBig
+	}
+	start := r.head
+	if off := start % r.size(); r.size()-off < n {
+		start += r.size() - off // pad to the buffer's end
+	}
+	for start+n-r.tail > r.size() {
+		rec, ok := r.evictOne()
+		if !ok {
+			break
+		}
+		evicted(rec)
+	}
+	if off := r.head % r.size(); start != r.head && r.size()-off >= 4 {
+		binary.BigEndian.PutUint32(r.buf[off:], padMark)
+	}
+	if r.tail == r.head {
+		r.tail = start
+	}
+	b := r.buf[start%r.size():]
+	binary.BigEndian.PutUint32(b, uint32(n))
+	b[4], b[5], b[6], b[7] = byte(op), flags, byte(len(ckpt)), byte(len(section))
+	binary.BigEndian.PutUint64(b[8:], seq)
+	copy(b[recHeader:], ckpt)
+	copy(b[recHeader+len(ckpt):], section)
+	copy(b[recHeader+len(ckpt)+len(section):], data)
+	r.head = start + n
+	r.records++
+	return start, nil
+}

@@ -1,0 +1,128 @@
+package ckpt
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestRingWrapsAndEvicts: the ring never grows, records come back whole
+// in order, and appending evicts the oldest first.
+func TestRingWrapsAndEvicts(t *testing.T) {
+	r := newRing(1000)
+	var evicted []uint64
+	var live []uint64
+	for seq := uint64(1); seq <= 200; seq++ {
+		data := bytes.Repeat([]byte{byte(seq)}, int(seq*7%150))
+		if _, err := r.append(OpWrite, 0, seq, "c", fmt.Sprint("s", seq), data, func(rec record) { evicted = append(evicted, rec.seq) }); err != nil {
+			t.Fatalf("append(%d) error %v", seq, err)
+		}
+		if r.used() > r.size() {
+			t.Fatalf("after %d: used %d > size %d", seq, r.used(), r.size())
+		}
+	}
+	for pos := r.tail; pos < r.head; {
+		rec, ok := r.at(pos)
+		if !ok {
+			t.Fatalf("at(%d) found nothing before head %d", pos, r.head)
+		}
+		if want := bytes.Repeat([]byte{byte(rec.seq)}, int(rec.seq*7%150)); !bytes.Equal(rec.data, want) || string(rec.section) != fmt.Sprint("s", rec.seq) {
+			t.Fatalf("record %d corrupted", rec.seq)
+		}
+		live = append(live, rec.seq)
+		pos = rec.next
+	}
+	all := append(evicted, live...)
+	for i, seq := range all {
+		if seq != uint64(i+1) {
+			t.Fatalf("evicted then live = %v, want 1..200 in order", all)
+		}
+	}
+	if len(live) != r.records || live[len(live)-1] != 200 {
+		t.Errorf("live records %v (count %d), want ending at 200", live, r.records)
+	}
+	if _, err := r.append(OpWrite, 0, 201, "c", "s", make([]byte, 600), func(record) {}); err == nil {
+		t.Errorf("append(600 bytes into 1000) = nil error, want %v", errRecordTooBig)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	var sent int
+	w := New(Options{Self: 1, Send: func(uint8, []byte) { sent++ }})
+	if err := w.Open(0, "c", time.Second); err == nil {
+		t.Fatalf("Open() on a replica = nil, want %v", ErrNotActive)
+	}
+	w.Promote(0)
+	if err := w.Open(0, "c", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.Open(0, "c", time.Second)
+	w.Write(0, "c", "a", []byte("1"), false)
+	w.Close(10*time.Millisecond, "c")
+	w.Tick(2 * time.Second)
+	if len(w.Checkpoints()) != 1 {
+		t.Fatalf("checkpoint held by one opener was dropped")
+	}
+	w.Close(3*time.Second, "c")
+	w.Tick(3*time.Second + 999*time.Millisecond)
+	if len(w.Checkpoints()) != 1 {
+		t.Fatalf("checkpoint dropped before its retention")
+	}
+	w.Tick(4 * time.Second)
+	if got := w.Checkpoints(); len(got) != 0 {
+		t.Fatalf("Checkpoints() after retention = %v, want none", got)
+	}
+	if _, err := w.Write(4*time.Second, "c", "a", nil, false); err == nil {
+		t.Errorf("Write() to a dropped checkpoint = nil error")
+	}
+}
+
+// TestReplicaBehindRing: a replica that misses far more than the ring
+// holds is resynced from the sections and ends up with exactly them.
+func TestReplicaBehindRing(t *testing.T) {
+	var now time.Duration
+	var toR, toW [][]byte
+	w := New(Options{Self: 1, Ring: 8 << 10, Send: func(_ uint8, b []byte) { toR = append(toR, append([]byte(nil), b...)) }})
+	r := New(Options{Self: 2, Send: func(_ uint8, b []byte) { toW = append(toW, append([]byte(nil), b...)) }})
+	w.Promote(0)
+	w.Open(0, "c", time.Hour)
+	w.SetReplicas(0, []uint8{2})
+	r.Follow(1)
+	deliver := func(drop bool) {
+		for len(toR) > 0 || len(toW) > 0 {
+			a, b := toR, toW
+			toR, toW = nil, nil
+			for _, m := range a {
+				if !drop {
+					r.Receive(now, 1, m)
+				}
+			}
+			for _, m := range b {
+				w.Receive(now, 2, m)
+			}
+		}
+	}
+	for i := range 2000 { // 2000 writes of ~1 KiB into an 8 KiB ring, replica cut off
+		w.Write(now, "c", fmt.Sprint("s", i%37), bytes.Repeat([]byte{byte(i)}, 1000+i%300), false)
+		deliver(true)
+	}
+	for range 50 {
+		now += 10 * time.Millisecond
+		w.Tick(now)
+		deliver(false)
+	}
+	if r.Seq() != w.Seq() || !r.Ready() || w.Durable() != w.Seq() {
+		t.Fatalf("replica seq %d ready %v, writer seq %d durable %d", r.Seq(), r.Ready(), w.Seq(), w.Durable())
+	}
+	w.Sections("c", func(name string, data []byte) bool {
+		got, err := r.Read("c", name)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("replica section %s = %d bytes (%v), want the writer's %d", name, len(got), err, len(data))
+		}
+		return true
+	})
+	if w.c.Resyncs == 0 {
+		t.Errorf("no resync counted")
+	}
+}

@@ -1,0 +1,950 @@
+package ckpt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Options configure a Service.
+type Options struct {
+	// Self is this blade's slot.
+	Self uint8
+	// Ring is the replication stream's budget in bytes (default 4 MiB).
+	Ring int
+	// MaxFrame is the largest message (default MaxFrame, the HA
+	// transport's payload limit).
+	MaxFrame int
+	// Window is how many frames may be in flight to one replica (default 64,
+	// the HA transport's replay window).
+	Window int
+	// RTO is the retransmission timeout (default 20 ms).
+	RTO time.Duration
+	// KeepAlive is the idle poll interval to each replica (default 100 ms).
+	KeepAlive time.Duration
+	// AckEvery makes a replica ack every so many frames (default 16).
+	AckEvery int
+	// Send sends one message to a slot. It must not call back into the
+	// Service.
+	Send func(to uint8, msg []byte)
+}
+
+// MaxFrame is the default message size limit: the HA transport's payload
+// limit (transport.MaxPayload).
+const MaxFrame = 1430
+
+// DefaultRing is the default ring budget.
+const DefaultRing = 4 << 20
+
+// Errors.
+var (
+	ErrNotActive    = errors.New("ckpt: not the active writer")
+	ErrNoCheckpoint = errors.New("ckpt: no such checkpoint")
+	ErrNoSection    = errors.New("ckpt: no such section")
+	ErrNotOpen      = errors.New("ckpt: checkpoint not open")
+)
+
+// Service is one blade's checkpoint service for one replication domain
+// (typically a service group): the active unit's blade is the writer, the
+// blades of the other units are replicas. It is a pure state machine: no
+// goroutines, no clock (every call takes now), no I/O but Options.Send.
+// Not safe for concurrent use; Node serialises calls.
+type Service struct {
+	opt   Options
+	ring  *ring
+	ckpts map[string]*checkpoint
+
+	active bool
+	gen    uint64 // writer: own generation; replica: the lineage followed
+	seq    uint64 // writer: last record; replica: last applied
+	peers  map[uint8]*peer
+	order  []uint8 // sorted replica slots
+
+	// replica side
+	rxN      uint64 // in-order frames taken from the writer's stream
+	asm      *assembly
+	staging  map[string]*checkpoint
+	stageSeq uint64
+	synced   bool  // the writer's last message counted us in sync
+	writer   uint8 // slot the current lineage comes from
+	nackN    uint64
+	sinceAck int
+	free     [][]byte // spare section buffers (bounded)
+
+	buf []byte
+	c   Counters
+}
+
+// Counters count the service's traffic and faults.
+type Counters struct {
+	Records     uint64 `json:"records"`
+	Frames      uint64 `json:"frames_sent"`
+	Retransmits uint64 `json:"retransmits"`
+	Resyncs     uint64 `json:"resyncs"`
+	Applied     uint64 `json:"applied"`
+	Bad         uint64 `json:"bad_messages"`
+	Stale       uint64 `json:"stale"`
+	OutOfOrder  uint64 `json:"out_of_order"`
+}
+
+type checkpoint struct {
+	name      string
+	retention time.Duration
+	openers   int
+	idleSince time.Duration
+	sections  map[string][]byte
+	bytes     int
+}
+
+type assembly struct {
+	op      Op
+	flags   uint8
+	seq     uint64
+	ckpt    string
+	section string
+	total   int
+	buf     []byte
+	snap    bool
+}
+
+// cursor is a position in the stream sent to one replica.
+type cursor struct {
+	n    uint64 // stream frame index of the frame at this position
+	snap bool   // in a snapshot (else in the ring)
+	pos  uint64 // ring: record position
+	item int    // snapshot: 0 begin, 1..len(items) items, len+1 end
+	frag uint32
+}
+
+type snapItem struct {
+	ckpt      string
+	section   string
+	create    bool
+	retention time.Duration
+	data      []byte
+}
+
+type snapshot struct {
+	seq   uint64
+	head  uint64 // ring position after the snapshot's sequence
+	items []snapItem
+}
+
+type peer struct {
+	slot     uint8
+	known    bool // its position is known (an ack of our generation)
+	base     cursor
+	next     cursor
+	snap     *snapshot
+	acked    uint64 // last record applied (our generation)
+	ackN     uint64
+	top      uint64 // highest frame index sent
+	lastAck  time.Duration
+	lastSent time.Duration
+	lastPoll time.Duration
+	joinSeq  uint64
+	synced   bool
+}
+
+// New returns a Service; it starts as a replica following nobody.
+func New(opt Options) *Service {
+	if opt.Ring <= 0 {
+		opt.Ring = DefaultRing
+	}
+	if opt.MaxFrame <= 0 {
+		opt.MaxFrame = MaxFrame
+	}
+	if opt.Window <= 0 {
+		opt.Window = 64
+	}
+	if opt.RTO <= 0 {
+		opt.RTO = 20 * time.Millisecond
+	}
+	if opt.KeepAlive <= 0 {
+		opt.KeepAlive = 100 * time.Millisecond
+	}
+	if opt.AckEvery <= 0 {
+		opt.AckEvery = 16
+	}
+	return &Service{opt: opt, ring: newRing(opt.Ring), ckpts: map[string]*checkpoint{}, peers: map[uint8]*peer{},
+		buf: make([]byte, 0, opt.MaxFrame)}
+}
+
+// Active reports whether this service is the writer.
+func (s *Service) Active() bool { return s.active }
+
+// Seq is the last record written (writer) or applied (replica).
+func (s *Service) Seq() uint64 { return s.seq }
+
+// Gen is the generation written (writer) or followed (replica).
+func (s *Service) Gen() uint64 { return s.gen }
+
+// Ready reports whether this replica may be promoted without losing an
+// acknowledged synchronous write: it follows a writer, which counted it
+// in sync in its last message. The writer is always ready.
+func (s *Service) Ready() bool { return s.active || (s.gen != 0 && s.synced) }
+
+// Follow tells a replica which slot is the writer now (the active
+// unit's blade, as the AMF says). A replica that learns of a new writer
+// is not Ready until that writer counts it in sync: the records it holds
+// may be a tail the new writer never had.
+func (s *Service) Follow(writer uint8) {
+	if !s.active && writer != s.writer {
+		s.writer = writer
+		s.synced = false
+	}
+}
+
+// Promote makes this service the writer (its unit became active). It
+// continues from the sections and sequence it has applied, under a new
+// generation larger than any it has seen. Every replica is resynced
+// unless it already has exactly this state.
+func (s *Service) Promote(now time.Duration) {
+	if s.active {
+		return
+	}
+	s.active = true
+	s.gen = (s.gen>>8+1)<<8 | uint64(s.opt.Self)
+	s.asm, s.staging = nil, nil
+	s.ring.tail = s.ring.head
+	s.ring.records = 0
+	for _, c := range s.ckpts {
+		c.openers = 0
+		c.idleSince = now
+	}
+	for _, p := range s.peers {
+		*p = peer{slot: p.slot, joinSeq: s.seq}
+	}
+}
+
+// Demote makes this service a replica again (its unit is no longer
+// active): it waits for the next writer's stream.
+func (s *Service) Demote() {
+	if !s.active {
+		return
+	}
+	s.active = false
+	s.synced = false
+	s.rxN = 0
+	s.peers = map[uint8]*peer{}
+	s.order = nil
+}
+
+// SetReplicas sets the slots that replicate this service (the blades of
+// the other units of the group that are up, as the AMF and membership
+// say). Synchronous writes wait for every one of them. A new replica is
+// resynced; it counts as in sync once it has every record written when it
+// was added.
+func (s *Service) SetReplicas(now time.Duration, slots []uint8) {
+	keep := map[uint8]*peer{}
+	s.order = s.order[:0]
+	for _, sl := range slots {
+		if sl == s.opt.Self {
+			continue
+		}
+		p := s.peers[sl]
+		if p == nil {
+			p = &peer{slot: sl, joinSeq: s.seq}
+		}
+		keep[sl] = p
+		s.order = append(s.order, sl)
+	}
+	slices.Sort(s.order)
+	s.order = slices.Compact(s.order)
+	s.peers = keep
+	if s.active {
+		s.pump(now)
+	}
+}
+
+// Replicas lists the replica slots.
+func (s *Service) Replicas() []uint8 { return slices.Clone(s.order) }
+
+// Durable is the highest sequence every replica has applied (the last
+// written if there are none): a synchronous write of seq is complete when
+// Durable() >= seq.
+func (s *Service) Durable() uint64 {
+	d := s.seq
+	for _, p := range s.peers {
+		if !p.known {
+			return 0
+		}
+		d = min(d, p.acked)
+	}
+	return d
+}
+
+// Open opens (creating if needed) a checkpoint on the writer. A
+// checkpoint nobody holds open is dropped after its retention.
+func (s *Service) Open(now time.Duration, name string, retention time.Duration) error {
+	if !s.active {
+		return ErrNotActive
+	}
+	if name == "" || len(name) > MaxName {
+		return fmt.Errorf("ckpt: open %q: %w", name, ErrName)
+	}
+	c := s.ckpts[name]
+	if c == nil {
+		c = &checkpoint{name: name, retention: retention, sections: map[string][]byte{}}
+		var r [8]byte
+		putMillis(r[:], retention)
+		if _, err := s.record(now, OpCreate, 0, name, "", r[:]); err != nil {
+			return err
+		}
+		s.ckpts[name] = c
+	}
+	c.openers++
+	return nil
+}
+
+// Close releases one opener; with none left the retention time starts.
+func (s *Service) Close(now time.Duration, name string) error {
+	c := s.ckpts[name]
+	if c == nil {
+		return fmt.Errorf("ckpt: close %q: %w", name, ErrNoCheckpoint)
+	}
+	if c.openers == 0 {
+		return fmt.Errorf("ckpt: close %q: %w", name, ErrNotOpen)
+	}
+	c.openers--
+	if c.openers == 0 {
+		c.idleSince = now
+	}
+	return nil
+}
+
+// Write replaces section's data in checkpoint ckpt and queues the record
+// for the replicas. It returns the record's sequence: for a synchronous
+// write the caller waits until Durable() reaches it. data is copied.
+func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sync bool) (uint64, error) {
+	c, err := s.writable(ckpt, section)
+	if err != nil {
+		return 0, err
+	}
+	var flags uint8
+	if sync {
+		flags = FlagSync
+	}
+	seq, err := s.record(now, OpWrite, flags, ckpt, section, data)
+	if err != nil {
+		return 0, err
+	}
+	old := c.sections[section]
+	c.bytes += len(data) - len(old)
+	// A section's bytes are immutable once stored (snapshots in flight and
+	// readers share them); reuse the old buffer only when nothing can.
+	var nb []byte
+	if cap(old) >= len(data) && !s.snapshotting() {
+		nb = old[:len(data)]
+	} else {
+		nb = make([]byte, len(data))
+	}
+	copy(nb, data)
+	c.sections[section] = nb
+	return seq, nil
+}
+
+// Delete removes a section.
+func (s *Service) Delete(now time.Duration, ckpt, section string, sync bool) (uint64, error) {
+	c, err := s.writable(ckpt, section)
+	if err != nil {
+		return 0, err
+	}
+	old, ok := c.sections[section]
+	if !ok {
+		return 0, fmt.Errorf("ckpt: delete %s/%s: %w", ckpt, section, ErrNoSection)
+	}
+	var flags uint8
+	if sync {
+		flags = FlagSync
+	}
+	seq, err := s.record(now, OpDelete, flags, ckpt, section, nil)
+	if err != nil {
+		return 0, err
+	}
+	c.bytes -= len(old)
+	delete(c.sections, section)
+	return seq, nil
+}
+
+func (s *Service) writable(ckpt, section string) (*checkpoint, error) {
+	if !s.active {
+		return nil, ErrNotActive
+	}
+	c := s.ckpts[ckpt]
+	if c == nil {
+		return nil, fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
+	}
+	if section == "" || len(section) > MaxName {
+		return nil, fmt.Errorf("ckpt: section %q: %w", section, ErrName)
+	}
+	if chunk(s.opt.MaxFrame, ckpt, section) < 64 {
+		return nil, fmt.Errorf("ckpt: names %s/%s leave no room in a frame: %w", ckpt, section, ErrName)
+	}
+	return c, nil
+}
+
+// Read returns a section's data. The slice is the stored one: the caller
+// must not modify it and must copy it if it keeps it past the next call.
+func (s *Service) Read(ckpt, section string) ([]byte, error) {
+	c := s.ckpts[ckpt]
+	if c == nil {
+		return nil, fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
+	}
+	d, ok := c.sections[section]
+	if !ok {
+		return nil, fmt.Errorf("ckpt: %s/%s: %w", ckpt, section, ErrNoSection)
+	}
+	return d, nil
+}
+
+// Sections calls f for every section of ckpt in name order until f
+// returns false. data is the stored slice (see Read).
+func (s *Service) Sections(ckpt string, f func(section string, data []byte) bool) error {
+	c := s.ckpts[ckpt]
+	if c == nil {
+		return fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
+	}
+	for _, name := range sortedKeys(c.sections) {
+		if !f(name, c.sections[name]) {
+			break
+		}
+	}
+	return nil
+}
+
+// Checkpoints lists the checkpoint names in order.
+func (s *Service) Checkpoints() []string { return sortedKeys(s.ckpts) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func putMillis(b []byte, d time.Duration) {
+	ms := uint64(d / time.Millisecond)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+}
+
+func getMillis(b []byte) time.Duration {
+	if len(b) < 8 {
+		return 0
+	}
+	var ms uint64
+	for _, x := range b[:8] {
+		ms = ms<<8 | uint64(x)
+	}
+	return time.Duration(min(ms, uint64(1<<62)/uint64(time.Millisecond))) * time.Millisecond
+}
+
+// record appends one record to the ring and sends what the windows allow.
+func (s *Service) record(now time.Duration, op Op, flags uint8, ckpt, section string, data []byte) (uint64, error) {
+	_, err := s.ring.append(op, flags, s.seq+1, ckpt, section, data, func(record) {})
+	if err != nil {
+		return 0, fmt.Errorf("ckpt: %s/%s: %d bytes: %w", ckpt, section, len(data), err)
+	}
+	s.seq++
+	s.c.Records++
+	s.pump(now)
+	return s.seq, nil
+}
+
+func (s *Service) snapshotting() bool {
+	for _, p := range s.peers {
+		if p.snap != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Tick runs timers: retention of unopened checkpoints, retransmission and
+// keep-alive polls. Call it every few milliseconds (or at NextDeadline).
+func (s *Service) Tick(now time.Duration) {
+	if !s.active {
+		return
+	}
+	for _, name := range sortedKeys(s.ckpts) {
+		c := s.ckpts[name]
+		if c.openers == 0 && now-c.idleSince >= c.retention {
+			if _, err := s.record(now, OpDrop, 0, name, "", nil); err == nil {
+				delete(s.ckpts, name)
+			}
+		}
+	}
+	for _, sl := range s.order {
+		p := s.peers[sl]
+		// Unacknowledged frames, or an unknown replica: poll; the reply
+		// says where it is and the writer goes back to there.
+		waiting := !p.known || p.next.n > p.base.n
+		if (waiting && now-p.lastAck >= s.opt.RTO && now-p.lastPoll >= s.opt.RTO) || now-p.lastPoll >= s.opt.KeepAlive {
+			s.poll(now, p)
+		}
+	}
+	s.pump(now)
+}
+
+// NextDeadline is when Tick should run next.
+func (s *Service) NextDeadline(now time.Duration) time.Duration {
+	if !s.active {
+		return now + s.opt.KeepAlive
+	}
+	return now + min(s.opt.RTO/2, s.opt.KeepAlive)
+}
+
+func (s *Service) poll(now time.Duration, p *peer) {
+	p.lastPoll = now
+	m := Msg{Kind: KindPoll, Gen: s.gen, Seq: s.seq, Ckpt: "", N: p.next.n}
+	if p.synced {
+		m.Flags |= FlagSynced
+	}
+	s.send(p.slot, &m)
+}
+
+func (s *Service) send(to uint8, m *Msg) {
+	b, err := AppendMsg(s.buf[:0], m)
+	if err != nil {
+		return
+	}
+	s.c.Frames++
+	s.opt.Send(to, b)
+}
+
+// Receive handles one message from slot from.
+func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
+	m, err := Unmarshal(b)
+	if err != nil {
+		s.c.Bad++
+		return err
+	}
+	if m.Kind == KindAck {
+		if s.active {
+			s.ack(now, from, &m)
+		}
+		return nil
+	}
+	if s.active {
+		if m.Gen > s.gen {
+			s.c.Stale++ // a newer writer exists: the AMF will demote us
+		}
+		return nil
+	}
+	return s.take(now, from, &m)
+}
+
+// --- writer side ---
+
+func (s *Service) ack(now time.Duration, from uint8, m *Msg) {
+	p := s.peers[from]
+	if p == nil {
+		return
+	}
+	p.lastAck = now
+	if m.Gen != s.gen {
+		// A replica of another lineage (or restarted): resync it, unless
+		// a resync is under way (the snapshot's begin is retransmitted).
+		if !p.next.snap || p.base.item > 0 || !p.base.snap {
+			s.startSnapshot(now, p, m.N+1)
+		} else if m.Flags&(FlagNack|FlagReply) != 0 {
+			p.next = p.base // resend the snapshot's begin
+		}
+		s.pump(now)
+		return
+	}
+	if !p.known {
+		if m.Seq == s.seq && m.N > 0 {
+			p.known = true
+			p.acked = m.Seq
+			p.ackN = m.N
+			p.base = cursor{n: m.N + 1, pos: s.ring.head}
+			p.next = p.base
+			s.markSynced(p)
+			s.pump(now)
+			return
+		}
+		s.startSnapshot(now, p, m.N+1)
+		s.pump(now)
+		return
+	}
+	if m.N >= p.next.n {
+		// It took frames we never sent in this stream: resync.
+		s.startSnapshot(now, p, m.N+1)
+		s.pump(now)
+		return
+	}
+	if m.N > p.ackN || p.ackN == 0 {
+		p.ackN = m.N
+	}
+	if m.Seq > p.acked {
+		p.acked = m.Seq
+	}
+	for p.base.n <= m.N {
+		if !s.advance(&p.base, p) {
+			s.startSnapshot(now, p, m.N+1)
+			s.pump(now)
+			return
+		}
+	}
+	if p.snap != nil && !p.base.snap {
+		p.snap = nil // the snapshot is taken: release its references
+	}
+	if m.Flags&(FlagNack|FlagReply) != 0 && m.N+1 < p.next.n {
+		s.c.Retransmits++
+		p.next = p.base
+	}
+	s.markSynced(p)
+	s.pump(now)
+}
+
+func (s *Service) markSynced(p *peer) {
+	if !p.synced && p.acked >= p.joinSeq {
+		p.synced = true
+		s.poll(p.lastAck, p) // tell it
+	}
+}
+
+func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
+	s.c.Resyncs++
+	sn := &snapshot{seq: s.seq, head: s.ring.head}
+	for _, name := range sortedKeys(s.ckpts) {
+		c := s.ckpts[name]
+		sn.items = append(sn.items, snapItem{ckpt: name, create: true, retention: c.retention})
+		for _, sec := range sortedKeys(c.sections) {
+			sn.items = append(sn.items, snapItem{ckpt: name, section: sec, data: c.sections[sec]})
+		}
+	}
+	// Fresh frame indexes: frames of the old stream may still be in
+	// flight, and an index must always mean the same frame.
+	n = max(n, p.top+1, 1)
+	p.known = true
+	p.snap = sn
+	p.base = cursor{n: n, snap: true}
+	p.next = p.base
+	p.ackN = n - 1
+	p.synced = p.synced && p.acked >= p.joinSeq
+}
+
+// advance moves c past one frame; false if the frame is gone (evicted).
+func (s *Service) advance(c *cursor, p *peer) bool {
+	if c.snap {
+		sn := p.snap
+		if sn == nil {
+			return false
+		}
+		if c.item >= 1 && c.item <= len(sn.items) {
+			it := sn.items[c.item-1]
+			if c.frag+1 < frags(len(it.data), chunk(s.opt.MaxFrame, it.ckpt, it.section)) {
+				c.frag++
+				c.n++
+				return true
+			}
+		}
+		c.frag = 0
+		c.item++
+		c.n++
+		if c.item > len(sn.items)+1 {
+			*c = cursor{n: c.n, pos: sn.head}
+		}
+		return true
+	}
+	if c.pos < s.ring.tail || c.pos >= s.ring.head {
+		return false
+	}
+	rec, ok := s.ring.at(c.pos)
+	if !ok {
+		return false
+	}
+	c.n++
+	if c.frag+1 < frags(len(rec.data), chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))) {
+		c.frag++
+		return true
+	}
+	c.frag = 0
+	c.pos = rec.next
+	return true
+}
+
+// pump sends to every replica what its window allows.
+func (s *Service) pump(now time.Duration) {
+	if !s.active {
+		return
+	}
+	for _, sl := range s.order {
+		p := s.peers[sl]
+		if !p.known {
+			if now-p.lastPoll >= s.opt.RTO || p.lastPoll == 0 {
+				s.poll(now, p)
+			}
+			continue
+		}
+		for p.next.n-p.base.n < uint64(s.opt.Window) {
+			if !p.next.snap && p.next.pos < s.ring.tail {
+				// It fell behind the ring: resync from the sections.
+				s.startSnapshot(now, p, p.base.n)
+			}
+			if !s.sendAt(p) {
+				break
+			}
+			p.top = max(p.top, p.next.n)
+			p.lastSent = now
+			if !s.advance(&p.next, p) {
+				break
+			}
+		}
+	}
+}
+
+// sendAt sends the frame at p.next; false if there is nothing to send.
+func (s *Service) sendAt(p *peer) bool {
+	c := p.next
+	var m Msg
+	m.Gen, m.N = s.gen, c.n
+	if p.synced {
+		m.Flags |= FlagSynced
+	}
+	if c.snap {
+		sn := p.snap
+		switch {
+		case c.item == 0:
+			m.Kind, m.Seq, m.Frag, m.Ckpt = KindSnapBegin, sn.seq, uint32(len(sn.items)), "*"
+		case c.item > len(sn.items):
+			m.Kind, m.Seq, m.Index, m.Ckpt = KindSnapEnd, sn.seq, uint32(len(sn.items)), "*"
+		default:
+			it := sn.items[c.item-1]
+			m.Kind, m.Seq, m.Index, m.Ckpt, m.Section = KindSnapSection, sn.seq, uint32(c.item), it.ckpt, it.section
+			m.Op = OpWrite
+			data := it.data
+			if it.create {
+				m.Op = OpCreate
+				var r [8]byte
+				putMillis(r[:], it.retention)
+				data = r[:]
+			}
+			ch := chunk(s.opt.MaxFrame, it.ckpt, it.section)
+			m.Total, m.Frag = uint32(len(data)), c.frag
+			lo := min(int(c.frag)*ch, len(data))
+			m.Data = data[lo:min(lo+ch, len(data))]
+		}
+		s.send(p.slot, &m)
+		return true
+	}
+	if c.pos >= s.ring.head {
+		return false
+	}
+	rec, ok := s.ring.at(c.pos)
+	if !ok {
+		return false
+	}
+	ch := chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))
+	lo := min(int(c.frag)*ch, len(rec.data))
+	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, 0, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
+	b = append(b, rec.data[lo:min(lo+ch, len(rec.data))]...)
+	s.c.Frames++
+	s.opt.Send(p.slot, b)
+	return true
+}
+
+// --- replica side ---
+
+func (s *Service) sendAck(from uint8, flags uint8) {
+	s.sinceAck = 0
+	seq := s.seq
+	if s.staging != nil {
+		seq = 0 // the sections are being replaced: it holds no record of this lineage yet
+	}
+	m := Msg{Kind: KindAck, Flags: flags, Gen: s.gen, Seq: seq, N: s.rxN}
+	s.send(from, &m)
+}
+
+func (s *Service) take(now time.Duration, from uint8, m *Msg) error {
+	if m.Kind == KindPoll {
+		if m.Gen == s.gen {
+			s.synced = m.Flags&FlagSynced != 0
+		}
+		s.sendAck(from, FlagReply)
+		return nil
+	}
+	switch {
+	case m.Gen < s.gen:
+		s.c.Stale++
+		s.sendAck(from, FlagNack)
+		return nil
+	case m.Gen > s.gen || s.writer != from:
+		if m.Kind != KindSnapBegin {
+			if s.nackN != m.N {
+				s.nackN = m.N
+				s.sendAck(from, FlagNack)
+			}
+			s.c.OutOfOrder++
+			return nil
+		}
+	case m.N <= s.rxN:
+		return nil // duplicate (a go-back resends what we have)
+	case m.N > s.rxN+1 && m.Kind != KindSnapBegin:
+		s.c.OutOfOrder++
+		if s.nackN != s.rxN {
+			s.nackN = s.rxN
+			s.sendAck(from, FlagNack)
+		}
+		return nil
+	}
+	s.synced = m.Flags&FlagSynced != 0
+	if err := s.apply(m); err != nil {
+		s.c.Bad++
+		// The stream is broken (a writer bug or a forged frame that
+		// passed authentication): ask for a resync.
+		s.gen = 0
+		s.sendAck(from, FlagNack)
+		return err
+	}
+	if m.Kind == KindSnapBegin {
+		s.gen, s.writer = m.Gen, from
+	}
+	s.rxN = m.N
+	s.sinceAck++
+	if s.sinceAck >= s.opt.AckEvery || m.Kind == KindSnapEnd || (s.asm == nil && m.Flags&FlagSync != 0) {
+		s.sendAck(from, 0)
+	}
+	return nil
+}
+
+func (s *Service) apply(m *Msg) error {
+	switch m.Kind {
+	case KindSnapBegin:
+		s.staging = map[string]*checkpoint{}
+		s.stageSeq = m.Seq
+		s.asm = nil
+		return nil
+	case KindSnapEnd:
+		if s.staging == nil || m.Seq != s.stageSeq || s.asm != nil {
+			return errors.New("ckpt: snapshot end without its begin")
+		}
+		s.ckpts, s.staging = s.staging, nil
+		s.seq = m.Seq
+		s.c.Applied++
+		return nil
+	case KindSnapSection:
+		if s.staging == nil {
+			return errors.New("ckpt: snapshot section outside a snapshot")
+		}
+	}
+	a, err := s.assemble(m)
+	if a == nil || err != nil {
+		return err
+	}
+	s.asm = nil
+	if a.snap {
+		if a.op == OpCreate {
+			s.staging[a.ckpt] = &checkpoint{name: a.ckpt, retention: getMillis(a.buf), sections: map[string][]byte{}}
+			return nil
+		}
+		c := s.staging[a.ckpt]
+		if c == nil {
+			return fmt.Errorf("ckpt: snapshot section %s/%s before its checkpoint", a.ckpt, a.section)
+		}
+		c.sections[a.section] = a.buf
+		c.bytes += len(a.buf)
+		return nil
+	}
+	if a.seq != s.seq+1 {
+		return fmt.Errorf("ckpt: record %d after %d", a.seq, s.seq)
+	}
+	s.seq = a.seq
+	s.c.Applied++
+	c := s.ckpts[a.ckpt]
+	switch a.op {
+	case OpCreate:
+		if c == nil {
+			s.ckpts[a.ckpt] = &checkpoint{name: a.ckpt, retention: getMillis(a.buf), sections: map[string][]byte{}}
+		}
+	case OpDrop:
+		delete(s.ckpts, a.ckpt)
+	case OpWrite:
+		if c == nil {
+			return fmt.Errorf("ckpt: write to unknown checkpoint %s", a.ckpt)
+		}
+		old, had := c.sections[a.section]
+		c.sections[a.section] = a.buf
+		c.bytes += len(a.buf) - len(old)
+		if had {
+			s.recycle(old)
+		}
+	case OpDelete:
+		if c != nil {
+			old := c.sections[a.section]
+			c.bytes -= len(old)
+			delete(c.sections, a.section)
+			s.recycle(old)
+		}
+	}
+	return nil
+}
+
+func (s *Service) recycle(b []byte) {
+	if len(s.free) < 8 && cap(b) > 0 {
+		s.free = append(s.free, b[:0])
+	}
+}
+
+func (s *Service) buffer(n int) []byte {
+	for i, b := range s.free {
+		if cap(b) >= n {
+			s.free[i] = s.free[len(s.free)-1]
+			s.free = s.free[:len(s.free)-1]
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// assemble adds a fragment; it returns the assembly when complete. A
+// record is applied only whole, so a replica never holds a torn section.
+func (s *Service) assemble(m *Msg) (*assembly, error) {
+	snap := m.Kind == KindSnapSection
+	if m.Frag == 0 {
+		if s.asm != nil {
+			return nil, errors.New("ckpt: new record before the last one ended")
+		}
+		if m.Total > 1<<30 {
+			return nil, fmt.Errorf("ckpt: record of %d bytes", m.Total)
+		}
+		s.asm = &assembly{op: m.Op, flags: m.Flags, seq: m.Seq, ckpt: m.Ckpt, section: m.Section, total: int(m.Total), snap: snap,
+			buf: s.buffer(int(m.Total))}
+	} else if a := s.asm; a == nil || a.snap != snap || a.seq != m.Seq || a.ckpt != m.Ckpt || a.section != m.Section || a.total != int(m.Total) {
+		return nil, errors.New("ckpt: fragment of another record")
+	}
+	a := s.asm
+	if len(a.buf)+len(m.Data) > a.total {
+		return nil, ErrBadFrag
+	}
+	a.buf = append(a.buf, m.Data...)
+	if len(a.buf) < a.total {
+		if len(m.Data) == 0 {
+			return nil, ErrBadFrag
+		}
+		return nil, nil
+	}
+	return a, nil
+}
+
+func appendHeader(b []byte, kind Kind, flags uint8, op Op, gen, seq, n uint64, index, frag, total uint32, ckpt, section []byte) []byte {
+	var h [HeaderLen]byte
+	h[0], h[1], h[2], h[3], h[4] = byte(kind), flags, byte(op), byte(len(ckpt)), byte(len(section))
+	be.PutUint64(h[5:], gen)
+	be.PutUint64(h[13:], seq)
+	be.PutUint64(h[21:], n)
+	be.PutUint32(h[29:], index)
+	be.PutUint32(h[33:], frag)
+	be.PutUint32(h[37:], total)
+	b = append(b, h[:]...)
+	b = append(b, ckpt...)
+	return append(b, section...)
+}
