@@ -1,0 +1,147 @@
+package ckpt
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cgoa/cgoa/ha"
+	"github.com/cgoa/cgoa/ha/transport"
+)
+
+// Node runs a Service on the real clock: it serialises calls, ticks the
+// service and lets synchronous writes wait for durability. All methods are
+// safe for concurrent use.
+type Node struct {
+	mu      sync.Mutex
+	svc     *Service
+	start   time.Time
+	durable *sync.Cond
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+// NewNode starts a Node around a new Service. opt.Send is called with the
+// Node's lock held: it must not call back into the Node.
+func NewNode(opt Options) *Node {
+	n := &Node{svc: New(opt), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	n.durable = sync.NewCond(&n.mu)
+	go n.loop()
+	return n
+}
+
+// AttachBlade starts a Node whose messages travel over b's authenticated
+// HA transport as frames of typ (transport.TypeUser and above).
+func AttachBlade(b *ha.Blade, typ transport.Type, opt Options) (*Node, error) {
+	opt.Send = func(to uint8, msg []byte) { b.Send(typ, to, msg) }
+	n := NewNode(opt)
+	if err := b.Handle(typ, func(f transport.Frame) { n.Receive(f.From, f.Payload) }); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("ckpt: %w", err)
+	}
+	return n, nil
+}
+
+func (n *Node) now() time.Duration { return time.Since(n.start) }
+
+func (n *Node) loop() {
+	defer close(n.done)
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			n.mu.Lock()
+			n.svc.Tick(n.now())
+			n.durable.Broadcast()
+			n.mu.Unlock()
+		}
+	}
+}
+
+// Receive hands the Node a message from slot from (the transport's
+// handler calls it).
+func (n *Node) Receive(from uint8, b []byte) {
+	n.mu.Lock()
+	n.svc.Receive(n.now(), from, b)
+	n.durable.Broadcast()
+	n.mu.Unlock()
+}
+
+// Do runs f on the Service with the Node's lock held (Promote, Demote,
+// Follow, SetReplicas, Open, Close, Read, Sections, Status ...). f gets
+// the current instant to pass on.
+func (n *Node) Do(f func(s *Service, now time.Duration)) {
+	n.mu.Lock()
+	f(n.svc, n.now())
+	n.durable.Broadcast()
+	n.mu.Unlock()
+}
+
+// Write writes a section. A synchronous write returns once every replica
+// has applied it, or with ctx's error (the write stays queued: it is
+// durable later or lost with the writer).
+func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, sync bool) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	seq, err := n.svc.Write(n.now(), ckpt, section, data, sync)
+	if err != nil || !sync {
+		return seq, err
+	}
+	return seq, n.wait(ctx, seq)
+}
+
+// Delete deletes a section, synchronously like Write if sync.
+func (n *Node) Delete(ctx context.Context, ckpt, section string, sync bool) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	seq, err := n.svc.Delete(n.now(), ckpt, section, sync)
+	if err != nil || !sync {
+		return seq, err
+	}
+	return seq, n.wait(ctx, seq)
+}
+
+// wait blocks (n.mu held) until seq is durable or ctx ends.
+func (n *Node) wait(ctx context.Context, seq uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		n.mu.Lock()
+		n.durable.Broadcast()
+		n.mu.Unlock()
+	})
+	defer stop()
+	for n.svc.Durable() < seq {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("ckpt: synchronous write %d: %w", seq, err)
+		}
+		if !n.svc.Active() {
+			return fmt.Errorf("ckpt: synchronous write %d: %w", seq, ErrNotActive)
+		}
+		n.durable.Wait()
+	}
+	return nil
+}
+
+// Read returns a copy of a section's data.
+func (n *Node) Read(ckpt, section string) ([]byte, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d, err := n.svc.Read(ckpt, section)
+	return append([]byte(nil), d...), err
+}
+
+// Status returns `show ckpt` data.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.svc.Status()
+}
+
+// Close stops the ticker.
+func (n *Node) Close() {
+	n.once.Do(func() { close(n.stop); <-n.done })
+}
