@@ -97,10 +97,13 @@ bench-shelf: deps images
 	$(GO) run ./qemu/cmd/bench shelf -o build/bench/shelf.json
 
 # Failover outage (largest gap in 1 ms probes around a kill -9) in process mode, with
-# keepalived VRRPv3 at 0.05 s and at its default advert interval as peers in the same run.
+# keepalived VRRPv3 at 0.05 s and at its default advert interval as peers in the same run,
+# then over 20 pulls of the active mgmt blade in the QEMU shelf (merged into the same file).
 bench-failover: deps
 	@mkdir -p build/bench
 	CGOA_BENCH_FAILOVER=$(CURDIR)/build/bench/failover.json $(GO) test -count=1 -run '^TestBenchFailover$$' -timeout 30m ./ha/procmode
+	$(MAKE) images
+	$(GO) run ./qemu/cmd/bench failover -kills 20 -o build/bench/failover.json
 
 bench-dba:
 	$(GO) run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s

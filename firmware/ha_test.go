@@ -115,9 +115,23 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 			"-console", "unix:"+sock, "-shelfmap", "3:mgmt,4:mgmt,5:epon", "-shelfkey", key, "-ha-timers", "20msx5",
 			"-state", filepath.Join(dir, fmt.Sprintf("state%d", slot)))
 		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+		errPath := filepath.Join(dir, fmt.Sprintf("s%d.stderr", slot))
+		ef, err := os.Create(errPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = ef, ef
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() {
+			ef.Close()
+			if t.Failed() {
+				b, _ := os.ReadFile(errPath)
+				l, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("state%d", slot), "firmware.log"))
+				t.Logf("slot %d exit %v stderr:\n%s\nfirmware.log:\n%s", slot, cmd.ProcessState, b, l)
+			}
+		})
 		p := &proc{cmd: cmd, done: make(chan struct{})}
 		go func() { cmd.Wait(); close(p.done) }()
 		t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
@@ -262,22 +276,37 @@ func (p *prober) waitAnswer(ctx context.Context, t *testing.T, ok func(string) b
 	}
 }
 
-// inNetns runs f on a thread switched into namespace ns; sockets made there stay there.
+// inNetns runs f on a thread switched into namespace ns, then switches the thread back; sockets
+// made in f stay in ns. The thread must not die: a process started with Pdeathsig from it
+// (the firmware under test) would be killed with it.
 func inNetns(ns string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // the thread is left to die with its namespace switched
+		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer unix.Close(orig)
 		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		defer unix.Close(fd)
 		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
-		errc <- f()
+		ferr := f()
+		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
+			runtime.UnlockOSThread() // back home: the thread may serve other goroutines
+		} // else: stay locked, and the thread ends with this goroutine
+		errc <- ferr
 	}()
 	return <-errc
 }

@@ -6,6 +6,8 @@
 //	go run ./qemu/cmd/bench shelf   # build/bench/shelf.json: shelf.up (s), shelf.rss (MiB),
 //	                                #   shelf.exec_rtt (median of 50 exec round trips, ms),
 //	                                #   shelf.pss (PSS of the QEMU processes: shared pages split, MiB)
+//	go run ./qemu/cmd/bench failover # build/bench/failover.json: qemu.p50, qemu.p99 (ms) over 20
+//	                                #   kills of the active mgmt blade, merged into the file
 //
 // Flags: --build DIR (default <repo>/build, or $CGOA_BUILD), --boots N, --execs N, -o FILE.
 package main
@@ -53,14 +55,15 @@ type Report struct {
 }
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "boot" && os.Args[1] != "shelf") {
-		fmt.Fprintln(os.Stderr, "usage: bench boot|shelf [--build DIR] [--boots N] [--execs N] [-o FILE]")
+	if len(os.Args) < 2 || (os.Args[1] != "boot" && os.Args[1] != "shelf" && os.Args[1] != "failover") {
+		fmt.Fprintln(os.Stderr, "usage: bench boot|shelf|failover [--build DIR] [--boots N] [--execs N] [--kills N] [-o FILE]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	buildDir := fs.String("build", "", "build directory (default <repo>/build)")
 	boots := fs.Int("boots", 5, "boots per role (boot bench)")
 	execs := fs.Int("execs", 50, "exec round trips (shelf bench)")
+	kills := fs.Int("kills", 20, "kills of the active mgmt blade (failover bench)")
 	outPath := fs.String("o", "", "output file (default <build>/bench/<bench>.json)")
 	fs.Parse(os.Args[2:])
 	a, err := vm.FindArtifacts(*buildDir)
@@ -73,6 +76,12 @@ func main() {
 		rep, err = benchBoot(a, *boots)
 	case "shelf":
 		rep, err = benchShelf(a, *execs)
+	case "failover":
+		out := *outPath
+		if out == "" {
+			out = filepath.Join(a.Build, "bench", "failover.json")
+		}
+		rep, err = benchFailover(a, *kills, out)
 	}
 	if err != nil {
 		fail(err)

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	bshelf "github.com/cgoa/cgoa/blades/shelf"
+	"github.com/cgoa/cgoa/qemu/farend"
+	"github.com/cgoa/cgoa/qemu/shelf"
+	"github.com/cgoa/cgoa/qemu/topology"
+	"github.com/cgoa/cgoa/qemu/vm"
+)
+
+// benchFailover pulls the active mgmt blade of the default shelf kills times. Each outage is
+// the largest gap in 1 ms probes, sent from the core network (behind hub 1's uplink) to the
+// management address, around the kill; the pulled blade is reinserted and must rejoin as
+// standby before the next kill. The results are merged into the file at out, beside the
+// process-mode figures and the keepalived peers that `make bench-failover` measured first.
+func benchFailover(a vm.Artifacts, kills int, out string) (Report, error) {
+	rep := Report{Bench: "failover"}
+	if b, err := os.ReadFile(out); err == nil {
+		_ = json.Unmarshal(b, &rep)
+	}
+	run, err := os.MkdirTemp("", "bench-failover-")
+	if err != nil {
+		return rep, err
+	}
+	defer os.RemoveAll(run)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(kills+2)*2*time.Minute)
+	defer cancel()
+	s, err := shelf.New(shelf.Options{Topology: topology.Default(), Artifacts: a, RunDir: run})
+	if err != nil {
+		return rep, err
+	}
+	defer s.Close()
+	if err := s.Start(ctx); err != nil {
+		return rep, err
+	}
+	if err := s.WaitUp(ctx); err != nil {
+		return rep, err
+	}
+	up, ok := s.Uplink("uplink-s1")
+	if !ok {
+		return rep, fmt.Errorf("no uplink-s1")
+	}
+	p := farend.NewProber(up, net.HardwareAddr{0x02, 0xc0, 0, 0, 0, 0xfa}, netip.MustParseAddr("169.254.3.250"),
+		netip.AddrPortFrom(bshelf.MgmtService.Addr(), bshelf.ProbePort))
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	go p.Run(pctx, time.Millisecond)
+	answerFrom := func(slot int, after time.Time) error {
+		want := fmt.Sprintf("active %d", slot)
+		for ctx.Err() == nil {
+			if a := p.Last(); a.At.After(after) && (slot == 0 || a.Text == want) {
+				return nil
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return fmt.Errorf("no probe answer from slot %d: %w", slot, ctx.Err())
+	}
+	standbyReady := func(slot int) error {
+		for ctx.Err() == nil {
+			out, err := s.Exec(ctx, slot, "show ha json")
+			var v struct {
+				InQuorum bool `json:"in_quorum"`
+				Groups   []struct {
+					Name  string `json:"name"`
+					Units []struct {
+						Node  int    `json:"node"`
+						State string `json:"state"`
+					} `json:"units"`
+				} `json:"groups"`
+			}
+			if err == nil && json.Unmarshal([]byte(out), &v) == nil && v.InQuorum {
+				for _, g := range v.Groups {
+					for _, u := range g.Units {
+						if g.Name == "mgmt" && u.Node == slot && u.State == "standby" {
+							return nil
+						}
+					}
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return fmt.Errorf("slot %d did not rejoin as standby: %w", slot, ctx.Err())
+	}
+	if err := answerFrom(0, time.Time{}); err != nil {
+		return rep, err
+	}
+	var gaps []time.Duration
+	for i := 0; i < kills; i++ {
+		var active int
+		fmt.Sscanf(p.Last().Text, "active %d", &active)
+		if active != 3 && active != 4 {
+			return rep, fmt.Errorf("kill %d: answer %q", i, p.Last().Text)
+		}
+		other := 7 - active
+		if err := standbyReady(other); err != nil {
+			return rep, err
+		}
+		time.Sleep(300 * time.Millisecond) // steady probes before the kill
+		killed := time.Now()
+		if err := s.Kill(ctx, active); err != nil {
+			return rep, err
+		}
+		if err := answerFrom(other, killed); err != nil {
+			return rep, err
+		}
+		time.Sleep(100 * time.Millisecond)
+		gap, err := farend.Gap(p.Answers(), killed.Add(-200*time.Millisecond), p.Last().At.Add(-50*time.Millisecond))
+		if err != nil {
+			return rep, err
+		}
+		gaps = append(gaps, gap)
+		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v\n", i+1, active, other, gap.Round(time.Millisecond))
+		if err := s.Restart(ctx, active); err != nil {
+			return rep, err
+		}
+	}
+	ms := func(q float64) float64 {
+		d := slices.Clone(gaps)
+		slices.Sort(d)
+		i := min(len(d)-1, max(0, int(q*float64(len(d))+0.999999)-1))
+		return round(float64(d[i].Microseconds())/1000, 1)
+	}
+	var peer *Peer
+	for _, r := range rep.Results {
+		if r.Metric == "keepalived.50ms.p99" {
+			peer = &Peer{Name: "keepalived VRRPv3 advert 0.05 s (process mode, same make bench-failover run)", Value: r.Value}
+		}
+	}
+	rep.Results = slices.DeleteFunc(rep.Results, func(r Result) bool { return strings.HasPrefix(r.Metric, "qemu.") })
+	rep.Results = append(rep.Results,
+		Result{Metric: "qemu.p50", Unit: "ms", Value: ms(0.5), Samples: len(gaps), Peer: peer},
+		Result{Metric: "qemu.p99", Unit: "ms", Value: ms(0.99), Samples: len(gaps), Peer: peer})
+	return rep, nil
+}
