@@ -224,6 +224,10 @@ func (s *Shelf) responder(ns string, id uint8) (func(), error) {
 
 func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoaha-%s-s%d", s.id, slot) }
 
+// NS is the name of slot's network namespace (base0 and base1 in it), for
+// tests that run their own process there (ip netns exec).
+func (s *Shelf) NS(slot uint8) string { return s.ns(slot) }
+
 // Start runs hanode for slot and waits until it says ready.
 func (s *Shelf) Start(slot uint8) *Proc {
 	s.t.Helper()

@@ -10,7 +10,18 @@
 //	data, _ := ckptNode.Read("switch", "routes")
 //	err = kstate.RestoreRoutes(nsFD, data)
 //
-// Interfaces are recorded by name (indexes differ between blades).
+// Bridge port states (IFLA_BRPORT_STATE of every port of a bridge) go
+// the same way; restore writes them like `bridge link set` and reads
+// them back:
+//
+//	b, err := kstate.CaptureBridgePorts(nsFD, "br0")
+//	err = kstate.RestoreBridgePorts(nsFD, b)
+//
+// With the kernel's STP off, a designated port set to blocking turns
+// forwarding at once (the kernel's port state selection); a user-space
+// STP agent discards with listening instead, and Restore reports a state
+// that did not stick as an error. Interfaces are recorded by name
+// (indexes differ between blades).
 // nsFD is a network namespace file descriptor (0: the caller's own).
 package kstate
 
