@@ -140,8 +140,9 @@ func session(t *testing.T) []sent {
 	return out
 }
 
-// TestCaptureDecodesInTshark writes the sample session to
-// build/pcap/epon.pcap and checks that Wireshark's dissectors read every
+// TestCaptureDecodesInTshark writes the hand-built sample session to
+// build/pcap/oam-codec.pcap (the OLT<->ONU session the real state
+// machines run is build/pcap/epon.pcap, blades/epon/olt) and checks that Wireshark's dissectors read every
 // frame as sent: no malformed frames, no expert errors.
 func TestCaptureDecodesInTshark(t *testing.T) {
 	frames := session(t)
@@ -157,7 +158,7 @@ func TestCaptureDecodesInTshark(t *testing.T) {
 	if root, err := repoRoot(); err == nil {
 		dir := filepath.Join(root, "build", "pcap")
 		if err := os.MkdirAll(dir, 0o755); err == nil {
-			if err := os.WriteFile(filepath.Join(dir, "epon.pcap"), file, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "oam-codec.pcap"), file, 0o644); err != nil {
 				t.Logf("copy to build/pcap: %v", err)
 			}
 		}

@@ -21,6 +21,7 @@
 //	// each Receive:
 //	next := o.Tick()
 //	// console: o.ShowPON(), o.ShowONUs(), o.Deregister("0x3"), o.SetSLA(mac, sla)
+//	// OAM: o.RequestVariables(llid, descriptors), o.SetLoopback(llid, true)
 //
 // How it runs the protocol:
 //
@@ -44,7 +45,11 @@
 //     (Information exchange to "send any"), then keep-alives every second;
 //     5 s without an OAMPDU is a lost OAM link. Dying gasp, link fault and
 //     critical event flags and Event Notifications (duplicates by sequence
-//     number dropped) become Alarms.
+//     number dropped) become Alarms. SetLoopback sends Loopback Control;
+//     the ONU's Information (its State field) confirms it.
+//   - Upstream data frames are counted per ONU; numbered test frames
+//     (blades/epon/onu.NumberedFrame) also by sequence, so rx_data_lost
+//     in show onu counts the frames lost on the way.
 //   - SLAs (guaranteed and peak rate, by MAC, before or after
 //     registration) go to the DBA when it supports them (CGOA); empty
 //     LLID slots keep their default share as excess for the loaded ONUs

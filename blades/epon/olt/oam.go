@@ -37,6 +37,8 @@ type oamLink struct {
 	lastRx      int64
 	seq         uint16
 	seqValid    bool
+	// loopback: the ONU's Information says its parser loops back.
+	loopback bool
 	// Edge-triggered flag alarms: raised once while the flag stays set.
 	gasp, fault, critical bool
 }
@@ -142,6 +144,14 @@ func (o *OLT) receiveOAM(u *onu, frame []byte) {
 			return
 		}
 		l.remote, l.remoteFlags = *pl.Local, p.Flags
+		if lb := pl.Local.State&0x03 == 0x01; lb != l.loopback {
+			l.loopback = lb
+			what := "remote loopback off"
+			if lb {
+				what = "remote loopback on"
+			}
+			o.raise(AlarmLoopback, u, what)
+		}
 		old := l.state
 		satisfied := pl.Local.Version == 1 && pl.Local.MaxPDUSize >= 64
 		switch {
@@ -227,5 +237,26 @@ func (o *OLT) RequestVariables(llid uint16, d []oam.Descriptor) error {
 		return fmt.Errorf("olt: %s: LLID %d: OAM discovery not complete (%v)", o.cfg.Name, llid, u.oam.state)
 	}
 	o.sendOAM(u, &oam.VariableRequest{Descriptors: d}, o.clock.Now())
+	return nil
+}
+
+// SetLoopback sends an OAM Loopback Control to the ONU with llid, putting
+// it in remote loopback (on) or taking it out; ShowONUs reports the
+// state once the ONU's Information confirms it.
+func (o *OLT) SetLoopback(llid uint16, on bool) error {
+	o.mu.Lock()
+	defer o.unlock()
+	u := o.byLLID(llid)
+	if u == nil || u.state != registered {
+		return fmt.Errorf("olt: %s: LLID %d: %w", o.cfg.Name, llid, ErrNoONU)
+	}
+	if u.oam.state != oamSendAny {
+		return fmt.Errorf("olt: %s: LLID %d: OAM discovery not complete (%v)", o.cfg.Name, llid, u.oam.state)
+	}
+	cmd := oam.LoopbackDisable
+	if on {
+		cmd = oam.LoopbackEnable
+	}
+	o.sendOAM(u, &oam.LoopbackControl{Command: cmd}, o.clock.Now())
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/cgoa/cgoa/blades/epon/dba"
+	onupkg "github.com/cgoa/cgoa/blades/epon/onu"
 	"github.com/cgoa/cgoa/netstack/mpcp"
 	"github.com/cgoa/cgoa/netstack/oam"
 	"github.com/cgoa/cgoa/netstack/ponlink"
@@ -161,6 +162,10 @@ type onu struct {
 
 	sla    dba.SLA
 	slaErr string
+
+	// nextSeq is the next sequence number expected of each stream of
+	// numbered test frames (blades/epon/onu.NumberedFrame) from the ONU.
+	nextSeq map[uint32]uint64
 
 	oam   oamLink
 	stats ONUStats
@@ -348,6 +353,7 @@ func (o *OLT) Receive(llid uint16, frame []byte, arrival int64) {
 		}
 		u.stats.RxDataFrames++
 		u.stats.RxDataBytes += uint64(len(frame))
+		u.countNumbered(frame)
 		u.received += len(frame) + 4 + dba.FrameOverhead
 		o.stats.RxDataFrames++
 		if h := o.OnData; h != nil {
@@ -357,6 +363,30 @@ func (o *OLT) Receive(llid uint16, frame []byte, arrival int64) {
 		}
 	}
 	o.unlock()
+}
+
+// countNumbered counts a numbered test frame and the gaps in its
+// stream's sequence (frames lost between the ONU's queue and here); EPON
+// keeps order, so a number already passed is counted out of order.
+func (u *onu) countNumbered(frame []byte) {
+	stream, seq, ok := onupkg.ParseNumbered(frame)
+	if !ok {
+		return
+	}
+	u.stats.RxTestFrames++
+	if u.nextSeq == nil {
+		u.nextSeq = map[uint32]uint64{}
+	}
+	next, known := u.nextSeq[stream]
+	switch {
+	case !known || seq == next:
+	case seq > next:
+		u.stats.RxDataLost += seq - next
+	default:
+		u.stats.RxDataOutOfOrder++
+		return
+	}
+	u.nextSeq[stream] = seq + 1
 }
 
 // rttOf is the round trip from a timestamp the ONU stamped and the OLT

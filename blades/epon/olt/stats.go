@@ -66,14 +66,20 @@ type ONUStats struct {
 	Timeouts                 uint64 `json:"timeouts"`
 	// RTT is the round-trip time at registration, quanta
 	// (dot3MpcpRoundTripTime reads the current one, ONUView.RTT).
-	RTT             int64    `json:"rtt_at_registration_tq"`
-	Registrations   uint64   `json:"registrations"`
-	Deregistrations uint64   `json:"deregistrations"`
-	Repolls         uint64   `json:"repolls"`
-	TxFrames        uint64   `json:"tx_frames"`
-	RxDataFrames    uint64   `json:"rx_data_frames"`
-	RxDataBytes     uint64   `json:"rx_data_bytes"`
-	OAM             OAMStats `json:"oam"`
+	RTT             int64  `json:"rtt_at_registration_tq"`
+	Registrations   uint64 `json:"registrations"`
+	Deregistrations uint64 `json:"deregistrations"`
+	Repolls         uint64 `json:"repolls"`
+	TxFrames        uint64 `json:"tx_frames"`
+	RxDataFrames    uint64 `json:"rx_data_frames"`
+	RxDataBytes     uint64 `json:"rx_data_bytes"`
+	// RxTestFrames counts the numbered test frames among the data
+	// frames (blades/epon/onu.NumberedFrame), RxDataLost the gaps in
+	// their sequences and RxDataOutOfOrder numbers that came late.
+	RxTestFrames     uint64   `json:"rx_test_frames"`
+	RxDataLost       uint64   `json:"rx_data_lost"`
+	RxDataOutOfOrder uint64   `json:"rx_data_out_of_order"`
+	OAM              OAMStats `json:"oam"`
 }
 
 // AlarmKind says what an Alarm reports.
@@ -90,10 +96,11 @@ const (
 	AlarmLinkFault
 	AlarmCriticalEvent
 	AlarmLinkEvent
+	AlarmLoopback
 )
 
 var alarmNames = [...]string{"registered", "deregistered", "mpcp-timeout", "oam-up", "oam-link-lost",
-	"dying-gasp", "link-fault", "critical-event", "link-event"}
+	"dying-gasp", "link-fault", "critical-event", "link-event", "loopback"}
 
 func (k AlarmKind) String() string {
 	if int(k) < len(alarmNames) {
@@ -109,7 +116,7 @@ func (k AlarmKind) MarshalText() ([]byte, error) { return []byte(k.String()), ni
 // registration events, "major" or "critical" for faults.
 func (k AlarmKind) Severity() string {
 	switch k {
-	case AlarmRegistered, AlarmOAMUp, AlarmDeregistered:
+	case AlarmRegistered, AlarmOAMUp, AlarmDeregistered, AlarmLoopback:
 		return "info"
 	case AlarmDyingGasp, AlarmCriticalEvent:
 		return "critical"

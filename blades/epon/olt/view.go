@@ -50,6 +50,7 @@ type ONUView struct {
 	DistanceKm    float64  `json:"distance_km"`
 	PendingGrants uint8    `json:"pending_grants"`
 	OAM           string   `json:"oam"`
+	Loopback      bool     `json:"loopback"`
 	SLA           SLAView  `json:"sla"`
 	Stats         ONUStats `json:"stats"`
 }
@@ -88,7 +89,7 @@ func (o *OLT) ShowPON() PONView {
 func (o *OLT) view(u *onu) ONUView {
 	v := ONUView{
 		PON: o.cfg.Name, LLID: u.llid, MAC: u.mac.String(), State: u.state.String(), PendingGrants: u.pending,
-		OAM: u.oam.state.String(), SLA: SLAView{Guaranteed: u.sla.Guaranteed, Peak: u.sla.Peak, Error: u.slaErr},
+		OAM: u.oam.state.String(), Loopback: u.oam.loopback, SLA: SLAView{Guaranteed: u.sla.Guaranteed, Peak: u.sla.Peak, Error: u.slaErr},
 		Stats: u.stats,
 	}
 	if u.state != unregistered {

@@ -4,7 +4,7 @@
 // after a collision, REGISTER_REQ, REGISTER, REGISTER_ACK, REPORTs from
 // its upstream queue, upstream bursts only inside its grants), its OAM
 // responder (passive discovery to "send any", keep-alives, variable
-// requests, link events, dying gasp), numbered test traffic so loss is
+// requests, remote loopback, link events, dying gasp), numbered test traffic so loss is
 // countable, and an emulator that runs up to 32 ONUs over a ponlink
 // unix-datagram socket on the real clock with per-ONU distances.
 //

@@ -41,6 +41,9 @@ type oamResponder struct {
 	lastTx      int64
 	lastRx      int64
 	seq         uint16
+	// loopback: remote loopback is on (the OLT's Loopback Control):
+	// the parser loops data frames back, the multiplexer discards ours.
+	loopback bool
 }
 
 func (r *oamResponder) init(o *ONU) { r.o = o }
@@ -48,7 +51,15 @@ func (r *oamResponder) init(o *ONU) { r.o = o }
 func (r *oamResponder) reset() {
 	r.state = oamPassiveWait
 	r.remoteFlags = 0
+	r.loopback = false
 }
+
+// OAM Information State field (802.3 57.5.2.1): parser action in bits
+// 1:0, multiplexer action in bit 2.
+const (
+	stateForward  = 0x00
+	stateLoopback = 0x01 | 0x04 // parser loops back, multiplexer discards
+)
 
 func (r *oamResponder) registered(now int64) {
 	r.reset()
@@ -56,7 +67,13 @@ func (r *oamResponder) registered(now int64) {
 }
 
 func (r *oamResponder) local() *oam.InfoTLV {
-	return &oam.InfoTLV{Version: 1, Config: 0x18, MaxPDUSize: 1518, OUI: r.o.cfg.VendorOUI}
+	st := uint8(stateForward)
+	if r.loopback {
+		st = stateLoopback
+	}
+	// Config: passive mode, remote loopback (bit 1), link events (bit
+	// 3), variable retrieval (bit 4).
+	return &oam.InfoTLV{Version: 1, State: st, Config: 0x1a, MaxPDUSize: 1518, OUI: r.o.cfg.VendorOUI}
 }
 
 // flags are the OAM flags this end sends now.
@@ -151,6 +168,13 @@ func (r *oamResponder) receive(p *oam.PDU) {
 			resp.Containers = append(resp.Containers, c)
 		}
 		r.send(0, resp, false)
+	case *oam.LoopbackControl:
+		if r.state != oamSendAny {
+			return
+		}
+		// 57.2.11: the new state is acknowledged with an Information.
+		r.loopback = pl.Command == oam.LoopbackEnable
+		r.sendInfo()
 	}
 }
 
@@ -179,6 +203,10 @@ func (r *oamResponder) sent(frame []byte) {
 		r.o.PowerOff()
 	}
 }
+
+// Loopback says remote loopback is on: data frames from the OLT are
+// sent back upstream, none of the ONU's own.
+func (o *ONU) Loopback() bool { return o.oam.loopback }
 
 // DyingGasp makes the ONU send an OAMPDU with the dying gasp flag in its
 // next grant, ahead of everything queued, and then power off, as an ONU

@@ -117,8 +117,12 @@ type Stats struct {
 	DropUnregistered uint64 `json:"drop_unregistered"`
 	RxErrors         uint64 `json:"rx_errors"`
 	TxErrors         uint64 `json:"tx_errors"`
-	OAMTx            uint64 `json:"oam_tx"`
-	OAMRx            uint64 `json:"oam_rx"`
+	// LoopedBack counts data frames returned in remote loopback;
+	// DropLoopback the ONU's own frames discarded meanwhile.
+	LoopedBack   uint64 `json:"looped_back"`
+	DropLoopback uint64 `json:"drop_loopback"`
+	OAMTx        uint64 `json:"oam_tx"`
+	OAMRx        uint64 `json:"oam_rx"`
 }
 
 type grant struct {
@@ -283,16 +287,25 @@ func LineBytes(n int) int { return lineBytes(n) }
 var (
 	ErrNotRegistered = errors.New("onu: not registered")
 	ErrQueueFull     = errors.New("onu: upstream queue full")
+	ErrLoopback      = errors.New("onu: in remote loopback")
 )
 
 // Enqueue queues an upstream Ethernet frame (no FCS); frames are sent in
-// order inside the ONU's grants. Frames offered while not registered or
-// with the queue full are dropped and counted.
+// order inside the ONU's grants. Frames offered while not registered, in
+// remote loopback or with the queue full are dropped and counted.
 func (o *ONU) Enqueue(frame []byte) error {
 	if o.state != Registered {
 		o.stats.DropUnregistered++
 		return ErrNotRegistered
 	}
+	if o.oam.loopback {
+		o.stats.DropLoopback++
+		return ErrLoopback
+	}
+	return o.enqueue(frame)
+}
+
+func (o *ONU) enqueue(frame []byte) error {
 	lb := lineBytes(len(frame))
 	if o.queuedLine+lb > o.cfg.QueueLimit {
 		o.stats.DropQueueFull++
@@ -356,6 +369,13 @@ func (o *ONU) Receive(llid uint16, mode bool, frame []byte, arrival int64) {
 		}
 		o.stats.RxFrames++
 		o.stats.RxBytes += uint64(len(frame))
+		if o.oam.loopback && mine && o.state == Registered {
+			// The frame goes back as it came (802.3 57.2.11.1).
+			if o.enqueue(append([]byte(nil), frame...)) == nil {
+				o.stats.LoopedBack++
+			}
+			return
+		}
 		if o.OnData != nil {
 			o.OnData(frame)
 		}
