@@ -8,8 +8,13 @@ if [ -s "$out/vmlinux" ] && [ -s "$out/vmlinuz" ] && [ -s "$out/release" ]; then
 command -v apt-get >/dev/null || { echo "fetch-kernel: apt-get not found (need a Debian host)" >&2; exit 1; }
 # linux-image-amd64 is a metapackage; resolve it to the versioned image package.
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2}' | head -n1 || true)
+if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+  # A fresh machine may have no package lists yet.
+  apt-get update -qq >/dev/null 2>&1 || true
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2}' | head -n1 || true)
+fi
 if [ -z "$pkg" ]; then
-  echo "fetch-kernel: cannot resolve linux-image-amd64; run: apt-get update" >&2
+  echo "fetch-kernel: cannot resolve linux-image-amd64; run: sudo apt-get update" >&2
   exit 1
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cgoa-kernel.XXXXXX")
