@@ -77,6 +77,48 @@ func (o *ONU) PON() *Endpoint { return o.pon }
 // Emulator is the emulated ONUs (traffic, faults, counters: see blades/epon/onu).
 func (o *ONU) Emulator() *onu.Emulator { return o.em.Load() }
 
+// ONUTraffic is one emulated ONU's upstream test traffic so far.
+type ONUTraffic struct {
+	MAC string `json:"mac"`
+	onu.TrafficStats
+}
+
+// SetTraffic makes every emulated ONU of the PON offer numbered upstream frames
+// (blades/epon/onu.NumberedFrame, one sequence per ONU) of size bytes at rate bit/s of
+// frame bytes, in its grants; rate 0 stops them. The OLT counts them per ONU (show onu:
+// rx_test_frames, rx_data_lost), Traffic says how many were sent.
+func (o *ONU) SetTraffic(rate int64, size int) error {
+	em := o.em.Load()
+	for i := 0; i < em.Len(); i++ {
+		if err := em.SetTraffic(i, onu.Traffic{Rate: rate, Size: size}); err != nil {
+			return fmt.Errorf("farend: %s: ONU %d: %w", o.pon.Name(), i, err)
+		}
+	}
+	return nil
+}
+
+// Traffic returns each emulated ONU's test traffic counters, in ONU order.
+func (o *ONU) Traffic() []ONUTraffic {
+	em := o.em.Load()
+	out := make([]ONUTraffic, em.Len())
+	for i := range out {
+		st, _ := em.Traffic(i)
+		out[i] = ONUTraffic{MAC: em.MAC(i).String(), TrafficStats: st}
+	}
+	return out
+}
+
+// DyingGasp makes emulated ONU i send a dying gasp in its next grant and power off, as on
+// a power cut; it reports whether the ONU was registered (had anyone to tell).
+func (o *ONU) DyingGasp(i int) (bool, error) {
+	var sent bool
+	err := o.em.Load().Do(i, func(u *onu.ONU) { sent = u.DyingGasp() })
+	return sent, err
+}
+
+// PowerOn powers emulated ONU i on (after a dying gasp, say); it registers again.
+func (o *ONU) PowerOn(i int) error { return o.em.Load().Do(i, (*onu.ONU).PowerOn) }
+
 // SetUp sets the PON fibre up or down: while it is down no frame crosses, so the OLT times the
 // ONUs out and they register again once it is back.
 func (o *ONU) SetUp(up bool) { o.pon.SetUp(up) }

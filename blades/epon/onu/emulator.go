@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,34 @@ type emuONU struct {
 	onu   *ONU
 	delay time.Duration
 	due   time.Duration // next Tick, since start
+	// lastTx is when the last upstream frame was scheduled to leave.
+	lastTx time.Duration
+
+	// Test traffic (loop goroutine only, but the counters).
+	traffic Traffic
+	gap     time.Duration // between frames at traffic.Rate
+	nextTx  time.Duration // next frame due, since start
+	seq     uint64
+	sent    atomic.Uint64
+	dropped atomic.Uint64
+}
+
+// Traffic is an emulated ONU's upstream test traffic: numbered frames
+// (NumberedFrame, stream 0, numbered from 0 across SetTraffic calls) of
+// Size bytes to Dst at Rate bit/s of frame bytes, offered to its upstream
+// queue as evenly as the emulator's timer allows. Rate 0 stops it.
+type Traffic struct {
+	Rate int64
+	Size int
+	Dst  net.HardwareAddr
+}
+
+// TrafficStats count an emulated ONU's test frames: Sent is every frame
+// numbered (the next number is Sent), Dropped those its queue refused
+// (not registered, full, in loopback), which the OLT sees as lost.
+type TrafficStats struct {
+	Sent    uint64 `json:"sent"`
+	Dropped uint64 `json:"dropped"`
 }
 
 type emuEvent struct {
@@ -97,7 +126,12 @@ func (t emuTx) Transmit(llid uint16, frame []byte, at int64) {
 		e.txErr.Add(1)
 		return
 	}
-	e.schedule(time.Duration(at)*16+u.delay, func() { e.put(b) })
+	// An ONU's frames leave in the order it sends them: on the real
+	// clock its MPCP offset follows each GATE's socket latency, so a
+	// later grant can map to a raw time before the last burst's tail.
+	leave := max(time.Duration(at)*16+u.delay, u.lastTx)
+	u.lastTx = leave
+	e.schedule(leave, func() { e.put(b) })
 }
 
 func (e *Emulator) put(b []byte) {
@@ -244,6 +278,15 @@ func (e *Emulator) runDue() time.Duration {
 		}
 		next := now + time.Hour
 		for _, u := range e.onus {
+			if u.traffic.Rate > 0 && u.nextTx <= now {
+				e.mu.Unlock()
+				u.offer(now)
+				e.mu.Lock()
+				ran = true
+			}
+			if u.traffic.Rate > 0 {
+				next = min(next, u.nextTx)
+			}
 			if u.due <= now {
 				e.mu.Unlock()
 				u.retick()
@@ -279,6 +322,66 @@ func (e *Emulator) Do(i int, fn func(*ONU)) error {
 	case <-e.done:
 		return fmt.Errorf("onu: emulator closed")
 	}
+}
+
+// offer enqueues the test frames due by now; a late timer sends the
+// ones it owes at once, as a source that kept its rate would have.
+func (u *emuONU) offer(now time.Duration) {
+	t := &u.traffic
+	for u.nextTx <= now && t.Rate > 0 {
+		f := NumberedFrame(t.Dst, u.onu.cfg.MAC, 0, u.seq, t.Size)
+		u.seq++
+		u.sent.Add(1)
+		if u.onu.Enqueue(f) != nil {
+			u.dropped.Add(1)
+		}
+		u.nextTx += u.gap
+	}
+	u.retick()
+}
+
+// SetTraffic starts, changes or (Rate 0) stops ONU i's test traffic.
+func (e *Emulator) SetTraffic(i int, t Traffic) error {
+	if t.Rate < 0 || t.Rate > 10e9 {
+		return fmt.Errorf("onu: traffic at %d bit/s, want 0..10e9", t.Rate)
+	}
+	if t.Rate > 0 && (t.Size < MinNumbered || t.Size > ponlink.MaxFrame) {
+		return fmt.Errorf("onu: traffic frames of %d bytes, want %d..%d", t.Size, MinNumbered, ponlink.MaxFrame)
+	}
+	if t.Dst == nil {
+		t.Dst = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	} else if len(t.Dst) != 6 {
+		return fmt.Errorf("onu: traffic destination %v: want 6 bytes", t.Dst)
+	}
+	if i < 0 || i >= len(e.onus) {
+		return fmt.Errorf("onu: emulator has no ONU %d of %d", i, len(e.onus))
+	}
+	u := e.onus[i]
+	return e.Do(i, func(*ONU) {
+		u.traffic = t
+		if t.Rate > 0 {
+			u.gap = time.Duration(float64(t.Size*8) / float64(t.Rate) * 1e9)
+			u.gap = max(u.gap, time.Nanosecond)
+			u.nextTx = time.Since(e.start)
+		}
+	})
+}
+
+// Traffic returns ONU i's test traffic counters.
+func (e *Emulator) Traffic(i int) (TrafficStats, error) {
+	if i < 0 || i >= len(e.onus) {
+		return TrafficStats{}, fmt.Errorf("onu: emulator has no ONU %d of %d", i, len(e.onus))
+	}
+	u := e.onus[i]
+	return TrafficStats{Sent: u.sent.Load(), Dropped: u.dropped.Load()}, nil
+}
+
+// MAC is ONU i's address.
+func (e *Emulator) MAC(i int) net.HardwareAddr {
+	if i < 0 || i >= len(e.onus) {
+		return nil
+	}
+	return e.onus[i].onu.MAC()
 }
 
 // PowerOnAll powers every ONU on.
