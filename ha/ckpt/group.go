@@ -1,0 +1,93 @@
+package ckpt
+
+import (
+	"slices"
+	"time"
+
+	"github.com/cgoa/cgoa/ha"
+	"github.com/cgoa/cgoa/ha/amf"
+)
+
+// Roles works out, from a blade's `show ha` data, who writes and who
+// replicates group's checkpoints: the slot of the group's active unit
+// (0: none known) and the slots of its standby units, other than self,
+// whose blades are up (the AMF's choice of standby; for a 2N group the
+// standby unit's blade).
+func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
+	for _, g := range st.Groups {
+		if g.Name != group {
+			continue
+		}
+		for _, u := range g.Units {
+			if !u.Known {
+				continue
+			}
+			switch u.State {
+			case amf.Active:
+				writer = u.Node
+			case amf.Standby:
+				if u.Node != st.Self && !slices.Contains(replicas, u.Node) {
+					replicas = append(replicas, u.Node)
+				}
+			}
+		}
+	}
+	slices.Sort(replicas)
+	return writer, replicas
+}
+
+// Assign follows the local unit's HA state (call it from the unit's
+// component Assign callback): Active promotes the service to writer,
+// anything else demotes it. It reports whether the service is the writer
+// now, and, for a promotion, whether it was Ready (it had every
+// acknowledged synchronous write) when promoted. After a promotion the
+// role opens its checkpoints again.
+func (n *Node) Assign(a amf.Assignment) (active, wasReady bool) {
+	n.Do(func(s *Service, now time.Duration) {
+		wasReady = s.Ready()
+		if a.State == amf.Active {
+			s.Promote(now)
+		} else {
+			s.Demote()
+		}
+		active = s.Active()
+	})
+	return active, wasReady
+}
+
+// Track keeps the Node's writer and replica set in line with the AMF:
+// every interval it reads b's status and tells a replica which slot
+// writes (Follow) and a writer which blades replicate (SetReplicas).
+// Promotion and demotion come from Assign (the HA loop's callback, which
+// must not read the blade's status). It returns a function that stops
+// tracking.
+func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	update := func() {
+		w, r := Roles(b.Status().Status, group)
+		n.Do(func(s *Service, now time.Duration) {
+			if s.Active() {
+				if !slices.Equal(r, s.Replicas()) {
+					s.SetReplicas(now, r)
+				}
+			} else if w != 0 && w != s.opt.Self {
+				s.Follow(w)
+			}
+		})
+	}
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			update()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
