@@ -3,6 +3,15 @@
 // shelf's EPON blades. The OLT control, DBA and simulator live in the subpackages; this
 // package runs one OLT per PON NIC of the blade and gives the console `show pon`,
 // `show onu [PON]` and `onu deregister PON ONU`.
+//
+// Every OLT alarm (ONU registered, deregistered, MPCP timeout, OAM up or lost, dying gasp,
+// link fault, critical and link events, loopback) goes to the blade log (`show log`; info
+// alarms at level info, major and critical ones at level error) and to each hook added
+// with OnAlarm, which is where SNMP traps subscribe:
+//
+//	e := epon.New()
+//	e.OnAlarm(func(a olt.Alarm) { traps.Send(...) })
+//	role := e.Role()
 package epon
 
 import (
@@ -20,9 +29,48 @@ import (
 	"github.com/cgoa/cgoa/netstack/ponlink"
 )
 
-// Role returns the EPON blade role for the firmware.
-func Role() blade.Role {
-	return blade.Role{Name: "epon", Start: start}
+// Role returns the EPON blade role for the firmware (New().Role(): no alarm hooks but
+// the blade log).
+func Role() blade.Role { return New().Role() }
+
+// EPON is the EPON blade role with its alarm hooks.
+type EPON struct {
+	mu    sync.Mutex
+	hooks []func(olt.Alarm)
+}
+
+// New returns the role, to add alarm hooks to before the blade starts.
+func New() *EPON { return &EPON{} }
+
+// Role is the blade role running e.
+func (e *EPON) Role() blade.Role {
+	return blade.Role{Name: "epon", Start: e.start}
+}
+
+// OnAlarm adds a hook every OLT alarm of the blade is passed to, after the blade log. Hooks
+// run on the PON port's goroutine: a slow one delays that port's MPCP, so hand the alarm
+// off (a channel) for anything that blocks. Safe to call at any time.
+func (e *EPON) OnAlarm(h func(olt.Alarm)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.hooks = append(e.hooks, h)
+}
+
+// publish logs an alarm and passes it to the hooks.
+func (e *EPON) publish(log *blade.Log, a olt.Alarm) {
+	if log != nil {
+		if a.Severity == "info" {
+			log.Printf("epon %s: alarm: %v", a.PON, a)
+		} else {
+			log.Errorf("epon %s: alarm: %v", a.PON, a)
+		}
+	}
+	e.mu.Lock()
+	hooks := e.hooks
+	e.mu.Unlock()
+	for _, h := range hooks {
+		h(a)
+	}
 }
 
 // Blade-side timing for a PON emulated through QEMU under TCG: GATEs go out 5 ms ahead of
@@ -36,14 +84,15 @@ const (
 type pons struct {
 	mu   sync.Mutex
 	olts map[string]*olt.OLT
+	role *EPON
 }
 
-func start(b *blade.Blade) error {
+func (e *EPON) start(b *blade.Blade) error {
 	ports, err := b.HW.Ports.List()
 	if err != nil {
 		return err
 	}
-	p := &pons{olts: map[string]*olt.OLT{}}
+	p := &pons{olts: map[string]*olt.OLT{}, role: e}
 	for _, pt := range ports {
 		if !strings.HasPrefix(pt.Name, "pon") {
 			continue
@@ -74,7 +123,7 @@ func (p *pons) run(ctx context.Context, b *blade.Blade, name string, mac net.Har
 	if err != nil {
 		return err
 	}
-	o.OnAlarm = func(a olt.Alarm) { b.Log.Printf("epon %s: alarm: %v", name, a) }
+	o.OnAlarm = func(a olt.Alarm) { p.role.publish(b.Log, a) }
 	p.mu.Lock()
 	p.olts[name] = o
 	p.mu.Unlock()
@@ -145,9 +194,10 @@ func (p *pons) registerCommands(b *blade.Blade) {
 			return map[string]any{"onus": out}, nil
 		}, func(w io.Writer, v any) {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PON\tLLID\tMAC\tSTATE\tRTT us\tkm\tOAM")
+			fmt.Fprintln(tw, "PON\tLLID\tMAC\tSTATE\tRTT us\tkm\tOAM\tRX DATA\tLOST")
 			for _, u := range v.(map[string]any)["onus"].([]olt.ONUView) {
-				fmt.Fprintf(tw, "%s\t%#x\t%s\t%s\t%.1f\t%.2f\t%s\n", u.PON, u.LLID, u.MAC, u.State, u.RTTUs, u.DistanceKm, u.OAM)
+				fmt.Fprintf(tw, "%s\t%#x\t%s\t%s\t%.1f\t%.2f\t%s\t%d\t%d\n", u.PON, u.LLID, u.MAC, u.State, u.RTTUs, u.DistanceKm, u.OAM,
+					u.Stats.RxDataFrames, u.Stats.RxDataLost)
 			}
 			tw.Flush()
 		})
