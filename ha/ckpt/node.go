@@ -106,6 +106,15 @@ func (n *Node) Delete(ctx context.Context, ckpt, section string, sync bool) (uin
 	return seq, n.wait(ctx, seq)
 }
 
+// WaitDurable waits until record seq (of an asynchronous write, say) is
+// durable: every replica has applied it. Writers use it for flow
+// control and group commit: many asynchronous writes, then one wait.
+func (n *Node) WaitDurable(ctx context.Context, seq uint64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wait(ctx, seq)
+}
+
 // wait blocks (n.mu held) until seq is durable or ctx ends.
 func (n *Node) wait(ctx context.Context, seq uint64) error {
 	stop := context.AfterFunc(ctx, func() {
