@@ -18,6 +18,14 @@ type SLA struct {
 //   - SLA: an ONU always gets what it reports up to its guaranteed window
 //     (its guaranteed rate over MaxCycle; MaxWindow by default). SetSLA
 //     refuses guarantees that add up to more than the cycle.
+//   - Peak rate: a token bucket per ONU filled at the peak rate (depth:
+//     the peak rate over MaxCycle, at least one maximum frame) caps what
+//     its windows carry over time, however short the cycles get when the
+//     PON is lightly loaded. Grants take tokens when they are made; the
+//     part of a window the ONU left unused comes back with its next
+//     REPORT (Report.Granted - Report.Received). NotBefore tells the OLT
+//     when an empty bucket will hold a frame again, so it defers the
+//     poll rather than granting windows the ONU cannot use.
 //   - Excess redistribution: what the others' last grants left unused of
 //     their guaranteed windows (net of excess already handed out) is
 //     shared equally among the ONUs whose last report exceeded their
@@ -58,6 +66,13 @@ type CGOA struct {
 	lastNow    []int64
 	lastQueued []int
 	rate       []float64 // bytes per quantum
+
+	// Peak-rate token buckets: fill rate (bytes per quantum, 0 for no
+	// peak), depth and content in bytes, time of the last fill.
+	peakRate []float64
+	depth    []float64
+	tokens   []float64
+	tokT     []int64
 }
 
 // Default tuning of CGOA, chosen on the simulator (see blades/epon/sim).
@@ -76,6 +91,7 @@ func NewCGOA(cfg Config) *CGOA {
 		wg: make([]int, n), wp: make([]int, n), last: make([]int, n),
 		heavy: make([]bool, n), seen: make([]bool, n), lastNow: make([]int64, n),
 		lastQueued: make([]int, n), rate: make([]float64, n),
+		peakRate: make([]float64, n), depth: make([]float64, n), tokens: make([]float64, n), tokT: make([]int64, n),
 	}
 	// Until an ONU reports it counts as heavy, so the first reports do not
 	// hand out the whole cycle as excess.
@@ -118,7 +134,45 @@ func (c *CGOA) SetSLA(onu int, s SLA) error {
 	}
 	c.sumWg += wg - c.wg[onu]
 	c.wg[onu], c.wp[onu] = wg, wp
+	pr := 0.0
+	if s.Peak > 0 {
+		pr = float64(s.Peak) / 8 * Quantum.Seconds()
+	}
+	if pr != c.peakRate[onu] {
+		// A new peak starts with a full bucket.
+		c.peakRate[onu] = pr
+		c.depth[onu] = float64(max(c.windowBytes(s.Peak), maxFrameBytes))
+		c.tokens[onu], c.tokT[onu] = c.depth[onu], -1
+	}
 	return nil
+}
+
+// bucket is ONU i's token count at time t with r's refund, without
+// changing it.
+func (c *CGOA) bucket(i int, r Report, t int64) float64 {
+	tok := c.tokens[i] + float64(max(0, r.Granted-r.Received))
+	if c.tokT[i] >= 0 && t > c.tokT[i] {
+		tok += float64(t-c.tokT[i]) * c.peakRate[i]
+	}
+	return min(tok, c.depth[i])
+}
+
+// NotBefore is the OLT time from which ONU r.ONU's next window should
+// start for its peak-rate bucket to let it send a frame (or its whole
+// queue when that is less); r.Now or earlier when it may start at once.
+// It changes nothing: Size takes the tokens.
+func (c *CGOA) NotBefore(r Report) int64 {
+	i := r.ONU
+	if i < 0 || i >= len(c.wg) || c.peakRate[i] == 0 || r.Queued == 0 {
+		return r.Now
+	}
+	need := float64(min(r.Queued, maxFrameBytes))
+	at := max(r.Now, c.tokT[i])
+	have := c.bucket(i, r, at)
+	if have >= need {
+		return r.Now
+	}
+	return at + int64((need-have)/c.peakRate[i]) + 1
 }
 
 // Name implements Algorithm.
@@ -158,6 +212,11 @@ func (c *CGOA) Size(r Report, start int64) int {
 		}
 	}
 	limit = min(limit, c.wp[i])
+	if c.peakRate[i] > 0 {
+		t := max(start, c.tokT[i])
+		c.tokens[i], c.tokT[i] = c.bucket(i, r, t), t
+		limit = min(limit, int(c.tokens[i]))
+	}
 
 	var grant int
 	if r.Queued > limit {
@@ -178,6 +237,9 @@ func (c *CGOA) Size(r Report, start int64) int {
 			slack := (c.sumWg - c.wg[i]) - (c.sumLast - c.last[i])
 			grant += max(0, min(pred, limit-grant, slack/c.cfg.ONUs))
 		}
+	}
+	if c.peakRate[i] > 0 {
+		c.tokens[i] -= float64(grant)
 	}
 	c.sumLast += grant - c.last[i]
 	c.last[i] = grant

@@ -3,6 +3,7 @@ package dba
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 // paperConfig is the IPACT paper's set-up: 16 ONUs, 1 Gb/s, 2 ms cycle,
@@ -196,7 +197,8 @@ func TestCGOASLA(t *testing.T) {
 	for i := 1; i < 16; i++ {
 		g.Size(Report{ONU: i, Queued: 0}, 0)
 	}
-	if got := g.Size(Report{ONU: 0, Queued: 200000}, 0); got != 30000 {
+	// (a cycle later: the peak-rate bucket has refilled).
+	if got := g.Size(Report{ONU: 0, Queued: 200000, Now: c.MaxCycle}, c.MaxCycle); got != 30000 {
 		t.Errorf("peak-capped ONU: Size = %d, want 30000", got)
 	}
 	if err := g.SetSLA(2, SLA{Guaranteed: 900e6}); err == nil {
@@ -250,5 +252,63 @@ func TestPollerReserve(t *testing.T) {
 	// Idle channel: the reservation starts at earliest.
 	if got := p.Reserve(1e9, 10); got != 1e9 {
 		t.Errorf("Reserve(1e9, 10) on an idle channel = %d, want 1e9", got)
+	}
+}
+
+// TestCGOAPeakIsARate polls one backlogged ONU with a 50 Mb/s peak, alone
+// on the PON (so the cycles are far shorter than MaxCycle) and then
+// beside a loaded ONU, as the OLT does (Poller.NotBefore defers the
+// poll): what its windows carry over a second must stay within the peak
+// rate (plus one bucket) and reach at least 95% of it.
+func TestCGOAPeakIsARate(t *testing.T) {
+	for _, others := range []bool{false, true} {
+		c := paperConfig(t)
+		g := NewCGOA(c)
+		p := NewPoller(c, g)
+		const peak = 50e6
+		if err := g.SetSLA(0, SLA{Peak: peak}); err != nil {
+			t.Fatal(err)
+		}
+		second := int64(time.Second / Quantum)
+		const rtt = 1000
+		now := make([]int64, 2)
+		var last [2]Report
+		carried := make([]int, 2)
+		active := 1
+		if others {
+			active = 2
+		}
+		for i := range active {
+			last[i] = Report{ONU: i, Queued: 1 << 30}
+		}
+		// Event loop over the ONUs' REPORT times, earliest first.
+		for {
+			i := 0
+			if active == 2 && now[1] < now[0] {
+				i = 1
+			}
+			if now[i] >= second {
+				break
+			}
+			r := last[i]
+			r.Now = now[i]
+			if at := p.NotBefore(r, rtt); at > r.Now {
+				now[i] = at
+				continue
+			}
+			w := p.Next(r, rtt)
+			carried[i] += w.Data
+			last[i] = Report{ONU: i, Queued: 1 << 30, Granted: w.Data, Received: w.Data}
+			now[i] = w.End()
+		}
+		rate := float64(carried[0]) * 8 // bytes in one second
+		bucket := 50e6 / 8 * (time.Duration(c.MaxCycle) * Quantum).Seconds()
+		t.Logf("others loaded %v: peak-limited ONU carried %.1f Mb/s, other %.1f Mb/s", others, rate/1e6, float64(carried[1])*8/1e6)
+		if rate > peak+bucket*8 || rate < 0.95*peak {
+			t.Errorf("others loaded %v: 50 Mb/s peak ONU carried %.2f Mb/s in 1 s, want 47.5..%.2f", others, rate/1e6, (peak+bucket*8)/1e6)
+		}
+		if others && float64(carried[1])*8 < 800e6 {
+			t.Errorf("the other ONU carried only %.1f Mb/s", float64(carried[1])*8/1e6)
+		}
 	}
 }

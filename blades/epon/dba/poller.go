@@ -51,6 +51,26 @@ func (p *Poller) Next(r Report, rtt int64) Window {
 	return w
 }
 
+// Pacer is implemented by an Algorithm that rate-limits ONUs (CGOA's
+// peak-rate buckets): NotBefore is the OLT time from which the ONU's
+// next window is worth starting.
+type Pacer interface {
+	NotBefore(r Report) int64
+}
+
+// NotBefore is the OLT time from which the REPORT r (of an ONU whose
+// round trip is rtt) should be answered with a GATE: r.Now unless the
+// Algorithm paces the ONU and its next window, placed now, would start
+// before the ONU may send again. The OLT defers the poll until then
+// instead of granting a window the ONU cannot use.
+func (p *Poller) NotBefore(r Report, rtt int64) int64 {
+	pc, ok := p.alg.(Pacer)
+	if !ok {
+		return r.Now
+	}
+	return max(r.Now, pc.NotBefore(r)-p.Proc-rtt)
+}
+
 // Reserve places a window of length quanta that no ONU's grant may
 // overlap (the OLT's discovery window, where unregistered ONUs answer at
 // random) on the channel: at earliest, or after the last window granted

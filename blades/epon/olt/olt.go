@@ -486,6 +486,13 @@ func (o *OLT) receiveMPCP(llid uint16, u *onu, frame []byte, arrival int64) {
 			o.wake(u.deferAt)
 			return
 		}
+		if at := o.poller.NotBefore(r, u.rtt); at > now {
+			// At its peak rate: poll when it may send again.
+			o.stats.PacedPolls++
+			u.deferred, u.deferAt, u.deferRep = true, at, r
+			o.wake(at)
+			return
+		}
 		o.poll(u, r)
 	default:
 		// GATE and REGISTER only travel downstream.
@@ -646,7 +653,8 @@ func (o *OLT) Tick() int64 {
 				// The REPORT (or REGISTER_ACK) was lost: grant again.
 				o.stats.Repolls++
 				u.stats.Repolls++
-				o.poll(u, dba.Report{ONU: u.slot, Now: now, Granted: u.win.Data})
+				o.poll(u, dba.Report{ONU: u.slot, Now: now, Granted: u.win.Data, Received: u.received})
+				u.received = 0
 			} else {
 				next = min(next, due)
 			}

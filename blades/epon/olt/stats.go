@@ -24,12 +24,15 @@ type PONStats struct {
 	RangeErrors     uint64 `json:"range_errors"`
 	OutOfWindow     uint64 `json:"out_of_window"`
 	Repolls         uint64 `json:"repolls"`
-	TxFrames        uint64 `json:"tx_frames"`
-	TxErrors        uint64 `json:"tx_errors"`
-	RxFrames        uint64 `json:"rx_frames"`
-	RxDataFrames    uint64 `json:"rx_data_frames"`
-	RxErrors        uint64 `json:"rx_errors"`
-	RxUnknownLLID   uint64 `json:"rx_unknown_llid"`
+	// PacedPolls counts REPORTs answered later because the ONU was at
+	// its peak rate.
+	PacedPolls    uint64 `json:"paced_polls"`
+	TxFrames      uint64 `json:"tx_frames"`
+	TxErrors      uint64 `json:"tx_errors"`
+	RxFrames      uint64 `json:"rx_frames"`
+	RxDataFrames  uint64 `json:"rx_data_frames"`
+	RxErrors      uint64 `json:"rx_errors"`
+	RxUnknownLLID uint64 `json:"rx_unknown_llid"`
 }
 
 // OAMStats are one ONU's OAM counters (DOT3-OAM-MIB, RFC 4878,
