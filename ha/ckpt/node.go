@@ -72,6 +72,14 @@ func (n *Node) Receive(from uint8, b []byte) {
 	n.mu.Unlock()
 }
 
+// SetSend replaces the Service's Options.Send (a link made after the
+// Node, say). Like Options.Send, f runs with the Node's lock held.
+func (n *Node) SetSend(f func(to uint8, msg []byte)) {
+	n.mu.Lock()
+	n.svc.opt.Send = f
+	n.mu.Unlock()
+}
+
 // Do runs f on the Service with the Node's lock held (Promote, Demote,
 // Follow, SetReplicas, Open, Close, Read, Sections, Status ...). f gets
 // the current instant to pass on.

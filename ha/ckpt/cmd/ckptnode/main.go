@@ -26,7 +26,8 @@
 // stdin: "pause" (stop writing; prints "paused <seq>"), "resume", "mode
 // async" (asynchronous writes only) and "mode mixed", "dump"
 // (prints "dump <role> gen <g> seq <n> ready <bool> resyncs <n>", the
-// sec lines and "end"), "status" (show ckpt).
+// sec lines and "end"), "status" (show ckpt). With -bench writer|replica
+// it runs one side of the checkpoint bench instead (bench.go).
 package main
 
 import (
@@ -196,6 +197,9 @@ func run() error {
 		ring    = flag.Int("ring", 128<<10, "checkpoint ring budget, bytes")
 		every   = flag.Duration("every", 200*time.Microsecond, "pause between workload writes")
 		seed    = flag.Uint64("seed", 0, "workload seed (0: from the clock)")
+		bench   = flag.String("bench", "", "run the checkpoint bench in this role instead (writer|replica)")
+		peer    = flag.String("peer", "", "bench: the other side's base0 address")
+		other   = flag.Uint("peer-slot", 0, "bench: the other side's slot")
 	)
 	flag.Parse()
 	b, err := os.ReadFile(*cfgPath)
@@ -226,6 +230,9 @@ func run() error {
 	blade, err := ha.Start(ha.Options{Config: cfg, Slot: uint8(*slot), Key: key, Paths: paths})
 	if err != nil {
 		return err
+	}
+	if *bench != "" {
+		return runBench(*bench, blade, key, uint8(*slot), uint8(*other), *peer, *ring)
 	}
 	node, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: uint8(*slot), Ring: *ring})
 	if err != nil {

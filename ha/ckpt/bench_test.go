@@ -1,0 +1,116 @@
+package ckpt
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cgoa/cgoa/ha/procmode"
+)
+
+// TestBenchCkpt is the checkpoint bench (make bench-ckpt), not a test: it
+// runs only with CGOA_BENCH_CKPT=<output json path>. Two ckptnode
+// processes (slots 3 and 4) in network namespaces over veth (procmode's
+// backplane); the writer measures, in one run: raw TCP throughput and the
+// raw TCP 1 KiB round trip over the same veth (the peers), then
+// asynchronous throughput of 1 KiB and 64 KiB sections, synchronous 1 KiB
+// write latency and RSS growth, over the direct TCP Link (the metrics
+// without suffix) and over the HA transport (".ha").
+func TestBenchCkpt(t *testing.T) {
+	out := os.Getenv("CGOA_BENCH_CKPT")
+	if out == "" {
+		t.Skip("bench: set CGOA_BENCH_CKPT=build/bench/ckpt.json to run")
+	}
+	procmode.Require(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ckptnode")
+	if b, err := exec.Command("go", "build", "-o", bin, "github.com/cgoa/cgoa/ha/ckpt/cmd/ckptnode").CombinedOutput(); err != nil {
+		t.Fatalf("go build ckptnode: %v\n%s", err, b)
+	}
+	shelf := procmode.New(t, bin, []uint8{3, 4}, "groups: []\n")
+	conf := filepath.Join(dir, "shelf.yaml")
+	if err := os.WriteFile(conf, []byte("shelf: 7\nslots: [3, 4]\ntimers:\n  interval: 20ms\n  misses: 5\ngroups: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kb := make([]byte, 32)
+	rand.Read(kb)
+	key := hex.EncodeToString(kb)
+	var results []procmode.Result
+	var mu sync.Mutex
+	start := func(slot, other uint8, role string) (*exec.Cmd, chan struct{}, chan struct{}) {
+		cmd := exec.Command("ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
+			"-base0", "base0="+procmode.Base0Net, "-base1", "base1="+procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
+			"-ring", fmt.Sprint(4<<20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("10.77.0.%d", other))
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		cmd.Stderr = os.Stderr
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			sc := bufio.NewScanner(pipe)
+			for sc.Scan() {
+				l := sc.Text()
+				switch {
+				case l == "ready":
+					close(ready)
+				case strings.HasPrefix(l, "result "):
+					var r procmode.Result
+					if err := json.Unmarshal([]byte(l[7:]), &r); err != nil {
+						t.Errorf("bad result line %q: %v", l, err)
+						continue
+					}
+					mu.Lock()
+					results = append(results, r)
+					mu.Unlock()
+					t.Log(l[7:])
+				default:
+					t.Logf("slot %d: %s", slot, l)
+				}
+			}
+			cmd.Wait()
+		}()
+		t.Cleanup(func() { cmd.Process.Kill(); <-done })
+		return cmd, ready, done
+	}
+	_, rready, rdone := start(4, 3, "replica")
+	select {
+	case <-rready:
+	case <-rdone:
+		t.Fatal("replica exited before ready")
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica not ready after 10s")
+	}
+	wcmd, _, wdone := start(3, 4, "writer")
+	select {
+	case <-wdone:
+	case <-time.After(15 * time.Minute):
+		t.Fatal("writer not done after 15 min")
+	}
+	if !wcmd.ProcessState.Success() {
+		t.Fatalf("writer: %v", wcmd.ProcessState)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(results) == 0 {
+		t.Fatal("no results")
+	}
+	if err := procmode.WriteReport(out, procmode.Report{Bench: "ckpt", Machine: procmode.Machine(), Results: results}); err != nil {
+		t.Fatal(err)
+	}
+}
