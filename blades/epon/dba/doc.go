@@ -18,4 +18,6 @@
 //	// on each REPORT from ONU i arriving at OLT time now:
 //	w := p.Next(dba.Report{ONU: i, Now: now, Queued: q, Received: got, Granted: last}, rtt[i])
 //	// send GATE{Start: w.Start - rtt[i], Length: w.Length}
+//	// (an OLT first asks p.NotBefore(report, rtt[i]): an ONU at its SLA
+//	// peak rate is polled when its token bucket lets it send again)
 package dba

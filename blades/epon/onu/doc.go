@@ -27,4 +27,9 @@
 // threshold and then the whole queue. Lengths are in quanta of line time
 // including each frame's FCS, preamble and inter-packet gap, as the DBA
 // (blades/epon/dba) counts them.
+//
+// The Emulator's ONUs can offer numbered test traffic at a set rate
+// (Emulator.SetTraffic, counters in Emulator.Traffic); the OLT counts the
+// frames and the gaps in their numbering per ONU. Each emulated ONU's
+// upstream frames leave in the order it sent them.
 package onu
