@@ -149,7 +149,6 @@ func TestShelfServices(t *testing.T) {
 
 	// Bring it back: it rejoins as standby, one active remains.
 	sh.Restart(t, active)
-	sh.WaitBoot(t, active, 2)
 	shelftest.Eventually(t, 30*time.Second, "restarted blade in quorum as standby", func() error {
 		a, err := activeOn(sh, active)
 		if err != nil {
