@@ -73,5 +73,24 @@
 //	ckpt.WriteStatus(os.Stdout, svc.Status(now()))   // show ckpt (json: encoding/json)
 //
 // Service is a pure state machine (no goroutines, no clock reads); Node
-// runs it on the real clock with waiting synchronous writes.
+// runs it on the real clock with waiting synchronous writes (and
+// WaitDurable for flow control). Node.Track keeps a Node's writer and
+// replica set in line with the AMF (Roles: the group's active unit's
+// blade writes, its standby units' blades replicate).
+//
+// # Paths
+//
+// The stream runs over the HA transport (AttachBlade) or over a direct
+// TCP Link per replica (shelf-key authenticated, large frames). The HA
+// transport's 1.4 KB datagrams, each sealed and sent on both base paths,
+// bound a stream to tens of MB/s; the Link carries hundreds (make
+// bench-ckpt measures both beside raw TCP over the same veth). The
+// protocol is the same on both.
+//
+// # Testing
+//
+// sim_test.go kills writers on virtual time (40 seeds); procmode_test.go
+// runs cmd/ckptnode as three processes in network namespaces (ha/procmode)
+// and kills the active with SIGKILL; bench_test.go is the bench
+// (CGOA_BENCH_CKPT).
 package ckpt

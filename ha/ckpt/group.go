@@ -36,30 +36,12 @@ func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
 	return writer, replicas
 }
 
-// Assign follows the local unit's HA state (call it from the unit's
-// component Assign callback): Active promotes the service to writer,
-// anything else demotes it. It reports whether the service is the writer
-// now, and, for a promotion, whether it was Ready (it had every
-// acknowledged synchronous write) when promoted. After a promotion the
-// role opens its checkpoints again.
-func (n *Node) Assign(a amf.Assignment) (active, wasReady bool) {
-	n.Do(func(s *Service, now time.Duration) {
-		wasReady = s.Ready()
-		if a.State == amf.Active {
-			s.Promote(now)
-		} else {
-			s.Demote()
-		}
-		active = s.Active()
-	})
-	return active, wasReady
-}
-
 // Track keeps the Node's writer and replica set in line with the AMF:
 // every interval it reads b's status and tells a replica which slot
 // writes (Follow) and a writer which blades replicate (SetReplicas).
-// Promotion and demotion come from Assign (the HA loop's callback, which
-// must not read the blade's status). It returns a function that stops
+// Promotion and demotion come from the unit's component Assign callback
+// (Promote on Active, Demote otherwise; see cmd/ckptnode): it runs on
+// the HA loop, which must not read the blade's status. It returns a function that stops
 // tracking.
 func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop func()) {
 	done := make(chan struct{})

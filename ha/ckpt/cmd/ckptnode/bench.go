@@ -50,7 +50,7 @@ func report(r benchResult) {
 // linkOptions are the Service options over a Link: large frames (a
 // 64 KiB section in one frame), a large window.
 func linkOptions(self uint8, ring int) ckpt.Options {
-	return ckpt.Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 64}
+	return ckpt.Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 8}
 }
 
 // benchReplica serves the raw TCP peers and the replica side of both
@@ -189,11 +189,11 @@ func rawRTT(peer string, n int) ([]float64, error) {
 }
 
 // stream writes total bytes in asynchronous writes of size bytes over
-// sections sections, keeping at most ring/4 bytes not yet durable, and
+// sections sections, keeping at most ring/2 bytes not yet durable, and
 // returns MB/s up to the last write being durable.
 func stream(ctx context.Context, n *ckpt.Node, prefix string, size, sections int, total, ring int) (float64, error) {
 	data := payload(1, size-8)
-	window := max(ring/4/size, 1)
+	window := max(ring/2/size, 1)
 	seqs := make([]uint64, window)
 	count := total / size
 	start := time.Now()
