@@ -11,6 +11,10 @@ BUILT      := $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     = -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.built=$(BUILT) -X main.trustedKey=$(shell cat build/keys/dev.pub)
 KERNEL     := build/kernel/vmlinux
 PKGS_NOFW  = $(shell $(GO) list ./... | grep -v '/firmware$$')
+# Packages that boot QEMU shelves: run one at a time after the rest, so their emulated blades
+# do not compete with CPU-heavy unit tests for the two cores.
+PKGS_VM    = $(shell $(GO) list ./qemu/...)
+PKGS_UNIT  = $(filter-out $(PKGS_VM),$(PKGS_NOFW))
 TEST_FLAGS ?=
 
 .PHONY: all deps kernel firmware image images shelf test test-unit test-firmware test-vm vet fmt-check \
@@ -81,12 +85,13 @@ test-firmware:
 	@echo "firmware: role tag checks passed"
 
 test-unit:
-	$(GO) test $(TEST_FLAGS) $(PKGS_NOFW)
+	$(GO) test $(TEST_FLAGS) $(PKGS_UNIT)
 
 # Everything: static checks, unit and process-mode tests, then the QEMU tests (which need
 # the kernel and the three images).
 test: deps fmt-check vet images test-firmware
-	CGOA_REQUIRE_VM=1 $(GO) test -timeout 45m $(TEST_FLAGS) $(PKGS_NOFW)
+	$(GO) test -timeout 30m $(TEST_FLAGS) $(PKGS_UNIT)
+	CGOA_REQUIRE_VM=1 $(GO) test -p 1 -timeout 45m $(TEST_FLAGS) $(PKGS_VM)
 
 bench: bench-boot bench-shelf bench-failover bench-dba bench-snmp
 

@@ -2,11 +2,13 @@ package shelf
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cgoa/cgoa/image"
+	"github.com/cgoa/cgoa/image/bootrom"
+	"github.com/cgoa/cgoa/image/flash"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/topology"
 	"github.com/cgoa/cgoa/qemu/vm"
@@ -31,10 +36,21 @@ type Options struct {
 	// emulation of five blades on two cores delays timers by tens of milliseconds, so the
 	// default is looser than on hardware: DefaultHATimers.
 	HATimers string
+	// TrialTimeout is the boot ROM's trial watchdog: a trial boot whose image has not
+	// confirmed itself within it is reset, and the boot ROM falls back to the previous bank.
+	// Default DefaultTrialTimeout.
+	TrialTimeout time.Duration
+	// KeepFlash keeps the flash files of an earlier run of the same run directory (the
+	// blades boot what they were updated to); otherwise every blade is factory-flashed anew
+	// with build/images/<role>.img.
+	KeepFlash bool
 }
 
+// DefaultTrialTimeout covers a blade's boot and HA join under TCG on a loaded host.
+const DefaultTrialTimeout = 5 * time.Minute
+
 // DefaultHATimers suit a TCG shelf on a small host.
-const DefaultHATimers = "100msx5"
+const DefaultHATimers = "100msx6"
 
 // Shelf is a running shelf.
 type Shelf struct {
@@ -54,6 +70,7 @@ type Shelf struct {
 	// each shelf run and handed to each blade on its kernel command line, as a shelf manager
 	// provisions blades it admits.
 	key string
+	rom bootrom.ROM
 }
 
 type farEnd interface {
@@ -63,9 +80,23 @@ type farEnd interface {
 
 type blade struct {
 	b     topology.Blade
-	vm    *vm.VM // nil while pulled
-	info  Info   // what the blade reported of itself, for the boot infoBoot
+	vm    *vm.VM // nil while pulled, or between a reset and the next boot
+	info  Info   // what the blade reported of itself, for the boot iboot
 	iboot int
+	// launches counts boots through the boot ROM since the blade was inserted; every boot
+	// is a QEMU process of its own (a reset ends QEMU, see vm.Args).
+	launches    int
+	relaunching bool          // a reset ended QEMU and the boot ROM boots the blade again
+	changed     chan struct{} // closed (and replaced) when vm or launches change
+	boot        bootrom.Boot  // the boot ROM's last decision
+	problem     string        // why the blade does not run, when the shelf knows
+	craftPort   int           // host port on 127.0.0.1 forwarded to the craft port
+}
+
+// notify wakes whoever waits for a change of bl (mu held).
+func (bl *blade) notify() {
+	close(bl.changed)
+	bl.changed = make(chan struct{})
 }
 
 // Info is what a blade reports of itself (show slot/version json).
@@ -100,11 +131,18 @@ func New(opts Options) (*Shelf, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.TrialTimeout == 0 {
+		opts.TrialTimeout = DefaultTrialTimeout
+	}
 	for _, b := range opts.Topology.Blades {
-		img := opts.Artifacts.Image(string(b.Role))
+		img := opts.Artifacts.SignedImage(string(b.Role))
 		if _, err := os.Stat(img); err != nil {
 			return nil, fmt.Errorf("shelf: slot %d: image missing (run `make image ROLE=%s`): %w", b.Slot, b.Role, err)
 		}
+	}
+	pub, err := image.LoadPublicKey(opts.Artifacts.PublicKey())
+	if err != nil {
+		return nil, fmt.Errorf("shelf: the boot ROM's key (run `make keys`): %w", err)
 	}
 	if err := os.MkdirAll(run, 0o755); err != nil {
 		return nil, fmt.Errorf("shelf: %w", err)
@@ -117,12 +155,18 @@ func New(opts Options) (*Shelf, error) {
 		opts: opts, topo: opts.Topology, runDir: run, log: opts.Log,
 		blades: map[int]*blade{}, farends: map[string]farEnd{}, cut: map[topology.Channel]bool{},
 		key: hex.EncodeToString(key),
+		rom: bootrom.ROM{Trusted: []ed25519.PublicKey{pub}, BankSize: flash.DefaultBankSize,
+			CacheDir: filepath.Join(run, "bootrom")},
 	}
+	s.rom.Log = func(format string, args ...any) { fmt.Fprintf(s.log, format+"\n", args...) }
 	if err := os.WriteFile(filepath.Join(run, "topology.yaml"), []byte(toYAML(s.topo)), 0o644); err != nil {
 		return nil, fmt.Errorf("shelf: %w", err)
 	}
 	for _, b := range s.topo.Blades {
-		s.blades[b.Slot] = &blade{b: b}
+		s.blades[b.Slot] = &blade{b: b, changed: make(chan struct{})}
+		if err := s.factoryFlash(b); err != nil {
+			return nil, err
+		}
 	}
 	for _, c := range s.topo.HostEnds() {
 		local := s.hostSock(c.B.Port)
@@ -189,12 +233,42 @@ func (s *Shelf) hostSock(name string) string {
 	return filepath.Join(s.runDir, "host-"+name+".sock")
 }
 
-// config is the VM configuration of a slot.
-func (s *Shelf) config(b topology.Blade) (vm.Config, error) {
+// FlashPath is the flash disk file of a slot.
+func (s *Shelf) FlashPath(slot int) string {
+	return filepath.Join(s.runDir, fmt.Sprintf("slot%d.flash", slot))
+}
+
+// factoryFlash gives a blade its flash disk: bank A holds the role's signed image.
+func (s *Shelf) factoryFlash(b topology.Blade) error {
+	path := s.FlashPath(b.Slot)
+	if !s.opts.KeepFlash {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("shelf: %w", err)
+		}
+	}
+	raw, err := os.ReadFile(s.opts.Artifacts.SignedImage(string(b.Role)))
+	if err != nil {
+		return fmt.Errorf("shelf: slot %d: %w", b.Slot, err)
+	}
+	flashed, err := bootrom.FactoryFlash(path, s.rom.BankSize, raw, s.rom.Trusted)
+	if err != nil {
+		return fmt.Errorf("shelf: slot %d: factory flash: %w", b.Slot, err)
+	}
+	if flashed {
+		fmt.Fprintf(s.log, "slot %d: flash factory-flashed with %s\n", b.Slot, s.opts.Artifacts.SignedImage(string(b.Role)))
+	}
+	return nil
+}
+
+// config is the VM configuration of a slot, booting what the boot ROM chose.
+func (s *Shelf) config(b topology.Blade, boot bootrom.Boot, craftPort int) (vm.Config, error) {
+	craftMAC, _ := topology.MAC(s.topo.Number, b.Slot, "craft0")
 	cfg := vm.Config{
-		QEMU: s.opts.QEMU, Kernel: s.opts.Artifacts.Kernel, Initrd: s.opts.Artifacts.Image(string(b.Role)),
+		QEMU: s.opts.QEMU, Kernel: boot.Kernel, Initrd: boot.Initrd,
 		Role: string(b.Role), Shelf: s.topo.Number, Slot: b.Slot, RunDir: s.runDir, MemoryMiB: s.opts.MemoryMiB,
 		Append: fmt.Sprintf("cgoa.shelfmap=%s cgoa.key=%s cgoa.ha=%s", s.ShelfMap(), s.key, s.opts.HATimers),
+		Flash:  s.FlashPath(b.Slot),
+		Craft:  &vm.Craft{HostPort: craftPort, MAC: craftMAC},
 	}
 	for _, port := range s.topo.Ports(b.Slot) {
 		peer, _, _ := s.topo.Peer(b.Slot, port)
@@ -234,48 +308,173 @@ func (s *Shelf) Start(ctx context.Context) error {
 	return nil
 }
 
-// insert starts the VM of a slot (opMu held).
+// insert inserts a blade: it powers on and boots through the boot ROM (opMu held).
 func (s *Shelf) insert(ctx context.Context, slot int) error {
 	s.mu.Lock()
 	bl := s.blades[slot]
+	bl.launches, bl.relaunching, bl.problem = 0, false, ""
 	s.mu.Unlock()
-	cfg, err := s.config(bl.b)
+	fmt.Fprintf(s.log, "slot %d: %s inserted\n", slot, bl.b.Role)
+	return s.launch(ctx, slot)
+}
+
+// launch is one boot of a blade: the boot ROM picks and checks the image, then QEMU starts
+// it (opMu held).
+func (s *Shelf) launch(ctx context.Context, slot int) error {
+	s.mu.Lock()
+	bl := s.blades[slot]
+	port := bl.craftPort
+	s.mu.Unlock()
+	fail := func(err error) error {
+		s.mu.Lock()
+		bl.problem = err.Error()
+		bl.notify()
+		s.mu.Unlock()
+		fmt.Fprintf(s.log, "slot %d: %v\n", slot, err)
+		return err
+	}
+	boot, err := s.rom.Boot(s.FlashPath(slot), string(bl.b.Role))
 	if err != nil {
-		return fmt.Errorf("shelf: slot %d: %w", slot, err)
+		return fail(fmt.Errorf("shelf: slot %d: %w", slot, err))
+	}
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return fail(fmt.Errorf("shelf: slot %d: craft port: %w", slot, err))
+		}
+	}
+	cfg, err := s.config(bl.b, boot, port)
+	if err != nil {
+		return fail(fmt.Errorf("shelf: slot %d: %w", slot, err))
 	}
 	v, err := vm.Start(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("shelf: %w", err)
+		return fail(fmt.Errorf("shelf: %w", err))
 	}
 	s.mu.Lock()
-	bl.vm = v
+	bl.vm, bl.boot, bl.craftPort, bl.problem = v, boot, port, ""
+	bl.launches++
 	bl.info, bl.iboot = Info{}, 0
+	bl.notify()
 	s.mu.Unlock()
-	fmt.Fprintf(s.log, "slot %d: %s inserted (qemu pid %d)\n", slot, bl.b.Role, v.Pid())
+	fmt.Fprintf(s.log, "slot %d: boot %d from bank %v (%s %s%s), qemu pid %d, craft port 127.0.0.1:%d\n", slot, boot.Count,
+		boot.Bank, boot.Header.Role, boot.Header.Version, map[bool]string{true: ", trial"}[boot.Trial], v.Pid(), port)
 	go s.watch(slot, v)
+	if boot.Trial {
+		go s.trialWatchdog(slot, v, boot.Bank)
+	}
 	return nil
 }
 
-// watch notices a blade whose QEMU ended by itself (poweroff, crash) and
-// drops the carrier of its channels, as a pulled blade does.
+// freePort picks a free TCP port on the loopback for a craft port forward.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// watch notices a blade whose QEMU ended by itself. A reset (reboot, panic, watchdog)
+// boots it again through the boot ROM; anything else (poweroff, a power cut, a crash) drops
+// the carrier of its channels, as a pulled blade does.
 func (s *Shelf) watch(slot int, v *vm.VM) {
 	<-v.Exited()
+	reason := v.ExitReason()
+	reset := vm.IsReset(reason)
 	s.mu.Lock()
 	bl := s.blades[slot]
 	mine := !s.closed && bl.vm == v
 	if mine {
 		bl.vm = nil
+		bl.relaunching = reset
+		bl.notify()
 	}
 	s.mu.Unlock()
 	if !mine {
 		return // pulled or restarted on purpose; that path set the links
 	}
-	fmt.Fprintf(s.log, "slot %d: qemu exited by itself; its links are down\n", slot)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// The links drop while the blade resets, as a real NIC's do.
 	s.applySlot(ctx, slot)
 	v.Stop(ctx) // release QMP and console
+	if !reset {
+		fmt.Fprintf(s.log, "slot %d: qemu exited by itself (%s); its links are down\n", slot, reason)
+		return
+	}
+	fmt.Fprintf(s.log, "slot %d: reset (%s): booting again through the boot ROM\n", slot, reason)
+	s.opMu.Lock()
+	defer s.opMu.Unlock()
+	s.mu.Lock()
+	again := bl.relaunching && !s.closed && bl.vm == nil
+	bl.relaunching = false
+	s.mu.Unlock()
+	if !again {
+		return // pulled, restarted or closed meanwhile
+	}
+	if err := s.launch(ctx, slot); err != nil {
+		return // logged; the blade stays down
+	}
+	s.applySlot(ctx, slot)
 }
+
+// trialWatchdog is the boot ROM's watchdog for a trial boot (as a BMC's boot watchdog): if
+// the image has not confirmed itself within the trial timeout (the boot-control block still
+// says the trial is booting), the blade is reset and the boot ROM falls back.
+func (s *Shelf) trialWatchdog(slot int, v *vm.VM, bank flash.Bank) {
+	s.mu.Lock()
+	timeout := s.opts.TrialTimeout
+	s.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-v.Exited():
+			return
+		case <-t.C:
+		}
+		// A copy the firmware is writing right now fails its CRC and the older one is
+		// read: the check is only ever late, never wrong.
+		if c, err := s.ReadBCB(slot); err == nil && c.State != flash.TrialBooting {
+			fmt.Fprintf(s.log, "slot %d: trial of bank %v ended: active bank %v\n", slot, bank, c.Active)
+			return
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(s.log, "slot %d: trial of bank %v not confirmed within %v: the trial watchdog resets the blade\n", slot, bank, timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := v.Reset(ctx); err != nil && v.Running() {
+				fmt.Fprintf(s.log, "slot %d: trial watchdog: reset: %v\n", slot, err)
+			}
+			return
+		}
+	}
+}
+
+// SetTrialTimeout changes the trial watchdog's timeout for the trials booted from now on.
+func (s *Shelf) SetTrialTimeout(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.TrialTimeout = d
+}
+
+// ReadBCB reads a blade's boot-control block from its flash file.
+func (s *Shelf) ReadBCB(slot int) (flash.BCB, error) {
+	f, err := os.Open(s.FlashPath(slot))
+	if err != nil {
+		return flash.BCB{}, err
+	}
+	defer f.Close()
+	c, _, err := flash.Open(readOnly{f}, s.rom.BankSize).ReadBCB()
+	return c, err
+}
+
+// readOnly lets a read-only file serve as a flash device for reading.
+type readOnly struct{ *os.File }
+
+func (readOnly) WriteAt([]byte, int64) (int, error) { return 0, errors.New("read only") }
 
 func (s *Shelf) present(e topology.End) bool {
 	if e.Host() {
@@ -357,15 +556,86 @@ func (s *Shelf) VM(slot int) (*vm.VM, error) { return s.vmOf(slot) }
 func (s *Shelf) WaitUp(ctx context.Context) error {
 	var errs []error
 	for _, b := range s.topo.Blades {
-		v, err := s.vmOf(b.Slot)
-		if err != nil {
+		s.mu.Lock()
+		bl := s.blades[b.Slot]
+		present, n := bl.vm != nil || bl.relaunching, bl.launches
+		s.mu.Unlock()
+		if !present {
 			continue
 		}
-		if err := v.WaitBoot(ctx, max(1, v.Console().Boots())); err != nil {
+		if err := s.WaitBoot(ctx, b.Slot, max(1, n)); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Boots is how many times a blade has booted through the boot ROM since it was inserted.
+func (s *Shelf) Boots(slot int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bl, ok := s.blades[slot]; ok {
+		return bl.launches
+	}
+	return 0
+}
+
+// LastBoot is the boot ROM's last decision for a blade.
+func (s *Shelf) LastBoot(slot int) bootrom.Boot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bl, ok := s.blades[slot]; ok {
+		return bl.boot
+	}
+	return bootrom.Boot{}
+}
+
+// WaitBoot waits until boot n of a blade (counted through the boot ROM since the blade
+// was inserted, from 1) has reached its prompt, or a later boot has started.
+func (s *Shelf) WaitBoot(ctx context.Context, slot, n int) error {
+	for {
+		s.mu.Lock()
+		bl, ok := s.blades[slot]
+		if !ok {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %d", ErrNoSlot, slot)
+		}
+		v, launches, changed, relaunching, problem := bl.vm, bl.launches, bl.changed, bl.relaunching, bl.problem
+		s.mu.Unlock()
+		if launches > n {
+			return nil
+		}
+		if launches == n && v != nil && v.Running() {
+			wctx, cancel := context.WithCancel(ctx)
+			go func() {
+				select {
+				case <-changed:
+					cancel()
+				case <-wctx.Done():
+				}
+			}()
+			err := v.WaitBoot(wctx, 1)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("slot %d: boot %d: %w", slot, n, err)
+			}
+			continue // QEMU ended or was replaced: look again
+		}
+		if v == nil && !relaunching {
+			if problem != "" {
+				return fmt.Errorf("slot %d: down waiting for boot %d: %s", slot, n, problem)
+			}
+			return fmt.Errorf("slot %d: waiting for boot %d: %w", slot, n, ErrPulled)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("slot %d: waiting for boot %d (at boot %d): %w", slot, n, launches, ctx.Err())
+		}
+	}
 }
 
 // Exec runs a console command on a blade.
@@ -385,12 +655,23 @@ func (s *Shelf) Kill(ctx context.Context, slot int) error {
 }
 
 func (s *Shelf) kill(ctx context.Context, slot int) error {
+	s.mu.Lock()
+	if bl, ok := s.blades[slot]; ok && bl.vm == nil && bl.relaunching {
+		// Pulled between a reset and its next boot: it simply does not boot again.
+		bl.relaunching = false
+		bl.notify()
+		s.mu.Unlock()
+		fmt.Fprintf(s.log, "slot %d: pulled while resetting\n", slot)
+		return nil
+	}
+	s.mu.Unlock()
 	v, err := s.vmOf(slot)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	s.blades[slot].vm = nil
+	s.blades[slot].notify()
 	s.mu.Unlock()
 	// Peers first: the carrier drops the moment the blade leaves its connector.
 	err = s.applySlot(ctx, slot)
@@ -411,6 +692,9 @@ func (s *Shelf) Restart(ctx context.Context, slot int) error {
 			return err
 		}
 	}
+	s.mu.Lock()
+	s.blades[slot].relaunching = false // a pending reboot is superseded by the reinsertion
+	s.mu.Unlock()
 	if err := s.insert(ctx, slot); err != nil {
 		return err
 	}
