@@ -18,7 +18,7 @@ PKGS_UNIT  = $(filter-out $(PKGS_VM),$(PKGS_NOFW))
 TEST_FLAGS ?=
 
 .PHONY: all deps kernel firmware image images shelf test test-unit test-firmware test-vm vet fmt-check \
-	bench bench-boot bench-shelf bench-failover bench-dba bench-snmp keys clean
+	bench bench-boot bench-shelf bench-failover bench-ckpt bench-dba bench-snmp keys clean
 
 all: images
 
@@ -93,7 +93,7 @@ test: deps fmt-check vet images test-firmware
 	$(GO) test -timeout 30m $(TEST_FLAGS) $(PKGS_UNIT)
 	CGOA_REQUIRE_VM=1 $(GO) test -p 1 -timeout 45m $(TEST_FLAGS) $(PKGS_VM)
 
-bench: bench-boot bench-shelf bench-failover bench-dba bench-snmp
+bench: bench-boot bench-shelf bench-failover bench-ckpt bench-dba bench-snmp
 
 bench-boot: deps images
 	$(GO) run ./qemu/cmd/bench boot -o build/bench/boot.json
@@ -109,6 +109,12 @@ bench-failover: deps
 	CGOA_BENCH_FAILOVER=$(CURDIR)/build/bench/failover.json $(GO) test -count=1 -run '^TestBenchFailover$$' -timeout 30m ./ha/procmode
 	$(MAKE) images
 	$(GO) run ./qemu/cmd/bench failover -kills 20 -o build/bench/failover.json
+
+# Checkpoint replication between two processes in network namespaces over veth, with raw
+# TCP over the same veth as the peer.
+bench-ckpt: deps
+	@mkdir -p build/bench
+	CGOA_BENCH_CKPT=$(CURDIR)/build/bench/ckpt.json $(GO) test -run '^TestBenchCkpt$$' -v -count=1 -timeout 20m ./ha/ckpt/
 
 bench-dba:
 	$(GO) run ./blades/epon/cmd/dbasim -bench build/bench/dba.json -seeds 3 -duration 5s
