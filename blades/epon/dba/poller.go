@@ -22,8 +22,9 @@ func (w Window) End() int64 { return w.Start + w.Length }
 // Windows therefore never overlap at the OLT. The Poller keeps no clock:
 // the caller passes the OLT time in each Report.
 type Poller struct {
-	cfg Config
-	alg Algorithm
+	cfg   Config
+	alg   Algorithm
+	pacer Pacer // alg, when it paces ONUs
 	// free is the OLT time the channel is free: the end of the last
 	// window granted.
 	free int64
@@ -34,7 +35,8 @@ type Poller struct {
 // NewPoller returns a Poller for cfg (validated by the caller, as New
 // does) running alg.
 func NewPoller(cfg Config, alg Algorithm) *Poller {
-	return &Poller{cfg: cfg, alg: alg}
+	pc, _ := alg.(Pacer)
+	return &Poller{cfg: cfg, alg: alg, pacer: pc}
 }
 
 // Algorithm returns the DBA the Poller runs.
@@ -64,11 +66,10 @@ type Pacer interface {
 // before the ONU may send again. The OLT defers the poll until then
 // instead of granting a window the ONU cannot use.
 func (p *Poller) NotBefore(r Report, rtt int64) int64 {
-	pc, ok := p.alg.(Pacer)
-	if !ok {
+	if p.pacer == nil {
 		return r.Now
 	}
-	return max(r.Now, pc.NotBefore(r)-p.Proc-rtt)
+	return max(r.Now, p.pacer.NotBefore(r)-p.Proc-rtt)
 }
 
 // Reserve places a window of length quanta that no ONU's grant may
