@@ -86,6 +86,7 @@ const (
 type pons struct {
 	mu   sync.Mutex
 	olts map[string]*olt.OLT
+	nics map[string]*ponlink.NIC
 	role *EPON
 }
 
@@ -94,7 +95,7 @@ func (e *EPON) start(b *blade.Blade) error {
 	if err != nil {
 		return err
 	}
-	p := &pons{olts: map[string]*olt.OLT{}, role: e}
+	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e}
 	for _, pt := range ports {
 		if !strings.HasPrefix(pt.Name, "pon") {
 			continue
@@ -128,6 +129,7 @@ func (p *pons) run(ctx context.Context, b *blade.Blade, name string, mac net.Har
 	o.OnAlarm = func(a olt.Alarm) { p.role.publish(b.Log, a) }
 	p.mu.Lock()
 	p.olts[name] = o
+	p.nics[name] = nic
 	p.mu.Unlock()
 	b.Log.Printf("epon %s: OLT up (%s DBA)", name, o.ShowPON().DBA)
 	go func() {
@@ -167,10 +169,19 @@ func (p *pons) registerCommands(b *blade.Blade) {
 	c.View([]string{"show", "pon"}, "", "PON ports: DBA, registered ONUs, MPCP counters", 0, 0,
 		func([]string) (any, error) {
 			out := []olt.PONView{}
+			drops := map[string]uint64{}
 			for _, o := range p.sorted() {
 				out = append(out, o.ShowPON())
+				p.mu.Lock()
+				nic := p.nics[o.Name()]
+				p.mu.Unlock()
+				if nic != nil {
+					drops[o.Name()] = nic.Drops()
+				}
 			}
-			return map[string]any{"pons": out}, nil
+			// nic_drops: upstream frames the PON NIC's socket dropped
+			// (receive buffer full) before the OLT saw them.
+			return map[string]any{"pons": out, "nic_drops": drops}, nil
 		}, func(w io.Writer, v any) {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PON\tMAC\tDBA\tREGISTERED\tREGISTERING\tMAX")

@@ -32,6 +32,20 @@ type NIC struct {
 	ifi *net.Interface
 	// RxErrors counts frames that were not ponlink datagrams (dropped).
 	RxErrors atomic.Uint64
+	drops    atomic.Uint64
+}
+
+// nicReadBuffer is the PON NIC socket's receive buffer, bytes.
+const nicReadBuffer = 4 << 20
+
+// Drops is the number of frames the kernel dropped because the socket's
+// receive buffer was full, since the NIC was opened.
+func (n *NIC) Drops() uint64 {
+	if st, err := n.c.Stats(); err == nil {
+		// PACKET_STATISTICS resets on each read.
+		n.drops.Add(uint64(st.Drops))
+	}
+	return n.drops.Load()
 }
 
 // OpenNIC opens the PON NIC named ifname. It turns IPv6 off on it first, so the kernel does
@@ -51,6 +65,12 @@ func OpenNIC(ifname string) (*NIC, error) {
 		var serr error
 		if err := rc.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+			// ONUs' upstream bursts arrive back to back: room for a
+			// few thousand frames while the OLT's goroutine catches up
+			// (SO_RCVBUFFORCE as root, else what rmem_max allows).
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, nicReadBuffer) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, nicReadBuffer)
+			}
 		}); err != nil || serr != nil {
 			c.Close()
 			return nil, fmt.Errorf("ponlink: %s: ignore outgoing: %v %v", ifname, err, serr)

@@ -58,7 +58,7 @@ type rxFrame struct {
 // o must have been made with LinkPort{c} (or another Port on the same
 // link) and clock.
 func Serve(ctx context.Context, o *OLT, c ponlink.Link, clock Clock) error {
-	rx := make(chan rxFrame, 256)
+	rx := make(chan rxFrame, 1024)
 	errc := make(chan error, 1)
 	go func() {
 		buf := make([]byte, ponlink.MaxDatagram)
