@@ -15,15 +15,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cgoa/cgoa/qemu/topology"
 	"github.com/cgoa/cgoa/qemu/vm"
 )
 
 // Request is one control-socket request (one JSON line).
 type Request struct {
-	Op   string `json:"op"` // status, exec, console, kill, restart, hang, resume, cut, mend, down
+	Op   string `json:"op"` // status, exec, console, kill, restart, hang, resume, cut, mend, down, flash, upgrade
 	Slot int    `json:"slot,omitempty"`
 	Port string `json:"port,omitempty"`
 	Line string `json:"line,omitempty"`
+	// File is an image file (absolute path) for flash and upgrade; Role names the blades
+	// of an upgrade; Force flashes an older version; Reboot boots a flashed image at once.
+	File   string `json:"file,omitempty"`
+	Role   string `json:"role,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+	Reboot bool   `json:"reboot,omitempty"`
 	// TimeoutMS bounds exec; default 30 s.
 	TimeoutMS int `json:"timeout_ms,omitempty"`
 }
@@ -129,9 +136,16 @@ func (srv *Server) handle(c net.Conn) {
 	}
 }
 
+// LongOpTimeout bounds flash (with its reboot) and upgrade requests.
+const LongOpTimeout = 30 * time.Minute
+
 func (srv *Server) do(req Request) Response {
 	s := srv.shelf
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	d := 60 * time.Second
+	if req.Op == "flash" || req.Op == "upgrade" {
+		d = LongOpTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var err error
 	switch req.Op {
@@ -166,6 +180,13 @@ func (srv *Server) do(req Request) Response {
 		err = s.Cut(ctx, req.Slot, req.Port)
 	case "mend":
 		err = s.Mend(ctx, req.Slot, req.Port)
+	case "flash", "upgrade":
+		var out strings.Builder
+		err := s.FlashOp(ctx, req, &out)
+		if err != nil {
+			return Response{Error: err.Error(), Output: out.String()}
+		}
+		return Response{OK: true, Output: out.String()}
 	case "down":
 		return Response{OK: true}
 	default:
@@ -175,6 +196,49 @@ func (srv *Server) do(req Request) Response {
 		return Response{Error: err.Error()}
 	}
 	return Response{OK: true}
+}
+
+// FlashOp carries out a flash or upgrade request (the control socket's and the shelf>
+// prompt's), writing progress lines to out.
+func (s *Shelf) FlashOp(ctx context.Context, req Request, out io.Writer) error {
+	raw, err := os.ReadFile(req.File)
+	if err != nil {
+		return fmt.Errorf("shelf: %w", err)
+	}
+	if req.Op == "upgrade" {
+		role := topology.Role(req.Role)
+		known := false
+		for _, r := range topology.Roles {
+			known = known || r == role
+		}
+		if !known {
+			return fmt.Errorf("shelf: unknown role %q (want switch, mgmt or epon)", req.Role)
+		}
+		t0 := time.Now()
+		steps, err := s.Upgrade(ctx, role, raw, out)
+		for _, st := range steps {
+			fmt.Fprintf(out, "  slot %d: %-45s %6.1fs\n", st.Slot, st.What, st.Took.Seconds())
+		}
+		if err == nil {
+			fmt.Fprintf(out, "upgrade of %s done in %.1fs\n", role, time.Since(t0).Seconds())
+		}
+		return err
+	}
+	answer, err := s.Flash(ctx, req.Slot, raw, req.Force)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "slot %d: %s\n", req.Slot, answer)
+	if !req.Reboot {
+		fmt.Fprintf(out, "slot %d: the new image boots on trial at the next reboot\n", req.Slot)
+		return nil
+	}
+	if err := s.Reboot(ctx, req.Slot); err != nil {
+		return err
+	}
+	b := s.LastBoot(req.Slot)
+	fmt.Fprintf(out, "slot %d: rebooted: bank %v, %s %s (%s)\n", req.Slot, b.Bank, b.Header.Role, b.Header.Version, b.Reason)
+	return nil
 }
 
 // console bridges the connection to a blade's serial console.

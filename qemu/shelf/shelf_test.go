@@ -1,6 +1,7 @@
 package shelf
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -8,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgoa/cgoa/image"
+	"github.com/cgoa/cgoa/image/bootrom"
+	"github.com/cgoa/cgoa/image/flash"
 	"github.com/cgoa/cgoa/qemu/topology"
 	"github.com/cgoa/cgoa/qemu/vm"
 )
@@ -18,8 +22,20 @@ func newIdle(t *testing.T) *Shelf {
 	t.Helper()
 	build := t.TempDir()
 	os.MkdirAll(filepath.Join(build, "images"), 0o755)
+	if _, err := image.GenerateKeys(filepath.Join(build, "keys")); err != nil {
+		t.Fatal(err)
+	}
+	key, err := image.LoadPrivateKey(filepath.Join(build, "keys", "dev.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range topology.Roles {
 		os.WriteFile(filepath.Join(build, "images", string(r)+".cpio"), []byte("x"), 0o644)
+		var img bytes.Buffer
+		if err := image.Build(&img, image.Header{Role: string(r), Version: "0.1.0"}, []byte("kernel"), []byte("x"), key); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(build, "images", string(r)+".img"), img.Bytes(), 0o644)
 	}
 	run, err := os.MkdirTemp("", "shelf-unit-")
 	if err != nil {
@@ -37,9 +53,17 @@ func newIdle(t *testing.T) *Shelf {
 func TestConfigWiring(t *testing.T) {
 	s := newIdle(t)
 	b, _ := s.topo.Blade(3)
-	cfg, err := s.config(b)
+	cfg, err := s.config(b, bootrom.Boot{Kernel: "/k", Initrd: "/i"}, 40000)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Kernel != "/k" || cfg.Initrd != "/i" || cfg.Flash != s.FlashPath(3) || cfg.Craft == nil ||
+		cfg.Craft.HostPort != 40000 || cfg.Craft.MAC != "52:54:01:03:00:07" {
+		t.Errorf("config(slot 3) = kernel %s initrd %s flash %s craft %+v, want the boot ROM's files, the slot's flash, the craft port",
+			cfg.Kernel, cfg.Initrd, cfg.Flash, cfg.Craft)
+	}
+	if c, err := s.ReadBCB(3); err != nil || c.Active != flash.BankA || !c.Info(flash.BankA).Valid || c.Info(flash.BankA).Version != "0.1.0" {
+		t.Errorf("slot 3 flash after New = %+v, %v, want factory-flashed bank A with 0.1.0", c, err)
 	}
 	if len(cfg.Ports) != 2 {
 		t.Fatalf("config(slot 3) ports = %+v, want base0 and base1", cfg.Ports)
@@ -50,7 +74,7 @@ func TestConfigWiring(t *testing.T) {
 		t.Errorf("config(slot 3) base0 = %+v", p)
 	}
 	hub, _ := s.topo.Blade(1)
-	cfg, _ = s.config(hub)
+	cfg, _ = s.config(hub, bootrom.Boot{}, 40001)
 	for _, p := range cfg.Ports {
 		if p.Name == "uplink0" && p.Remote != filepath.Join(s.runDir, "host-uplink-s1.sock") {
 			t.Errorf("hub uplink0 remote = %s, want the host sink", p.Remote)

@@ -15,15 +15,18 @@ import (
 
 // BladeStatus is one slot's line of the status.
 type BladeStatus struct {
-	Slot    int               `json:"slot"`
-	Role    string            `json:"role"`
-	State   vm.State          `json:"state"`
-	Pid     int               `json:"pid,omitempty"`
-	Uptime  float64           `json:"uptime_s,omitempty"` // since QEMU started
-	Boots   int               `json:"boots,omitempty"`    // banners seen (resets count)
-	Links   map[string]string `json:"links"`              // port -> up/down (as set on the backplane)
-	Info    Info              `json:"info"`
-	Problem string            `json:"problem,omitempty"`
+	Slot   int               `json:"slot"`
+	Role   string            `json:"role"`
+	State  vm.State          `json:"state"`
+	Pid    int               `json:"pid,omitempty"`
+	Uptime float64           `json:"uptime_s,omitempty"` // since QEMU started
+	Boots  int               `json:"boots,omitempty"`    // boots through the boot ROM since insertion (resets count)
+	Links  map[string]string `json:"links"`              // port -> up/down (as set on the backplane)
+	Info   Info              `json:"info"`
+	// Image is what the boot ROM booted: bank, image version, and "trial" on a trial boot
+	// ("A 0.1.0", "B 0.2.0 trial").
+	Image   string `json:"image,omitempty"`
+	Problem string `json:"problem,omitempty"`
 }
 
 // FarEndStatus is a host far end's line of the status.
@@ -93,7 +96,17 @@ func (s *Shelf) bladeStatus(ctx context.Context, slot int) BladeStatus {
 		up := !s.cut[c] && s.present(c.A) && s.present(c.B)
 		bs.Links[port] = map[bool]string{true: "up", false: "down"}[up]
 	}
-	info, iboot := bl.info, bl.iboot
+	info, iboot, launches := bl.info, bl.iboot, bl.launches
+	bs.Problem = bl.problem
+	if bl.boot.Bank != 0 {
+		bs.Image = fmt.Sprintf("%v %s", bl.boot.Bank, bl.boot.Header.Version)
+		if bl.boot.Trial {
+			bs.Image += " trial"
+		}
+	}
+	if bl.relaunching {
+		bs.State = vm.Booting
+	}
 	s.mu.Unlock()
 	if v == nil {
 		return bs
@@ -105,7 +118,7 @@ func (s *Shelf) bladeStatus(ctx context.Context, slot int) BladeStatus {
 		return bs
 	}
 	bs.Uptime = time.Since(v.Started()).Round(100 * time.Millisecond).Seconds()
-	bs.Boots = v.Console().Boots()
+	bs.Boots = launches
 	if bs.State == vm.Up && iboot != bs.Boots {
 		info = s.askInfo(ctx, v)
 		s.mu.Lock()
@@ -142,7 +155,7 @@ func (s *Shelf) askInfo(ctx context.Context, v *vm.VM) Info {
 // WriteTable renders the status for a terminal.
 func (st Status) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "shelf %s (%s)\n", st.Name, st.RunDir)
-	fmt.Fprintf(w, "%-4s %-6s %-7s %7s %5s %-10s %-8s %s\n", "SLOT", "ROLE", "STATE", "UPTIME", "BOOTS", "HOSTNAME", "VERSION", "LINKS")
+	fmt.Fprintf(w, "%-4s %-6s %-7s %7s %5s %-10s %-8s %-15s %s\n", "SLOT", "ROLE", "STATE", "UPTIME", "BOOTS", "HOSTNAME", "VERSION", "IMAGE", "LINKS")
 	for _, b := range st.Blades {
 		var links []string
 		for _, port := range sortedPorts(b.Links) {
@@ -156,8 +169,11 @@ func (st Status) WriteTable(w io.Writer) {
 		if b.Uptime > 0 {
 			up = fmt.Sprintf("%.1fs", b.Uptime)
 		}
-		fmt.Fprintf(w, "%-4d %-6s %-7s %7s %5d %-10s %-8s %s\n", b.Slot, b.Role, b.State, up, b.Boots,
-			dash(b.Info.Hostname), dash(b.Info.Version), strings.Join(links, " "))
+		fmt.Fprintf(w, "%-4d %-6s %-7s %7s %5d %-10s %-8s %-15s %s\n", b.Slot, b.Role, b.State, up, b.Boots,
+			dash(b.Info.Hostname), dash(b.Info.Version), dash(b.Image), strings.Join(links, " "))
+		if b.Problem != "" {
+			fmt.Fprintf(w, "     problem: %s\n", b.Problem)
+		}
 	}
 	for _, f := range st.FarEnds {
 		state := "up"

@@ -161,16 +161,13 @@ func (sh *Shelf) Restart(t testing.TB, slot int) {
 	sh.WaitBoot(t, slot, 1)
 }
 
-// WaitBoot waits for boot n of a blade (counted since its QEMU started).
+// WaitBoot waits for boot n of a blade (counted through the boot ROM since the blade was
+// inserted: a reset is a new boot) to reach its prompt.
 func (sh *Shelf) WaitBoot(t testing.TB, slot, n int) {
 	t.Helper()
-	v, err := sh.VM(slot)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), BootTimeout)
 	defer cancel()
-	if err := v.WaitBoot(ctx, n); err != nil {
+	if err := sh.Shelf.WaitBoot(ctx, slot, n); err != nil {
 		t.Fatal(err)
 	}
 }

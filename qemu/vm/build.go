@@ -38,6 +38,15 @@ func (a Artifacts) Image(role string) string {
 	return filepath.Join(a.Build, "images", role+".cpio")
 }
 
+// SignedImage returns build/images/<role>.img, the signed image a blade's flash is
+// factory-flashed with.
+func (a Artifacts) SignedImage(role string) string {
+	return filepath.Join(a.Build, "images", role+".img")
+}
+
+// PublicKey returns build/keys/dev.pub, the key the boot ROM trusts.
+func (a Artifacts) PublicKey() string { return filepath.Join(a.Build, "keys", "dev.pub") }
+
 // FindArtifacts locates build/ under the repository root (or buildDir when
 // not empty, or $CGOA_BUILD when set) and checks that the kernel exists.
 func FindArtifacts(buildDir string) (Artifacts, error) {
@@ -73,8 +82,15 @@ func Need(roles ...string) (Artifacts, error) {
 		return a, err
 	}
 	for _, r := range roles {
-		if _, err := os.Stat(a.Image(r)); err != nil {
-			return a, fmt.Errorf("image missing (run `make image ROLE=%s`): %w", r, err)
+		for _, f := range []string{a.Image(r), a.SignedImage(r)} {
+			if _, err := os.Stat(f); err != nil {
+				return a, fmt.Errorf("image missing (run `make image ROLE=%s`): %w", r, err)
+			}
+		}
+	}
+	if len(roles) > 0 {
+		if _, err := os.Stat(a.PublicKey()); err != nil {
+			return a, fmt.Errorf("image key missing (run `make keys`): %w", err)
 		}
 	}
 	return a, nil

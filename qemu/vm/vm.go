@@ -2,12 +2,14 @@ package vm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -38,7 +40,27 @@ type Config struct {
 	MemoryMiB int    // default 256
 	Ports     []Port
 	Append    string // extra kernel command line words
+	// Flash is the blade's flash disk (a raw file), attached as a virtio-blk drive the
+	// firmware sees as /dev/vda; empty for none.
+	Flash string
+	// Craft is the craft port: a user-mode NIC at PCI 0x07 (craft0) restricted to the host,
+	// whose guest TCP port CraftGuestPort is forwarded from 127.0.0.1:Craft.HostPort.
+	Craft *Craft
 }
+
+// Craft configures the craft port NIC.
+type Craft struct {
+	HostPort int    // TCP port on 127.0.0.1
+	MAC      string // the NIC's MAC
+}
+
+// The craft port's fixed guest side: slirp's guest address and the update service's port.
+const (
+	CraftGuestAddr = "10.0.2.15"
+	CraftGuestPort = 7070
+	CraftPCIDevice = 0x07
+	FlashPCIDevice = 0x06
+)
 
 // ConsolePath is the serial console socket.
 func (c Config) ConsolePath() string {
@@ -70,6 +92,10 @@ func Args(c Config) []string {
 	args := []string{
 		"-machine", "pc,accel=tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(mem),
 		"-nodefaults", "-no-user-config", "-display", "none",
+		// A guest reset (reboot, panic, watchdog) ends QEMU instead of restarting the
+		// guest in place, so that every boot goes through the shelf's boot ROM, which picks
+		// the flash bank (and falls back after a failed trial).
+		"-no-reboot",
 		"-kernel", c.Kernel,
 	}
 	if c.Initrd != "" {
@@ -83,6 +109,18 @@ func Args(c Config) []string {
 		"-device", "i6300esb,bus=pci.0,addr=0x5", "-action", "watchdog=reset",
 		"-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0",
 	)
+	if c.Flash != "" {
+		args = append(args,
+			"-drive", "file="+c.Flash+",format=raw,if=none,id=flash0,cache=writeback",
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=flash0,id=flash,bus=pci.0,addr=%#x", FlashPCIDevice))
+	}
+	if c.Craft != nil {
+		// restrict=on: the guest reaches nothing but the forwarded port; the host side
+		// listens on the loopback only.
+		args = append(args,
+			"-netdev", fmt.Sprintf("user,id=nd-craft0,restrict=on,hostfwd=tcp:127.0.0.1:%d-%s:%d", c.Craft.HostPort, CraftGuestAddr, CraftGuestPort),
+			"-device", fmt.Sprintf("virtio-net-pci,netdev=nd-craft0,id=craft0,bus=pci.0,addr=%#x,mac=%s", CraftPCIDevice, c.Craft.MAC))
+	}
 	for _, p := range c.Ports {
 		args = append(args,
 			"-netdev", fmt.Sprintf("dgram,id=nd-%s,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s", p.Name, p.Local, p.Remote),
@@ -115,6 +153,53 @@ type VM struct {
 	console *Console
 
 	stopOnce sync.Once
+
+	evMu       sync.Mutex
+	shutdown   string // reason of QEMU's SHUTDOWN event, "" until one came
+	eventsDone chan struct{}
+}
+
+// ExitReason says why QEMU ended: the reason of its SHUTDOWN event ("guest-reset",
+// "guest-shutdown", "host-qmp-quit", "host-qmp-system-reset", ...), or "killed" when it
+// ended without one (SIGKILL, crash). It waits for QEMU to exit.
+func (v *VM) ExitReason() string {
+	<-v.exited
+	if v.eventsDone != nil {
+		select {
+		case <-v.eventsDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
+	v.evMu.Lock()
+	defer v.evMu.Unlock()
+	if v.shutdown == "" {
+		return "killed"
+	}
+	return v.shutdown
+}
+
+// IsReset reports whether an exit reason is a reset of the machine (by the guest, its
+// watchdog or a QMP system_reset): with -no-reboot QEMU ends instead of resetting, and the
+// shelf boots the blade again through its boot ROM.
+func IsReset(reason string) bool { return strings.HasSuffix(reason, "-reset") }
+
+// watchEvents records the SHUTDOWN event's reason.
+func (v *VM) watchEvents() {
+	defer close(v.eventsDone)
+	for ev := range v.qmp.Events() {
+		if ev.Name != "SHUTDOWN" {
+			continue
+		}
+		var d struct {
+			Reason string `json:"reason"`
+		}
+		json.Unmarshal(ev.Data, &d)
+		v.evMu.Lock()
+		if v.shutdown == "" { // the first one is the cause
+			v.shutdown = d.Reason
+		}
+		v.evMu.Unlock()
+	}
 }
 
 // maxSocketPath is the sun_path limit less the terminating NUL.
@@ -131,7 +216,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		}
 		cfg.QEMU = p
 	}
-	for _, f := range []string{cfg.Kernel, cfg.Initrd} {
+	for _, f := range []string{cfg.Kernel, cfg.Initrd, cfg.Flash} {
 		if f == "" {
 			continue
 		}
@@ -191,6 +276,8 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		v.kill()
 		return nil, fmt.Errorf("vm: slot %d: %w%s", cfg.Slot, err, v.stderrTail())
 	}
+	v.eventsDone = make(chan struct{})
+	go v.watchEvents()
 	v.console, err = DialConsole(dctx, cfg.ConsolePath())
 	if err != nil {
 		v.kill()
@@ -290,6 +377,10 @@ func (v *VM) State(ctx context.Context) State {
 
 // Hang stops the VM's CPU (QMP stop): the blade hangs, links stay up.
 func (v *VM) Hang(ctx context.Context) error { return v.qmp.Execute(ctx, "stop", nil, nil) }
+
+// Reset resets the machine (QMP system_reset). With -no-reboot QEMU then exits with the
+// reason "host-qmp-system-reset", as a board whose reset line was pulled.
+func (v *VM) Reset(ctx context.Context) error { return v.qmp.Execute(ctx, "system_reset", nil, nil) }
 
 // Resume continues a hung VM.
 func (v *VM) Resume(ctx context.Context) error { return v.qmp.Execute(ctx, "cont", nil, nil) }

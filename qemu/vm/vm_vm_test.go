@@ -141,8 +141,9 @@ func TestBootEachRole(t *testing.T) {
 	wg.Wait()
 }
 
-// TestWatchdogResets hangs the firmware's main loop; the i6300esb must
-// reset the VM, which boots to the prompt again.
+// TestWatchdogResets hangs the firmware's main loop: the i6300esb resets the machine, which
+// (with -no-reboot) ends QEMU with a reset as its reason, for the shelf's boot ROM to boot
+// the blade again (the shelf's tests check that it comes back to its prompt).
 func TestWatchdogResets(t *testing.T) {
 	a := need(t, "mgmt")
 	v := startBlade(t, a, "mgmt", 3)
@@ -151,18 +152,19 @@ func TestWatchdogResets(t *testing.T) {
 	if err := v.WaitBoot(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	pid := v.Pid()
 	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
 	// debug hang may or may not answer with a prompt before the reset.
 	v.Console().Exec(hctx, "debug hang")
 	hcancel()
-	if err := v.WaitBoot(ctx, 2); err != nil {
-		t.Fatalf("after debug hang: %v", err)
+	select {
+	case <-v.Exited():
+	case <-ctx.Done():
+		t.Fatalf("QEMU still runs after debug hang: the watchdog did not reset the machine")
 	}
-	if v.Pid() != pid || !v.Running() {
-		t.Errorf("QEMU restarted instead of the guest being reset")
+	if r := v.ExitReason(); !IsReset(r) {
+		t.Errorf("ExitReason() after a watchdog reset = %q, want a reset", r)
 	}
-	if got := strings.Count(v.Log(), "role=mgmt shelf=1 slot=3 ready"); got < 2 {
-		t.Errorf("console log has %d banners, want 2", got)
+	if !strings.Contains(v.Log(), "role=mgmt shelf=1 slot=3 ready") {
+		t.Errorf("console log has no banner")
 	}
 }

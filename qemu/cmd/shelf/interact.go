@@ -99,6 +99,8 @@ const promptHelp = `commands:
   restart N              reinsert and boot blade N
   hang N | resume N      stop / continue blade N's CPU
   cut N PORT | mend N PORT   cut / repair a channel (e.g. cut 3 base0)
+  flash N FILE [--force] [--reboot]   send a signed image to blade N's craft port
+  upgrade ROLE FILE      rolling upgrade of a protected pair (mgmt, switch)
   help                   this text
   quit                   stop every blade and exit (also Ctrl-D, Ctrl-C)
 `
@@ -205,7 +207,8 @@ func promptCommand(s *shelf.Shelf, f []string) error {
 				return err
 			}
 			fmt.Printf("slot %d booting...\n", n)
-			if err := v.WaitBoot(ctx, 1); err != nil {
+			_ = v
+			if err := s.WaitBoot(ctx, n, 1); err != nil {
 				return err
 			}
 			fmt.Printf("slot %d up\n", n)
@@ -214,6 +217,35 @@ func promptCommand(s *shelf.Shelf, f []string) error {
 		case "resume":
 			return s.Resume(ctx, n)
 		}
+	case "flash", "upgrade":
+		req := shelf.Request{Op: f[0]}
+		var pos []string
+		for _, w := range f[1:] {
+			switch w {
+			case "--force", "-force":
+				req.Force = true
+			case "--reboot", "-reboot":
+				req.Reboot = true
+			default:
+				pos = append(pos, w)
+			}
+		}
+		if len(pos) != 2 {
+			return errors.New("usage: flash N FILE [--force] [--reboot] | upgrade ROLE FILE")
+		}
+		if f[0] == "flash" {
+			n, err := slotArg(pos[0])
+			if err != nil {
+				return err
+			}
+			req.Slot = n
+		} else {
+			req.Role = pos[0]
+		}
+		req.File = pos[1]
+		lctx, lcancel := context.WithTimeout(context.Background(), shelf.LongOpTimeout)
+		defer lcancel()
+		return s.FlashOp(lctx, req, os.Stdout)
 	case "cut", "mend":
 		if err := need(3, f[0]+" N PORT"); err != nil {
 			return err

@@ -9,6 +9,8 @@
 //	shelf restart SLOT                      reinsert and boot it
 //	shelf hang SLOT | resume SLOT           stop / continue the blade's CPU
 //	shelf cut SLOT PORT | mend SLOT PORT    cut / repair one backplane channel
+//	shelf flash SLOT FILE [--force] [--reboot]  send a signed image through the craft port
+//	shelf upgrade ROLE FILE                 rolling upgrade of a protected pair
 //
 // `up` in the foreground shows a live status table until every blade has
 // its prompt, then (on a terminal) a `shelf>` prompt; quit, Ctrl-D, Ctrl-C
@@ -55,6 +57,9 @@ commands:
   kill SLOT | restart SLOT                         pull / reinsert a blade
   hang SLOT | resume SLOT                          stop / continue a blade's CPU
   cut SLOT PORT | mend SLOT PORT                   cut / repair a channel
+  flash SLOT FILE [--force] [--reboot]             send a signed image to a blade's craft port
+                                                   (--force: an older version; --reboot: boot it now, on trial)
+  upgrade ROLE FILE                                rolling upgrade of a protected pair (mgmt, switch)
 
 flags for every command: --build DIR  --name NAME  --run DIR
 `
@@ -83,6 +88,10 @@ func main() {
 		err = slotOp(cmd, args)
 	case "cut", "mend":
 		err = portOp(cmd, args)
+	case "flash":
+		err = flashCmd(args)
+	case "upgrade":
+		err = upgradeCmd(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -175,6 +184,7 @@ func slotArg(s string) (int, error) {
 func up(args []string, daemon bool) error {
 	c := newFlags("up")
 	topoFile := c.fs.String("topology", "", "topology YAML file (default: the standard shelf)")
+	keepFlash := c.fs.Bool("keep-flash", false, "keep the blades' flash from an earlier run (default: factory-flash build/images/<role>.img)")
 	detach := c.fs.Bool("detach", false, "run the shelf in a background supervisor and return once it is up")
 	timeout := c.fs.Duration("timeout", 3*time.Minute, "how long to wait for every prompt")
 	if err := c.fs.Parse(args); err != nil {
@@ -196,14 +206,14 @@ func up(args []string, daemon bool) error {
 		run = filepath.Join(build, "shelf", topo.Name)
 	}
 	if *detach {
-		return startDetached(run, build, *topoFile, *timeout)
+		return startDetached(run, build, *topoFile, *timeout, *keepFlash)
 	}
 	art, err := vm.FindArtifacts(build)
 	if err != nil {
 		return err
 	}
 	var logw io.Writer = os.Stdout
-	s, err := shelf.New(shelf.Options{Topology: topo, Artifacts: art, RunDir: run, Log: logw})
+	s, err := shelf.New(shelf.Options{Topology: topo, Artifacts: art, RunDir: run, Log: logw, KeepFlash: *keepFlash})
 	if err != nil {
 		return err
 	}
@@ -308,7 +318,7 @@ func watchBoot(ctx context.Context, s *shelf.Shelf, live bool) error {
 	}
 }
 
-func startDetached(run, build, topoFile string, timeout time.Duration) error {
+func startDetached(run, build, topoFile string, timeout time.Duration, keepFlash bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -324,6 +334,9 @@ func startDetached(run, build, topoFile string, timeout time.Duration) error {
 	args := []string{"serve", "--build", build, "--run", run, "--timeout", timeout.String()}
 	if topoFile != "" {
 		args = append(args, "--topology", topoFile)
+	}
+	if keepFlash {
+		args = append(args, "--keep-flash")
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -512,4 +525,77 @@ func consoleCmd(args []string) error {
 	}
 	defer conn.Close()
 	return interact(slot, conn, conn)
+}
+
+// parseAnywhere parses flags that may come before, between or after the positional
+// arguments (`flash 3 img --reboot`), returning the positional ones.
+func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func flashCmd(args []string) error {
+	c := newFlags("flash")
+	force := c.fs.Bool("force", false, "flash an older version than the running one")
+	reboot := c.fs.Bool("reboot", false, "reboot the blade so that the image boots (on trial)")
+	pos, err := parseAnywhere(c.fs, args)
+	if err != nil {
+		return exitCode(2)
+	}
+	if len(pos) != 2 {
+		return errors.New("usage: shelf flash SLOT FILE [--force] [--reboot]")
+	}
+	slot, err := slotArg(pos[0])
+	if err != nil {
+		return err
+	}
+	file, err := filepath.Abs(pos[1])
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(file); err != nil {
+		return err
+	}
+	return longOp(c, shelf.Request{Op: "flash", Slot: slot, File: file, Force: *force, Reboot: *reboot})
+}
+
+func upgradeCmd(args []string) error {
+	c := newFlags("upgrade")
+	pos, err := parseAnywhere(c.fs, args)
+	if err != nil {
+		return exitCode(2)
+	}
+	if len(pos) != 2 {
+		return errors.New("usage: shelf upgrade ROLE FILE")
+	}
+	file, err := filepath.Abs(pos[1])
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(file); err != nil {
+		return err
+	}
+	return longOp(c, shelf.Request{Op: "upgrade", Role: pos[0], File: file})
+}
+
+// longOp sends a flash or upgrade request and prints what the supervisor reports.
+func longOp(c *common, req shelf.Request) error {
+	run, err := c.runDir()
+	if err != nil {
+		return err
+	}
+	resp, err := (shelf.Client{RunDir: run}).Call(ctxFor(shelf.LongOpTimeout+time.Minute), req)
+	if resp.Output != "" {
+		fmt.Print(resp.Output)
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -152,6 +153,26 @@ func TestDetachedShelf(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("shelf exec after detaching: %v", err)
+	}
+	// shelf flash of a corrupted image: refused with the blade's reason, nothing written.
+	img, err := os.ReadFile(filepath.Join(e.build, "images", "mgmt.img"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img[len(img)/2] ^= 0x01
+	bad := filepath.Join(t.TempDir(), "corrupted.img")
+	os.WriteFile(bad, img, 0o644)
+	flashFile := filepath.Join(e.run, "slot3.flash")
+	before, err := os.ReadFile(flashFile)
+	if err != nil {
+		t.Fatalf("no flash file for slot 3: %v", err)
+	}
+	out, err = e.shelf("flash", "3", bad, "--reboot")
+	if err == nil || !strings.Contains(out, "digest mismatch") {
+		t.Errorf("shelf flash 3 corrupted.img = %q, %v, want a refusal naming the digest mismatch", out, err)
+	}
+	if after, _ := os.ReadFile(flashFile); !bytes.Equal(before, after) {
+		t.Errorf("slot 3's flash changed although the image was refused")
 	}
 	if out, err := e.shelf("cut", "3", "nope0"); err == nil {
 		t.Errorf("shelf cut 3 nope0 = %q, nil error, want error", out)
