@@ -200,25 +200,15 @@ func (p *Ports) rename(from, to string) error {
 	return nil
 }
 
-// AddAddress assigns an IPv4 or IPv6 prefix (e.g. "10.0.2.15/24") to a port.
+// AddAddress assigns an IPv4 or IPv6 prefix (e.g. "10.0.2.15/24") to a port; an address
+// already there is not an error.
 func (p *Ports) AddAddress(name, prefix string) error {
-	pt, err := p.Get(name)
+	msg, err := p.addressMessage(name, prefix)
 	if err != nil {
 		return err
 	}
-	ip, ipn, err := net.ParseCIDR(prefix)
-	if err != nil {
-		return fmt.Errorf("hal: port %s: address %q: %w", name, prefix, err)
-	}
-	ones, _ := ipn.Mask.Size()
-	family := uint8(unix.AF_INET6)
-	if ip4 := ip.To4(); ip4 != nil {
-		ip, family = ip4, unix.AF_INET
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	msg := &rtnetlink.AddressMessage{Family: family, PrefixLength: uint8(ones), Index: uint32(pt.Index),
-		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}
 	if err := p.conn.Address.New(msg); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("hal: port %s: add address %s: %w", name, prefix, err)
 	}
@@ -227,25 +217,32 @@ func (p *Ports) AddAddress(name, prefix string) error {
 
 // DelAddress removes a prefix from a port; removing an absent address is not an error.
 func (p *Ports) DelAddress(name, prefix string) error {
-	pt, err := p.Get(name)
+	msg, err := p.addressMessage(name, prefix)
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.conn.Address.Delete(msg); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("hal: port %s: delete address %s: %w", name, prefix, err)
+	}
+	return nil
+}
+
+func (p *Ports) addressMessage(name, prefix string) (*rtnetlink.AddressMessage, error) {
+	pt, err := p.Get(name)
+	if err != nil {
+		return nil, err
+	}
 	ip, ipn, err := net.ParseCIDR(prefix)
 	if err != nil {
-		return fmt.Errorf("hal: port %s: address %q: %w", name, prefix, err)
+		return nil, fmt.Errorf("hal: port %s: address %q: %w", name, prefix, err)
 	}
 	ones, _ := ipn.Mask.Size()
 	family := uint8(unix.AF_INET6)
 	if ip4 := ip.To4(); ip4 != nil {
 		ip, family = ip4, unix.AF_INET
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	msg := &rtnetlink.AddressMessage{Family: family, PrefixLength: uint8(ones), Index: uint32(pt.Index),
-		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}
-	if err := p.conn.Address.Delete(msg); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("hal: port %s: delete address %s: %w", name, prefix, err)
-	}
-	return nil
+	return &rtnetlink.AddressMessage{Family: family, PrefixLength: uint8(ones), Index: uint32(pt.Index),
+		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}, nil
 }

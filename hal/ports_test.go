@@ -1,0 +1,86 @@
+package hal
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestPortsInNetns exercises the netlink side of the process backend in a namespace the test
+// makes: list, admin state, carrier, and address add/remove.
+func TestPortsInNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip")
+	}
+	ns := fmt.Sprintf("cgoa-hal-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "add", "base0", "type", "veth", "peer", "name", "far0").CombinedOutput(); err != nil {
+		t.Fatalf("veth: %v %s", err, out)
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // this thread ends in the namespace; it is not given back
+		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- portsChecks(ns)
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func portsChecks(ns string) error {
+	p, err := openPorts(func(string) bool { return false })
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.SetAdmin("base0", true); err != nil {
+		return err
+	}
+	if err := p.SetAdmin("nosuch", true); err == nil {
+		return fmt.Errorf("SetAdmin(nosuch) = nil error")
+	}
+	pt, err := p.Get("base0")
+	if err != nil || !pt.AdminUp || pt.Carrier {
+		return fmt.Errorf("Get(base0) = %+v, %v; want admin up, no carrier (far end down)", pt, err)
+	}
+	if err := p.AddAddress("base0", "169.254.9.1/24"); err != nil {
+		return err
+	}
+	if err := p.AddAddress("base0", "169.254.9.1/24"); err != nil {
+		return fmt.Errorf("AddAddress twice: %v", err)
+	}
+	out, _ := exec.Command("ip", "-n", ns, "addr", "show", "base0").CombinedOutput()
+	if !strings.Contains(string(out), "169.254.9.1/24") {
+		return fmt.Errorf("address not on base0: %s", out)
+	}
+	if err := p.DelAddress("base0", "169.254.9.1/24"); err != nil {
+		return err
+	}
+	if err := p.DelAddress("base0", "169.254.9.1/24"); err != nil {
+		return fmt.Errorf("DelAddress of an absent address: %v", err)
+	}
+	if err := p.AddAddress("base0", "not-a-prefix"); err == nil {
+		return fmt.Errorf("AddAddress(garbage) = nil error")
+	}
+	return nil
+}
