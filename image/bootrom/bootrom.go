@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cgoa/cgoa/image"
 	"github.com/cgoa/cgoa/image/flash"
@@ -123,8 +124,14 @@ func invalidate(c flash.BCB, d flash.Decision) flash.BCB {
 	return c
 }
 
+// unpackMu serialises unpacking: blades booting the same image at once (a shelf powering
+// up) extract its kernel once, and the others find it in the cache.
+var unpackMu sync.Mutex
+
 // unpack writes the image's vmlinux and initramfs into the cache (once per digest).
 func (r ROM) unpack(img *image.Image) (kernel, initrd string, err error) {
+	unpackMu.Lock()
+	defer unpackMu.Unlock()
 	if err := os.MkdirAll(r.CacheDir, 0o755); err != nil {
 		return "", "", fmt.Errorf("bootrom: %w", err)
 	}
@@ -150,11 +157,25 @@ func writeOnce(path string, make func() ([]byte, error)) error {
 	if err != nil {
 		return fmt.Errorf("bootrom: %w", err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
 		return fmt.Errorf("bootrom: %w", err)
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("bootrom: %w", err)
+	}
+	return nil
 }
 
 // FactoryFlash prepares a blade's flash file as the factory ships it: bank A holds raw (a

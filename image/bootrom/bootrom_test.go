@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,4 +217,28 @@ func TestRefusedBanks(t *testing.T) {
 			t.Errorf("Boot() of a disk with only a corrupted bank = %v, want ErrNoBootableBank", err)
 		}
 	})
+}
+
+// TestConcurrentBoots: blades of one role power up together and unpack the same image.
+func TestConcurrentBoots(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	rom := ROM{Trusted: []ed25519.PublicKey{pub}, BankSize: bankSize, CacheDir: filepath.Join(dir, "cache")}
+	raw := mkImage(t, key, "mgmt", "0.1.0", "same")
+	errs := make(chan error, 4)
+	for i := range 4 {
+		path := filepath.Join(dir, fmt.Sprintf("slot%d.flash", i))
+		if _, err := FactoryFlash(path, bankSize, raw, rom.Trusted); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, err := rom.Boot(path, "mgmt")
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent Boot() = %v", err)
+		}
+	}
 }
