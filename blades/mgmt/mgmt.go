@@ -1,20 +1,38 @@
 // Package mgmt is the management blade role: it manages the shelf (SNMP agent, management
 // address, operator access). It is protected 1:1 by the HA core: the mgmt blades form the 2N
-// service group "mgmt", and the active one holds the management address (see Service).
+// service group "mgmt", and the active one holds the management address (see Service) and
+// runs the shelf's SNMP agent on it (see SNMP), whose state the standby holds through the
+// checkpoint service (ha/ckpt) so that a failover is invisible to managers.
+//
+// Components of unit mgmt-<slot>: "mgmt-address" (the address, its gratuitous ARP and the
+// UDP probe responder) and "mgmt-snmp" (checkpoint writer/replica role and the agent).
+// Console: show mgmt, show snmp, snmp user|community|target add|del, show ckpt.
 package mgmt
 
 import (
 	"fmt"
 	"io"
+	"net/netip"
+	"time"
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/ha/ckpt"
+	"github.com/cgoa/cgoa/ha/transport"
+	"github.com/cgoa/cgoa/snmpagent"
+	"github.com/cgoa/cgoa/snmpagent/mib/ifmib"
 )
 
 // BasePorts are the node blade's backplane ports the management address lives on.
 var BasePorts = []string{"base0", "base1"}
+
+// SNMPPort is the agent's UDP port on the management address.
+const SNMPPort = 161
+
+// CkptFrameType is the HA transport frame type of the mgmt group's checkpoint stream.
+const CkptFrameType = transport.TypeUser + 9
 
 // Role returns the management blade role for the firmware.
 func Role() blade.Role {
@@ -37,5 +55,76 @@ func startHA(b *blade.Blade, h *ha.Blade) error {
 			fmt.Fprintf(w, "management address %s, active %v, probes answered %d, refused %d, gratuitous ARPs %d\n",
 				m["address"], m["active"], m["probes_answered"], m["probes_refused"], m["garps"])
 		})
+	return startSNMP(b, h, unit)
+}
+
+// startSNMP wires the SNMP agent: the checkpoint node (writer on the active blade, replica on
+// the standby, as the AMF says), the agent's component, its console commands.
+func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
+	id := b.HW.Identity
+	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot)})
+	if err != nil {
+		return err
+	}
+	ctx := b.Context()
+	stopTrack := node.Track(h, shelf.GroupMgmt, 20*time.Millisecond)
+	go func() {
+		<-ctx.Done()
+		stopTrack()
+		node.Close()
+	}()
+	store := newCkptStore(node)
+	go store.watch(ctx, 100*time.Millisecond)
+	inv := newInventory(b, h)
+	var s *SNMP
+	s = NewSNMP(SNMPConfig{
+		Addr:      netip.AddrPortFrom(shelf.MgmtService.Addr(), SNMPPort),
+		Ckpt:      store,
+		Active:    func() bool { return h.Active(shelf.GroupMgmt, "") },
+		Ports:     ifmib.PortsFunc(b.HW.Ports.List),
+		Admin:     b.HW.Ports.SetAdmin,
+		Inventory: inv,
+		IfIndex: func(slot int, port string) (uint32, bool) {
+			if slot != id.Slot {
+				return 0, false
+			}
+			return s.Interfaces().IfIndex(port)
+		},
+		HA: h,
+		System: snmpagent.System{
+			Descr: fmt.Sprintf("CGOA shelf %d management agent", id.Shelf),
+			Name:  fmt.Sprintf("cgoa-shelf%d", id.Shelf),
+		},
+		Defaults: DefaultConfig,
+		Logf:     b.Log.Printf,
+		Errorf:   b.Log.Errorf,
+	})
+	h.Events().Subscribe(s.HAMIB().Observe)
+	h.Events().Subscribe(s.HAEvent)
+	err = h.Register(amf.Component{Name: "mgmt-snmp", Unit: unit, Assign: func(a amf.Assignment) {
+		// On the HA loop: only quick state changes here; the agent starts in Run.
+		active := a.State == amf.Active
+		node.Do(func(cs *ckpt.Service, now time.Duration) {
+			if !active {
+				cs.Demote()
+				return
+			}
+			if !cs.Active() {
+				cs.Promote(now)
+				if err := cs.Open(now, ckptName, ckptRetention); err != nil {
+					b.Log.Errorf("snmp: checkpoint %s: %v", ckptName, err)
+				}
+			}
+		})
+		s.SetActive(active)
+	}})
+	if err != nil {
+		return err
+	}
+	b.Supervise(ctx, "snmp-agent", s.Run)
+	s.RegisterCommands(b.Console)
+	b.Console.View([]string{"show", "ckpt"}, "", "checkpoint service: role, sequence, replicas, ring", 0, 0,
+		func([]string) (any, error) { return node.Status(), nil },
+		func(w io.Writer, v any) { _ = ckpt.WriteStatus(w, v.(ckpt.Status)) })
 	return nil
 }
