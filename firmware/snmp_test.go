@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/qemu/vm"
+)
+
+// netSNMP runs net-snmp's command-line tools in a namespace, isolated from the host's
+// configuration: no MIB files loaded (numeric OIDs only), configuration and persistent
+// state in a temporary directory.
+type netSNMP struct {
+	ns, dir string
+}
+
+func newNetSNMP(t *testing.T, ns string) *netSNMP {
+	t.Helper()
+	for _, tool := range []string{"snmpwalk", "snmpget", "stdbuf"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian packages snmp, coreutils)", tool)
+		}
+	}
+	return &netSNMP{ns: ns, dir: t.TempDir()}
+}
+
+func (n *netSNMP) cmd(ctx context.Context, tool string, args ...string) *exec.Cmd {
+	// stdbuf: a walk's lines arrive as they are printed, so the test can act mid-walk.
+	argv := append([]string{"netns", "exec", n.ns, "stdbuf", "-oL", tool, "-Onqt"}, args...)
+	c := exec.CommandContext(ctx, "ip", argv...)
+	c.Env = append(os.Environ(), "SNMPCONFPATH="+n.dir, "SNMP_PERSISTENT_DIR="+n.dir, "MIBS=", "MIBDIRS="+n.dir, "HOME="+n.dir)
+	return c
+}
+
+// values parses "-Onq" output lines ("OID VALUE") into a map and the OIDs in order.
+func values(out string) (map[string]string, []string) {
+	m := map[string]string{}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		oid, v, _ := strings.Cut(strings.TrimSpace(line), " ")
+		// A walk ends with endOfMibView, which the tools print against the last OID.
+		if strings.HasPrefix(oid, ".") && !strings.HasPrefix(v, "No more variables") {
+			m[oid] = strings.Trim(v, `"`)
+			order = append(order, oid)
+		}
+	}
+	return m, order
+}
+
+func num(t *testing.T, m map[string]string, oid string) uint64 {
+	t.Helper()
+	v, ok := m[oid]
+	if !ok {
+		t.Fatalf("no %s in %v", oid, m)
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		t.Fatalf("%s = %q: %v", oid, v, err)
+	}
+	return n
+}
+
+// oidLess compares dotted OIDs numerically.
+func oidLess(a, b string) bool {
+	as, bs := strings.Split(strings.Trim(a, "."), "."), strings.Split(strings.Trim(b, "."), ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, _ := strconv.ParseUint(as[i], 10, 64)
+		y, _ := strconv.ParseUint(bs[i], 10, 64)
+		if x != y {
+			return x < y
+		}
+	}
+	return len(as) < len(bs)
+}
+
+const (
+	oidSysDescr     = ".1.3.6.1.2.1.1.1.0"
+	oidEngineTime   = ".1.3.6.1.6.3.10.2.1.3.0"
+	oidEngineBoots  = ".1.3.6.1.6.3.10.2.1.2.0"
+	oidInPkts       = ".1.3.6.1.2.1.11.1.0"
+	oidInGetNexts   = ".1.3.6.1.2.1.11.16.0"
+	oidNotInWindow  = ".1.3.6.1.6.3.15.1.1.2.0"
+	oidHCInOctets1  = ".1.3.6.1.2.1.31.1.1.1.6.1"
+	oidEntPhysDescr = ".1.3.6.1.2.1.47.1.1.1.1.2.1"
+	oidHaSelfSlot   = ".1.3.6.1.4.1.99999.2.1.1.1.1.0"
+)
+
+// TestProcessModeSNMPFailover: the mgmt firmware in slots 3 and 4 (and an EPON blade for the
+// quorum) on a namespace backplane; from the core-network namespace net-snmp's snmpwalk
+// (v2c) and snmpget (v3 authPriv, SHA-256/AES, user added on the console) reach the agent on
+// the management address. Then a v3 walk runs while the active mgmt process is killed with
+// SIGKILL and its namespace deleted: the walk completes with its retries, in order, and
+// engineTime and the counters it read never went backward.
+func TestProcessModeSNMPFailover(t *testing.T) {
+	if role.Name != "mgmt" {
+		t.Skip("runs in the mgmt build (it builds the epon firmware itself)")
+	}
+	bp := newBackplane(t)
+	tools := newNetSNMP(t, bp.ns("prober"))
+	dir := t.TempDir()
+	mgmtBin := buildFirmware(t)
+	eponBin := filepath.Join(dir, "firmware-epon")
+	if out, err := exec.Command("go", "build", "-tags", "epon", "-o", eponBin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build epon: %v\n%s", err, out)
+	}
+	for _, n := range []string{"s3", "s4", "s5"} {
+		bp.attach(n, "base0", "hub1")
+		bp.attach(n, "base1", "hub2")
+	}
+	bp.attach("prober", "core0", "hub1")
+	netns(bp.ns("prober")).ip(t, "addr", "add", "169.254.3.250/24", "dev", "core0")
+	run(t, "ip", "netns", "exec", bp.ns("prober"), "sh", "-c", "echo 0 > /proc/sys/net/ipv4/neigh/core0/locktime")
+
+	keyb := make([]byte, 32)
+	rand.Read(keyb)
+	key := hex.EncodeToString(keyb)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	type proc struct {
+		cmd  *exec.Cmd
+		con  *vm.Console
+		done chan struct{}
+	}
+	procs := map[int]*proc{}
+	start := func(slot int, bin string) {
+		sock := filepath.Join(dir, fmt.Sprintf("s%d.sock", slot))
+		cmd := exec.Command("ip", "netns", "exec", bp.ns(fmt.Sprintf("s%d", slot)), bin, "-slot", fmt.Sprint(slot),
+			"-console", "unix:"+sock, "-shelfmap", "3:mgmt,4:mgmt,5:epon", "-shelfkey", key, "-ha-timers", "20msx5",
+			"-state", filepath.Join(dir, fmt.Sprintf("state%d", slot)))
+		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+		errPath := filepath.Join(dir, fmt.Sprintf("s%d.stderr", slot))
+		ef, err := os.Create(errPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = ef, ef
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ef.Close()
+			if t.Failed() {
+				l, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("state%d", slot), "firmware.log"))
+				t.Logf("slot %d exit %v firmware.log:\n%s", slot, cmd.ProcessState, l)
+			}
+		})
+		p := &proc{cmd: cmd, done: make(chan struct{})}
+		go func() { cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+		con, err := vm.DialConsole(ctx, sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { con.Close() })
+		if err := con.WaitBoot(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		p.con = con
+		procs[slot] = p
+	}
+	start(3, mgmtBin)
+	start(4, mgmtBin)
+	start(5, eponBin)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for slot, p := range procs {
+				for _, cmd := range []string{"show snmp", "show ckpt", "show ha"} {
+					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					out, err := p.con.Exec(cctx, cmd)
+					cancel()
+					t.Logf("slot %d %s (%v):\n%s", slot, cmd, err, out)
+				}
+			}
+		}
+	})
+
+	pr := startProber(t, bp.ns("prober"), "169.254.3.1:7500")
+	first := pr.waitAnswer(ctx, t, func(s string) bool { return s != "" })
+	var active int
+	if _, err := fmt.Sscanf(first, "active %d", &active); err != nil || (active != 3 && active != 4) {
+		t.Fatalf("first probe answer %q, want active 3 or active 4", first)
+	}
+	standby := 7 - active
+	// The standby must hold the agent's state before the kill: wait until the active's
+	// checkpoint has it as an in-sync replica.
+	waitFor(ctx, t, "standby in sync", func() error {
+		out, err := procs[active].con.Exec(ctx, "show ckpt json")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, fmt.Sprintf(`"slot":%d`, standby)) || !strings.Contains(out, `"in_sync":true`) {
+			return fmt.Errorf("show ckpt json = %s", out)
+		}
+		return nil
+	})
+	if out, err := procs[active].con.Exec(ctx, "snmp user add ops SHA-256 auth-pass-1 AES priv-pass-1"); err != nil || !strings.HasPrefix(out, "user ops added") {
+		t.Fatalf("snmp user add = %q, %v", out, err)
+	}
+	if out, err := procs[standby].con.Exec(ctx, "snmp user add x SHA-256 auth-pass-1 AES priv-pass-1"); err == nil {
+		t.Errorf("snmp user add on the standby = %q, want an error", out)
+	}
+
+	// v2c walk of the whole tree, with the default community from the core network.
+	out, err := tools.cmd(ctx, "snmpwalk", "-v2c", "-c", "public", "-t", "2", "-r", "3", "169.254.3.1", ".1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("snmpwalk v2c: %v\n%s", err, out)
+	}
+	walk, order := values(string(out))
+	for _, oid := range []string{oidSysDescr, oidHCInOctets1, oidEntPhysDescr, oidHaSelfSlot, oidEngineTime} {
+		if _, ok := walk[oid]; !ok {
+			t.Errorf("v2c walk lacks %s (%d objects)", oid, len(order))
+		}
+	}
+	if got := num(t, walk, oidHaSelfSlot); got != uint64(active) {
+		t.Errorf("cgoaHaSelfSlot = %d, want the active slot %d", got, active)
+	}
+	t.Logf("v2c walk: %d objects", len(order))
+
+	v3 := []string{"-v3", "-l", "authPriv", "-u", "ops", "-a", "SHA-256", "-A", "auth-pass-1", "-x", "AES", "-X", "priv-pass-1", "-t", "1", "-r", "10"}
+	get := func() map[string]string {
+		t.Helper()
+		out, err := tools.cmd(ctx, "snmpget", append(v3, "169.254.3.1", oidEngineTime, oidEngineBoots, oidInPkts, oidInGetNexts, oidNotInWindow, oidHCInOctets1)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("snmpget v3: %v\n%s", err, out)
+		}
+		m, _ := values(string(out))
+		return m
+	}
+	before := get()
+
+	// A v3 walk; when it is under way, pull the active blade.
+	wc := tools.cmd(ctx, "snmpwalk", append(v3, "169.254.3.1", ".1")...)
+	stdout, err := wc.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	wc.Stderr = &stderr
+	if err := wc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var lines []string
+	for len(lines) < 20 && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) < 20 {
+		t.Fatalf("walk ended after %d lines: %s", len(lines), stderr.String())
+	}
+	killed := time.Now()
+	procs[active].cmd.Process.Signal(unix.SIGKILL)
+	<-procs[active].done
+	run(t, "ip", "netns", "del", bp.ns(fmt.Sprintf("s%d", active)))
+	rest, _ := io.ReadAll(stdout)
+	if err := wc.Wait(); err != nil {
+		t.Fatalf("v3 walk across the failover: %v\n%s", err, stderr.String())
+	}
+	took := time.Since(killed)
+	walk3, order3 := values(strings.Join(lines, "\n") + "\n" + string(rest))
+	for i := 1; i < len(order3); i++ {
+		if !oidLess(order3[i-1], order3[i]) {
+			t.Fatalf("walk not in order at %d: %s then %s", i, order3[i-1], order3[i])
+		}
+	}
+	if len(order3) < len(order)*9/10 {
+		t.Errorf("v3 walk across the failover: %d objects, the v2c walk had %d", len(order3), len(order))
+	}
+	if got := num(t, walk3, oidHaSelfSlot); got != uint64(standby) {
+		t.Errorf("cgoaHaSelfSlot read after the kill = %d, want the new active %d", got, standby)
+	}
+	after := get()
+	t.Logf("v3 walk across the failover: %d objects, %v from the kill to its end", len(order3), took.Round(time.Millisecond))
+
+	// engineTime and counters: before <= read in the walk (after the kill) <= after.
+	for _, oid := range []string{oidEngineTime, oidInPkts, oidInGetNexts} {
+		b, w, a := num(t, before, oid), num(t, walk3, oid), num(t, after, oid)
+		if b > w || w > a {
+			t.Errorf("%s went backward: before the kill %d, in the walk %d, after %d", oid, b, w, a)
+		}
+	}
+	if b, a := num(t, before, oidHCInOctets1), num(t, after, oidHCInOctets1); b > a {
+		t.Errorf("ifHCInOctets.1 went backward: %d then %d", b, a)
+	}
+	if b, a := num(t, before, oidEngineBoots), num(t, after, oidEngineBoots); b != a {
+		t.Errorf("snmpEngineBoots %d then %d: the engine must carry on, not reboot", b, a)
+	}
+	// A manager in sync with the engine never had to resynchronise its clock.
+	if b, a := num(t, before, oidNotInWindow), num(t, after, oidNotInWindow); b != a {
+		t.Errorf("usmStatsNotInTimeWindows %d then %d", b, a)
+	}
+	out2, err := procs[standby].con.Exec(ctx, "show snmp")
+	if err != nil || !strings.Contains(out2, "snmp agent active") || !strings.Contains(out2, "ops") {
+		t.Errorf("show snmp on the new active = %q, %v", out2, err)
+	}
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() error) {
+	t.Helper()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
