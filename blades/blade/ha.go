@@ -41,7 +41,14 @@ func (b *Blade) StartHA(ctx context.Context, cfg HAConfig) error {
 		return fmt.Errorf("ha: slot %d is not in the shelf map %s", id.Slot, shelf.FormatMap(cfg.Map))
 	}
 	var paths []transport.UDPPath
+	var used []string
 	for i, port := range cfg.Ports {
+		// A shelf with one hub wires base0 only: HA runs on the paths the blade has.
+		if _, err := b.HW.Ports.Get(port); err != nil {
+			b.Log.Printf("ha: no %s on this blade: one path fewer", port)
+			continue
+		}
+		used = append(used, port)
 		if err := b.HW.Ports.SetAdmin(port, true); err != nil {
 			return err
 		}
@@ -53,6 +60,9 @@ func (b *Blade) StartHA(ctx context.Context, cfg HAConfig) error {
 		paths = append(paths, transport.UDPPath{Interface: port,
 			Local:     netipAny(shelf.HAPort),
 			Broadcast: netipBroadcast(shelf.HAPort)})
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("ha: none of the base ports %v is on this blade", cfg.Ports)
 	}
 	h, err := ha.Start(ha.Options{Config: conf, Slot: uint8(id.Slot), Key: cfg.Key, Paths: paths,
 		NodeFailover: func(reason string) {
@@ -95,7 +105,7 @@ func (b *Blade) StartHA(ctx context.Context, cfg HAConfig) error {
 			return fmt.Errorf("role %s: %w", b.cfg.Role.Name, err)
 		}
 	}
-	b.Log.Printf("ha: started: shelf %d, %d members, timers %v x %d, paths %v", id.Shelf, len(cfg.Map), cfg.Timers.Interval, cfg.Timers.Misses, cfg.Ports)
+	b.Log.Printf("ha: started: shelf %d, %d members, timers %v x %d, paths %v", id.Shelf, len(cfg.Map), cfg.Timers.Interval, cfg.Timers.Misses, used)
 	return nil
 }
 

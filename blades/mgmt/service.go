@@ -37,9 +37,16 @@ type Service struct {
 	GARPs   atomic.Uint64
 }
 
-// NewService makes the service for the blade's base ports.
+// NewService makes the service for those of the base ports the blade has (a shelf with one
+// hub wires base0 only).
 func NewService(b *blade.Blade, h *ha.Blade, ports []string) *Service {
-	return &Service{b: b, h: h, ports: ports, addr: shelf.MgmtService, port: shelf.ProbePort}
+	var have []string
+	for _, p := range ports {
+		if _, err := b.HW.Ports.Get(p); err == nil {
+			have = append(have, p)
+		}
+	}
+	return &Service{b: b, h: h, ports: have, addr: shelf.MgmtService, port: shelf.ProbePort}
 }
 
 // Assign is the component's assignment callback: take the address when active, give it up
