@@ -245,8 +245,13 @@ func (s *SNMP) start(ctx context.Context) error {
 	s.cur = l
 	s.warm = st != nil
 	s.mu.Unlock()
-	// The first save makes the standby hold this engine before anything is answered.
-	if err := s.save(ctx); err != nil {
+	// The first save makes the standby hold this engine before anything is answered; Run
+	// must not hang on it (a standby that vanished leaves the replica set within the
+	// detection time).
+	sctx, scancel := context.WithTimeout(ctx, 5*time.Second)
+	err = s.save(sctx)
+	scancel()
+	if err != nil {
 		s.cfg.Errorf("snmp: first checkpoint: %v", err)
 	}
 	go s.serve(l)
