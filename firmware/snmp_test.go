@@ -206,9 +206,14 @@ func TestProcessModeSNMPFailover(t *testing.T) {
 		}
 		return nil
 	})
-	if out, err := procs[active].con.Exec(ctx, "snmp user add ops SHA-256 auth-pass-1 AES priv-pass-1"); err != nil || !strings.HasPrefix(out, "user ops added") {
-		t.Fatalf("snmp user add = %q, %v", out, err)
-	}
+	// Retried: while the assignment settles the agent may be restarting for milliseconds.
+	waitFor(ctx, t, "snmp user add on the active blade", func() error {
+		out, err := procs[active].con.Exec(ctx, "snmp user add ops SHA-256 auth-pass-1 AES priv-pass-1")
+		if err != nil || !strings.HasPrefix(out, "user ops added") {
+			return fmt.Errorf("snmp user add = %q, %v", out, err)
+		}
+		return nil
+	})
 	if out, err := procs[standby].con.Exec(ctx, "snmp user add x SHA-256 auth-pass-1 AES priv-pass-1"); err == nil {
 		t.Errorf("snmp user add on the standby = %q, want an error", out)
 	}
