@@ -50,7 +50,7 @@ func TestBenchCkpt(t *testing.T) {
 	start := func(slot, other uint8, role string) (*exec.Cmd, chan struct{}, chan struct{}) {
 		cmd := exec.Command("ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
 			"-base0", "base0="+procmode.Base0Net, "-base1", "base1="+procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
-			"-ring", fmt.Sprint(4<<20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("10.77.0.%d", other))
+			"-ring", fmt.Sprint(4<<20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("169.254.70.%d", other))
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		cmd.Stderr = os.Stderr
 		pipe, err := cmd.StdoutPipe()

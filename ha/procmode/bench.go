@@ -112,7 +112,7 @@ type Keepalived struct {
 }
 
 // VIP is the address the keepalived pair moves.
-const VIP = "10.77.0.100"
+const VIP = "169.254.70.100"
 
 // NewKeepalived makes two router namespaces with the given ids (their
 // hosts on hub 1's network, 20..99) running VRRP every advert seconds.
@@ -120,7 +120,7 @@ func (s *Shelf) NewKeepalived(advert string, ids [2]int) (*Keepalived, error) {
 	k := &Keepalived{s: s, dir: s.t.TempDir(), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}, closeR: map[int]func(){}}
 	for _, id := range ids {
 		ns := s.mkNS(fmt.Sprintf("k%d", id))
-		s.link(ns, "eth0", s.hub[0], fmt.Sprintf("k%d", id), fmt.Sprintf("10.77.0.%d/24", id))
+		s.link(ns, "eth0", s.hub[0], fmt.Sprintf("k%d", id), fmt.Sprintf("169.254.70.%d/24", id))
 		conf := filepath.Join(k.dir, fmt.Sprintf("k%d.conf", id))
 		if err := os.WriteFile(conf, []byte(keepalivedConf("eth0", VIP+"/24", advert, 100)), 0o644); err != nil {
 			return nil, err

@@ -45,12 +45,12 @@ func Require(t testing.TB) {
 	}
 }
 
-// Net is the base networks: blade s has 10.77.0.s on base0, 10.77.1.s on
-// base1; the prober is 10.77.0.200 on hub 1.
+// Net is the base networks: blade s has 169.254.70.s on base0, 169.254.71.s on
+// base1; the prober is 169.254.70.200 on hub 1.
 const (
-	Base0Net = "10.77.0.0/24"
-	Base1Net = "10.77.1.0/24"
-	proberIP = "10.77.0.200"
+	Base0Net = "169.254.70.0/24"
+	Base1Net = "169.254.71.0/24"
+	proberIP = "169.254.70.200"
 	HAPort   = 7400
 	Probe    = 7500
 )
@@ -128,8 +128,8 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	}
 	for _, slot := range slots {
 		ns := mk(fmt.Sprintf("s%d", slot))
-		link(ns, "base0", s.hub[0], fmt.Sprintf("s%d", slot), fmt.Sprintf("10.77.0.%d/24", slot))
-		link(ns, "base1", s.hub[1], fmt.Sprintf("s%d", slot), fmt.Sprintf("10.77.1.%d/24", slot))
+		link(ns, "base0", s.hub[0], fmt.Sprintf("s%d", slot), fmt.Sprintf("169.254.70.%d/24", slot))
+		link(ns, "base1", s.hub[1], fmt.Sprintf("s%d", slot), fmt.Sprintf("169.254.71.%d/24", slot))
 	}
 	s.prober = mk("prober")
 	link(s.prober, "eth0", s.hub[0], "prober", proberIP+"/24")
@@ -379,7 +379,7 @@ func (s *Shelf) NewProber(slots ...uint8) *Prober {
 	s.t.Helper()
 	var targets []netip.AddrPort
 	for _, slot := range slots {
-		targets = append(targets, netip.MustParseAddrPort(fmt.Sprintf("10.77.0.%d:%d", slot, Probe)))
+		targets = append(targets, netip.MustParseAddrPort(fmt.Sprintf("169.254.70.%d:%d", slot, Probe)))
 	}
 	return s.NewProberTo(targets...)
 }

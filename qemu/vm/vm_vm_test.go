@@ -32,6 +32,10 @@ func startBlade(t *testing.T, a Artifacts, role string, slot int) *VM {
 	cfg := Config{Kernel: a.Kernel, Role: role, Shelf: 1, Slot: slot, RunDir: t.TempDir()}
 	if role != "" {
 		cfg.Initrd = a.Image(role)
+	} else {
+		// No initrd: the kernel panics. The blade line asks for a reboot on panic, which
+		// -no-reboot turns into QEMU exiting; this test wants the panicked VM to stay.
+		cfg.Append = "panic=0"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -5,10 +5,10 @@
 // network namespaces (see package ha/procmode).
 //
 //	hanode -config shelf.yaml -slot 3 -key 00112233... \
-//	    -base0 base0=10.77.0.0/24 -base1 base1=10.77.1.0/24 -probe-group mgmt
+//	    -base0 base0=169.254.70.0/24 -base1 base1=169.254.71.0/24 -probe-group mgmt
 //
 // A member's address on each base network is the network's address plus
-// its slot number (slot 3 -> 10.77.0.3). It prints one line per HA state
+// its slot number (slot 3 -> 169.254.70.3). It prints one line per HA state
 // change of its units ("state mgmt-3 active") and exits cleanly on SIGTERM
 // (graceful hand-over).
 package main

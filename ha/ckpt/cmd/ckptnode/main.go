@@ -3,7 +3,7 @@
 // network namespaces (package ha/procmode makes the backplane).
 //
 //	ckptnode -config shelf.yaml -slot 3 -key 00112233... \
-//	    -base0 base0=10.77.0.0/24 -base1 base1=10.77.1.0/24 -group mgmt
+//	    -base0 base0=169.254.70.0/24 -base1 base1=169.254.71.0/24 -group mgmt
 //
 // The blade of group's active unit is the checkpoint writer; the blades
 // of its standby units replicate (ckpt.Node.Track, Assign). While it is
