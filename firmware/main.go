@@ -120,6 +120,11 @@ func parseProcessFlags(args []string, stderr io.Writer) (processFlags, error) {
 // serveConsoleForever keeps a console session on a device or stream; when a session ends (EOF
 // on a serial line, a read error) it is started again, so the blade never loses its console.
 func serveConsoleForever(ctx context.Context, b *blade.Blade, open func() (io.ReadWriteCloser, error)) {
+	select {
+	case <-b.Ready():
+	case <-ctx.Done():
+		return
+	}
 	banner := b.Banner()
 	for ctx.Err() == nil {
 		rw, err := open()

@@ -106,6 +106,7 @@ func processMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // serveStdio runs one console session on stdin/stdout, in raw mode when stdin is a terminal.
 func serveStdio(b *blade.Blade, stdin io.Reader, stdout io.Writer) {
+	<-b.Ready()
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		if old, err := term.MakeRaw(int(f.Fd())); err == nil {
 			defer term.Restore(int(f.Fd()), old)
@@ -132,6 +133,7 @@ func listenUnix(path string) (net.Listener, error) {
 
 // serveUnix gives every connection its own console session.
 func serveUnix(b *blade.Blade, ln net.Listener) {
+	<-b.Ready()
 	for {
 		c, err := ln.Accept()
 		if err != nil {

@@ -81,6 +81,8 @@ type Blade struct {
 	ctx        context.Context
 	components map[string]*component
 
+	ready     chan struct{} // closed once Run has started the role and HA
+	readyOnce sync.Once
 	loopTicks atomic.Uint64
 	lastTick  atomic.Int64 // UnixNano of the last main-loop tick
 	hang      chan struct{}
@@ -107,7 +109,7 @@ func New(cfg Config) *Blade {
 		cfg.WatchdogTimeout = 10 * time.Second
 	}
 	b := &Blade{cfg: cfg, Console: console.New(), Log: cfg.Log, HW: cfg.HW, started: cfg.Now(),
-		components: map[string]*component{}, hang: make(chan struct{})}
+		components: map[string]*component{}, hang: make(chan struct{}), ready: make(chan struct{})}
 	b.Console.OnPanic = func(line string, v any, stack []byte) {
 		b.panics.Add(1)
 		b.Log.Errorf("console: panic in %q recovered: %v\n%s", line, v, firstLines(stack, 12))
@@ -214,6 +216,7 @@ func (b *Blade) Run(ctx context.Context) {
 			b.Log.Errorf("ha: not started: %v", err)
 		}
 	}
+	b.readyOnce.Do(func() { close(b.ready) })
 	b.Log.Printf("blade %s up: %s", hw.Identity.Hostname(), b.Banner())
 	period := min(b.cfg.WatchdogTimeout/5, time.Second)
 	t := time.NewTicker(period)
@@ -261,6 +264,11 @@ func (b *Blade) Healthy() bool {
 	}
 	return last != 0 && b.cfg.Now().Sub(time.Unix(0, last)) < 3*period
 }
+
+// Ready is closed once the role and the HA core have started and registered their console
+// commands: the console prints its banner and prompt only then, so "ready" means every
+// command is there.
+func (b *Blade) Ready() <-chan struct{} { return b.ready }
 
 // Hang stops the main loop, as a firmware bug would: the watchdog is no longer petted.
 func (b *Blade) Hang() { b.hangOnce.Do(func() { close(b.hang) }) }

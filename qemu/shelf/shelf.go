@@ -50,7 +50,7 @@ type Options struct {
 const DefaultTrialTimeout = 5 * time.Minute
 
 // DefaultHATimers suit a TCG shelf on a small host.
-const DefaultHATimers = "100msx6"
+const DefaultHATimers = "200msx5"
 
 // Shelf is a running shelf.
 type Shelf struct {
