@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -17,8 +14,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/cgoa/cgoa/qemu/vm"
 )
 
 // backplane is a dual-star backplane made of network namespaces: one "hubs" namespace with
@@ -82,85 +77,10 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 	if role.Name != "mgmt" {
 		t.Skip("runs in the mgmt build (it builds the epon firmware itself)")
 	}
-	bp := newBackplane(t)
-	dir := t.TempDir()
-	mgmtBin := buildFirmware(t)
-	eponBin := filepath.Join(dir, "firmware-epon")
-	if out, err := exec.Command("go", "build", "-tags", "epon", "-o", eponBin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build epon: %v\n%s", err, out)
-	}
-	for _, n := range []string{"s3", "s4", "s5"} {
-		bp.attach(n, "base0", "hub1")
-		bp.attach(n, "base1", "hub2")
-	}
-	bp.attach("prober", "core0", "hub1")
-	netns(bp.ns("prober")).ip(t, "addr", "add", "169.254.3.250/24", "dev", "core0")
-	// Follow a gratuitous ARP at once, as routers in front of a protected address are set to.
-	run(t, "ip", "netns", "exec", bp.ns("prober"), "sh", "-c", "echo 0 > /proc/sys/net/ipv4/neigh/core0/locktime")
-
-	keyb := make([]byte, 32)
-	rand.Read(keyb)
-	key := hex.EncodeToString(keyb)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	type proc struct {
-		cmd  *exec.Cmd
-		con  *vm.Console
-		done chan struct{}
-	}
-	procs := map[int]*proc{}
-	start := func(slot int, bin string) {
-		sock := filepath.Join(dir, fmt.Sprintf("s%d.sock", slot))
-		cmd := exec.Command("ip", "netns", "exec", bp.ns(fmt.Sprintf("s%d", slot)), bin, "-slot", fmt.Sprint(slot),
-			"-console", "unix:"+sock, "-shelfmap", "3:mgmt,4:mgmt,5:epon", "-shelfkey", key, "-ha-timers", "20msx5",
-			"-state", filepath.Join(dir, fmt.Sprintf("state%d", slot)))
-		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
-		errPath := filepath.Join(dir, fmt.Sprintf("s%d.stderr", slot))
-		ef, err := os.Create(errPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = ef, ef
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ef.Close()
-			if t.Failed() {
-				b, _ := os.ReadFile(errPath)
-				l, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("state%d", slot), "firmware.log"))
-				t.Logf("slot %d exit %v stderr:\n%s\nfirmware.log:\n%s", slot, cmd.ProcessState, b, l)
-			}
-		})
-		p := &proc{cmd: cmd, done: make(chan struct{})}
-		go func() { cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
-		con, err := vm.DialConsole(ctx, sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { con.Close() })
-		if err := con.WaitBoot(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		p.con = con
-		procs[slot] = p
-	}
-	start(3, mgmtBin)
-	start(4, mgmtBin)
-	start(5, eponBin)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for slot, p := range procs {
-				for _, cmd := range []string{"show ha", "show log 80"} {
-					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					out, err := p.con.Exec(cctx, cmd)
-					cancel()
-					t.Logf("slot %d %s (%v):\n%s", slot, cmd, err, out)
-				}
-			}
-		}
-	})
+	sh := newProcShelf(ctx, t, "show ha", "show log 80")
+	bp, procs := sh.bp, sh.procs
 
 	pr := startProber(t, bp.ns("prober"), "169.254.3.1:7500")
 	first := pr.waitAnswer(ctx, t, func(s string) bool { return s != "" })
@@ -183,12 +103,7 @@ func TestProcessModeMgmtFailover(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &st) != nil || !st.InQuorum {
 		t.Fatalf("show ha json on slot %d = %q, %v; want in quorum", standby, out, err)
 	}
-	// Pull the active blade the hard way: kill -9 its firmware, and take its namespace away as
-	// the blade's kernel goes with a pulled blade (otherwise the dead process's namespace
-	// would go on answering ARP for the management address it held).
-	procs[active].cmd.Process.Signal(unix.SIGKILL)
-	<-procs[active].done
-	run(t, "ip", "netns", "del", bp.ns(fmt.Sprintf("s%d", active)))
+	sh.pull(t, active)
 	want := fmt.Sprintf("active %d", standby)
 	pr.waitAnswer(ctx, t, func(s string) bool { return s == want })
 	out, err = procs[standby].con.Exec(ctx, "show ha json")

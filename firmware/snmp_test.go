@@ -3,21 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/cgoa/cgoa/qemu/vm"
 )
 
 // netSNMP runs net-snmp's command-line tools in a namespace, isolated from the host's
@@ -108,84 +101,11 @@ func TestProcessModeSNMPFailover(t *testing.T) {
 	if role.Name != "mgmt" {
 		t.Skip("runs in the mgmt build (it builds the epon firmware itself)")
 	}
-	bp := newBackplane(t)
-	tools := newNetSNMP(t, bp.ns("prober"))
-	dir := t.TempDir()
-	mgmtBin := buildFirmware(t)
-	eponBin := filepath.Join(dir, "firmware-epon")
-	if out, err := exec.Command("go", "build", "-tags", "epon", "-o", eponBin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build epon: %v\n%s", err, out)
-	}
-	for _, n := range []string{"s3", "s4", "s5"} {
-		bp.attach(n, "base0", "hub1")
-		bp.attach(n, "base1", "hub2")
-	}
-	bp.attach("prober", "core0", "hub1")
-	netns(bp.ns("prober")).ip(t, "addr", "add", "169.254.3.250/24", "dev", "core0")
-	run(t, "ip", "netns", "exec", bp.ns("prober"), "sh", "-c", "echo 0 > /proc/sys/net/ipv4/neigh/core0/locktime")
-
-	keyb := make([]byte, 32)
-	rand.Read(keyb)
-	key := hex.EncodeToString(keyb)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	type proc struct {
-		cmd  *exec.Cmd
-		con  *vm.Console
-		done chan struct{}
-	}
-	procs := map[int]*proc{}
-	start := func(slot int, bin string) {
-		sock := filepath.Join(dir, fmt.Sprintf("s%d.sock", slot))
-		cmd := exec.Command("ip", "netns", "exec", bp.ns(fmt.Sprintf("s%d", slot)), bin, "-slot", fmt.Sprint(slot),
-			"-console", "unix:"+sock, "-shelfmap", "3:mgmt,4:mgmt,5:epon", "-shelfkey", key, "-ha-timers", "20msx5",
-			"-state", filepath.Join(dir, fmt.Sprintf("state%d", slot)))
-		cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
-		errPath := filepath.Join(dir, fmt.Sprintf("s%d.stderr", slot))
-		ef, err := os.Create(errPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stdout, cmd.Stderr = ef, ef
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ef.Close()
-			if t.Failed() {
-				l, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("state%d", slot), "firmware.log"))
-				t.Logf("slot %d exit %v firmware.log:\n%s", slot, cmd.ProcessState, l)
-			}
-		})
-		p := &proc{cmd: cmd, done: make(chan struct{})}
-		go func() { cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
-		con, err := vm.DialConsole(ctx, sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { con.Close() })
-		if err := con.WaitBoot(ctx, 1); err != nil {
-			t.Fatal(err)
-		}
-		p.con = con
-		procs[slot] = p
-	}
-	start(3, mgmtBin)
-	start(4, mgmtBin)
-	start(5, eponBin)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for slot, p := range procs {
-				for _, cmd := range []string{"show snmp", "show ckpt", "show ha"} {
-					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					out, err := p.con.Exec(cctx, cmd)
-					cancel()
-					t.Logf("slot %d %s (%v):\n%s", slot, cmd, err, out)
-				}
-			}
-		}
-	})
+	sh := newProcShelf(ctx, t, "show snmp", "show ckpt", "show ha")
+	bp, procs := sh.bp, sh.procs
+	tools := newNetSNMP(t, bp.ns("prober"))
 
 	pr := startProber(t, bp.ns("prober"), "169.254.3.1:7500")
 	first := pr.waitAnswer(ctx, t, func(s string) bool { return s != "" })
@@ -266,9 +186,7 @@ func TestProcessModeSNMPFailover(t *testing.T) {
 		t.Fatalf("walk ended after %d lines: %s", len(lines), stderr.String())
 	}
 	killed := time.Now()
-	procs[active].cmd.Process.Signal(unix.SIGKILL)
-	<-procs[active].done
-	run(t, "ip", "netns", "del", bp.ns(fmt.Sprintf("s%d", active)))
+	sh.pull(t, active)
 	rest, _ := io.ReadAll(stdout)
 	if err := wc.Wait(); err != nil {
 		t.Fatalf("v3 walk across the failover: %v\n%s", err, stderr.String())
