@@ -290,3 +290,45 @@ func TestNoRedundancyAndTwoVoters(t *testing.T) {
 		t.Errorf("log holders %v, want none", h)
 	}
 }
+
+// TestReadinessGate: a standby whose component is not ready (a checkpoint
+// replica still resynchronising) is not counted as the standby and does not
+// take a free active assignment; once ready it takes over. An active whose
+// gate closes keeps its assignment.
+func TestReadinessGate(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 11)
+	settle(t, s)
+	if h := holders(s, "mgmt"); len(h) != 1 || h[0] != 3 {
+		t.Fatalf("settled mgmt holders %v, want [3]", h)
+	}
+	syncing, activeGate := true, true
+	s.nodes[4].node.Register(Component{Name: "replica", Unit: "mgmt-4", Ready: func() bool { return !syncing }})
+	s.nodes[3].node.Register(Component{Name: "replica", Unit: "mgmt-3", Ready: func() bool { return activeGate }})
+	s.loop.RunFor(100 * time.Millisecond)
+	if got := s.nodes[4].node.Status(s.now(4)).Groups[1].Units[1].Oper; got != NotReady {
+		t.Errorf("gated mgmt-4 oper on its own node = %v, want %v", got, NotReady)
+	}
+	if got := s.nodes[1].node.Status(s.now(1)).Groups[1].Units[1].Oper; got != NotReady {
+		t.Errorf("gated mgmt-4 oper seen from slot 1 = %v, want %v", got, NotReady)
+	}
+	// The active's gate closing does not drop what it holds.
+	activeGate = false
+	s.loop.RunFor(500 * time.Millisecond)
+	if h := holders(s, "mgmt"); len(h) != 1 || h[0] != 3 {
+		t.Fatalf("active with a closed gate: holders %v, want [3]", h)
+	}
+	s.kill(3)
+	// Far beyond detection plus lease: the gated unit must not take over.
+	s.loop.RunFor(time.Second)
+	if h := holders(s, "mgmt"); len(h) != 0 {
+		t.Fatalf("gated standby took over: holders %v, want none", h)
+	}
+	syncing = false
+	took, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 })
+	if !ok {
+		t.Fatalf("gate open: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	if bound := 3 * s.cfg.Timers.Interval; took > bound {
+		t.Errorf("takeover after the gate opened took %v, want <= %v (the lease had long expired)", took, bound)
+	}
+}

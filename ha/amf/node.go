@@ -37,6 +37,16 @@ type Component struct {
 	// Restart restarts the component (first escalation step). nil, or an
 	// error, escalates to failing the unit over.
 	Restart func() error
+	// Ready is the component's readiness gate: false while it could not
+	// take over the active assignment without losing state (a checkpoint
+	// replica still resynchronising, say). A unit with a component that
+	// is not ready neither takes a free active assignment nor reports
+	// itself ready, so its peers do not count it as the standby. It does
+	// not touch an assignment the unit already holds. It runs on the node
+	// loop: no blocking. It must become true once nothing better can be
+	// had (no live writer to sync from), or the group stays unassigned.
+	// nil: always ready.
+	Ready func() bool
 	// Assign is called whenever the unit's HA state or instances change:
 	// e.g. the mgmt role moves its address on Active (gratuitous ARP) and
 	// drops it on anything else. It runs on the node loop: no blocking.
@@ -380,6 +390,16 @@ func (n *Node) preferred(now time.Duration, key string, from uint8) bool {
 
 func (n *Node) operational(u *unit) bool { return !u.locked && !u.failed && !n.extracting }
 
+// ready reports whether every component of u passes its readiness gate.
+func (n *Node) ready(u *unit) bool {
+	for _, c := range u.comps {
+		if c.Ready != nil && !c.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
 // localUnit is this node's unit in a's succession order, if any.
 func (n *Node) localUnit(a *assignment) *unit {
 	for _, su := range a.order {
@@ -420,7 +440,7 @@ func (n *Node) wants(now time.Duration) []string {
 			keys = append(keys, a.key)
 			continue
 		}
-		if n.heldElsewhere(a.key) {
+		if !n.ready(u) || n.heldElsewhere(a.key) {
 			continue
 		}
 		rank := slices.IndexFunc(a.order, func(s ServiceUnit) bool { return s.Name == u.su.Name })
@@ -507,7 +527,7 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 		u := n.units[name]
 		// A unit handing over is not ready, so the others see the next
 		// unit as standby and do not wait for it.
-		ready := n.operational(u) && now >= u.yieldUntil
+		ready := n.operational(u) && now >= u.yieldUntil && n.ready(u)
 		hb.Units = append(hb.Units, UnitReport{Name: name, Ready: ready, State: u.state, Instances: u.sis})
 	}
 	n.env.Send(transport.TypeHeartbeat, transport.Broadcast, MarshalHeartbeat(hb))

@@ -44,4 +44,7 @@ const (
 	Locked     OperState = "locked"
 	Failed     OperState = "failed"
 	Extracting OperState = "extracting"
+	// NotReady: in service, but a component's readiness gate holds the
+	// unit back from taking over (Component.Ready).
+	NotReady OperState = "not-ready"
 )

@@ -66,6 +66,8 @@ func (n *Node) Status(now time.Duration) Status {
 					us.Oper = Locked
 				case n.extracting:
 					us.Oper = Extracting
+				case !n.ready(u):
+					us.Oper = NotReady
 				default:
 					us.Oper = InService
 				}
@@ -75,7 +77,7 @@ func (n *Node) Status(now time.Duration) Status {
 						us.Known, us.State, us.Instances = true, rep.State, rep.Instances
 						us.Oper = InService
 						if !rep.Ready {
-							us.Oper = Locked // locked, failed or extracting: not ready
+							us.Oper = NotReady // locked, failed, extracting or gated
 						}
 					}
 				}
