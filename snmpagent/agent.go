@@ -310,6 +310,7 @@ func (a *Agent) serve() {
 		in[i].Buffers = [][]byte{make([]byte, 65536)}
 	}
 	out := make([]ipv4.Message, 0, batch)
+	resps := make([]Response, 0, batch)
 	for {
 		n, err := bc.ReadBatch(in, 0)
 		if err != nil {
@@ -319,15 +320,16 @@ func (a *Agent) serve() {
 			a.log.Warn("snmpagent: read", "err", err)
 			continue
 		}
-		out = out[:0]
+		out, resps = out[:0], resps[:0]
 		for i := 0; i < n; i++ {
 			ua, ok := in[i].Addr.(*net.UDPAddr)
 			if !ok {
 				continue
 			}
 			resp := a.HandleMessage(in[i].Buffers[0][:in[i].N], ua.AddrPort())
-			if resp != nil {
-				out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+			if resp.Data != nil {
+				out = append(out, ipv4.Message{Buffers: [][]byte{resp.Data}, Addr: ua})
+				resps = append(resps, resp)
 			}
 		}
 		for len(out) > 0 {
@@ -336,21 +338,63 @@ func (a *Agent) serve() {
 				a.log.Warn("snmpagent: write", "err", err)
 				break
 			}
-			a.cnt.OutPkts.Add(uint64(k))
-			out = out[k:]
+			for _, r := range resps[:k] {
+				a.Sent(r)
+			}
+			out, resps = out[k:], resps[k:]
 		}
 	}
 }
 
-// HandleMessage processes one request datagram and returns the datagram
-// to send back, or nil to send nothing. msg is modified (decryption and
-// digest checks work in place). It never panics on bad input.
-func (a *Agent) HandleMessage(msg []byte, from netip.AddrPort) []byte {
+// Response is what HandleMessage asks to send back: Data is the datagram
+// (nil: send nothing). The agent counts a response in snmpOutPkts and the
+// related out counters (snmpOutGetResponses, snmpOutTooBigs, ...) only
+// once the caller reports it sent with Sent: a response held back (e.g.
+// until its state is checkpointed) and then dropped was never output.
+type Response struct {
+	Data   []byte
+	pdu    gosnmp.PDUType
+	status gosnmp.SNMPError
+}
+
+// errTooBig is a response that does not fit even as a tooBig error.
+var errTooBig = errors.New("snmpagent: response exceeds the message size limit")
+
+// Sent counts r as output: snmpOutPkts, and for a Response-PDU
+// snmpOutGetResponses and the counter of its error-status (RFC 3418
+// snmpOutTooBigs, snmpOutNoSuchNames, snmpOutBadValues, snmpOutGenErrs).
+// Call it once per datagram actually written.
+func (a *Agent) Sent(r Response) {
+	if r.Data == nil {
+		return
+	}
+	a.cnt.OutPkts.Add(1)
+	if r.pdu != gosnmp.GetResponse {
+		return // Report-PDUs count in snmpOutPkts only
+	}
+	a.cnt.OutGetResponses.Add(1)
+	switch r.status {
+	case gosnmp.TooBig:
+		a.cnt.OutTooBigs.Add(1)
+	case gosnmp.NoSuchName:
+		a.cnt.OutNoSuchNames.Add(1)
+	case gosnmp.BadValue:
+		a.cnt.OutBadValues.Add(1)
+	case gosnmp.GenErr:
+		a.cnt.OutGenErrs.Add(1)
+	}
+}
+
+// HandleMessage processes one request datagram and returns the response
+// to send back (Data nil: send nothing); report it with Sent once it is
+// written. msg is modified (decryption and digest checks work in place).
+// It never panics on bad input.
+func (a *Agent) HandleMessage(msg []byte, from netip.AddrPort) Response {
 	a.cnt.InPkts.Add(1)
 	h, err := peekHeader(msg)
 	if err != nil {
 		a.cnt.InASNParseErrs.Add(1)
-		return nil
+		return Response{}
 	}
 	switch h.version {
 	case 0, 1:
@@ -359,7 +403,7 @@ func (a *Agent) HandleMessage(msg []byte, from netip.AddrPort) []byte {
 		return a.handleV3(msg, &h)
 	}
 	a.cnt.InBadVersions.Add(1)
-	return nil
+	return Response{}
 }
 
 // request is a decoded, authorized request with what the response needs.
@@ -376,12 +420,12 @@ type request struct {
 	allow     func(OID, Value) bool // view filter for walks, made once
 }
 
-func (a *Agent) handleCommunity(msg []byte, from netip.AddrPort, v gosnmp.SnmpVersion) []byte {
+func (a *Agent) handleCommunity(msg []byte, from netip.AddrPort, v gosnmp.SnmpVersion) Response {
 	dec := gosnmp.GoSNMP{Version: v}
 	pkt, err := dec.SnmpDecodePacket(msg)
 	if err != nil {
 		a.cnt.InASNParseErrs.Add(1)
-		return nil
+		return Response{}
 	}
 	a.mu.RLock()
 	c := a.communities[pkt.Community]
@@ -389,18 +433,18 @@ func (a *Agent) handleCommunity(msg []byte, from netip.AddrPort, v gosnmp.SnmpVe
 	if c == nil || !sourceAllowed(c.Sources, from.Addr()) {
 		a.cnt.InBadCommunityNames.Add(1)
 		a.authFailure()
-		return nil
+		return Response{}
 	}
 	switch pkt.PDUType {
 	case gosnmp.GetRequest, gosnmp.GetNextRequest, gosnmp.SetRequest:
 	case gosnmp.GetBulkRequest:
 		if v == gosnmp.Version1 {
 			a.cnt.InASNParseErrs.Add(1)
-			return nil
+			return Response{}
 		}
 	default:
 		a.cnt.UnknownPDUHandlers.Add(1)
-		return nil
+		return Response{}
 	}
 	view := c.View
 	if view == "" {
@@ -442,15 +486,15 @@ var (
 	oidUnknownContexts   = MustOID("1.3.6.1.6.3.12.1.5.0")
 )
 
-func (a *Agent) handleV3(msg []byte, h *msgHeader) []byte {
+func (a *Agent) handleV3(msg []byte, h *msgHeader) Response {
 	if h.model != 3 {
 		a.cnt.UnknownSecurityModels.Add(1)
-		return nil
+		return Response{}
 	}
 	flags := gosnmp.SnmpV3MsgFlags(h.flags)
 	if flags&gosnmp.AuthPriv == 2 { // privacy without authentication
 		a.cnt.InvalidMsgs.Add(1)
-		return nil
+		return Response{}
 	}
 	level := levelOf(flags)
 	a.mu.RLock()
@@ -502,7 +546,7 @@ func (a *Agent) handleV3(msg []byte, h *msgHeader) []byte {
 			return a.report(msg, h, nil, oidDecryptionErrors, a.cnt.UsmDecryptionErrors.Load())
 		}
 		a.cnt.InASNParseErrs.Add(1)
-		return nil
+		return Response{}
 	}
 	r := &request{version: gosnmp.Version3, pkt: pkt, user: u, flags: flags & gosnmp.AuthPriv,
 		maxSize: min(a.maxMsg, int(max(h.maxSize, 484)))}
@@ -510,7 +554,7 @@ func (a *Agent) handleV3(msg []byte, h *msgHeader) []byte {
 	case gosnmp.GetRequest, gosnmp.GetNextRequest, gosnmp.SetRequest, gosnmp.GetBulkRequest:
 	default:
 		a.cnt.UnknownPDUHandlers.Add(1)
-		return nil
+		return Response{}
 	}
 	if pkt.ContextEngineID != "" && pkt.ContextEngineID != string(engineID) {
 		a.cnt.UnknownPDUHandlers.Add(1)
@@ -530,9 +574,9 @@ func (a *Agent) handleV3(msg []byte, h *msgHeader) []byte {
 
 // report builds a Report PDU for a refused v3 message, if the message is
 // reportable. With u set the report is authenticated (authNoPriv).
-func (a *Agent) report(msg []byte, h *msgHeader, u *usmUser, oid OID, count uint64) []byte {
+func (a *Agent) report(msg []byte, h *msgHeader, u *usmUser, oid OID, count uint64) Response {
 	if h.flags&byte(gosnmp.Reportable) == 0 {
-		return nil
+		return Response{}
 	}
 	boots, now := a.engineTime()
 	a.mu.RLock()
@@ -569,9 +613,9 @@ func (a *Agent) report(msg []byte, h *msgHeader, u *usmUser, oid OID, count uint
 	out, err := pkt.MarshalMsg()
 	if err != nil {
 		a.log.Warn("snmpagent: marshal report", "err", err)
-		return nil
+		return Response{}
 	}
-	return out
+	return Response{Data: out, pdu: gosnmp.Report}
 }
 
 // plainRequestID reads the request-id of an unencrypted scoped PDU, or 0
@@ -599,7 +643,7 @@ func plainRequestID(msg []byte, h *msgHeader) uint32 {
 }
 
 // respond processes an authorized request and encodes the response.
-func (a *Agent) respond(r *request) []byte {
+func (a *Agent) respond(r *request) Response {
 	pkt := r.pkt
 	var (
 		vbs    []gosnmp.SnmpPDU
@@ -631,7 +675,7 @@ func (a *Agent) respond(r *request) []byte {
 
 // encodeResponse marshals a Response PDU with gosnmp's codec, falling back
 // to tooBig when it exceeds the size limit (RFC 3416 4.2.1).
-func (a *Agent) encodeResponse(r *request, status gosnmp.SNMPError, index int, vbs []gosnmp.SnmpPDU) []byte {
+func (a *Agent) encodeResponse(r *request, status gosnmp.SNMPError, index int, vbs []gosnmp.SnmpPDU) Response {
 	out, err := a.marshal(r, status, index, vbs)
 	if err != nil {
 		a.log.Warn("snmpagent: marshal response", "err", err)
@@ -643,13 +687,20 @@ func (a *Agent) encodeResponse(r *request, status gosnmp.SNMPError, index int, v
 		out, err = a.marshal(r, status, index, vbs)
 	}
 	if err == nil && len(out) > r.maxSize {
-		out, err = a.marshal(r, gosnmp.TooBig, 0, nil)
+		status = gosnmp.TooBig
+		if r.version == gosnmp.Version1 {
+			status = v1Status(status)
+		}
+		out, err = a.marshal(r, status, 0, nil)
 	}
-	if err != nil || len(out) > r.maxSize {
+	if err == nil && len(out) > r.maxSize {
+		err = errTooBig
+	}
+	if err != nil {
 		a.cnt.SilentDrops.Add(1)
-		return nil
+		return Response{}
 	}
-	return out
+	return Response{Data: out, pdu: gosnmp.GetResponse, status: status}
 }
 
 func (a *Agent) marshal(r *request, status gosnmp.SNMPError, index int, vbs []gosnmp.SnmpPDU) ([]byte, error) {

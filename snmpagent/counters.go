@@ -17,6 +17,9 @@ type Counters struct {
 	UsmWrongDigests, UsmDecryptionErrors                 uint64
 	InGetRequests, InGetNexts, InGetBulks, InSetRequests uint64
 	OutTraps, OutInforms, InformTimeouts                 uint64
+	// Responses sent (RFC 3418 snmpOutGetResponses) and by error-status.
+	OutGetResponses, OutTooBigs, OutNoSuchNames uint64
+	OutBadValues, OutGenErrs                    uint64
 }
 
 // counters is the live, atomically updated form of Counters.
@@ -32,6 +35,8 @@ type counters struct {
 	UsmWrongDigests, UsmDecryptionErrors                 atomic.Uint64
 	InGetRequests, InGetNexts, InGetBulks, InSetRequests atomic.Uint64
 	OutTraps, OutInforms, InformTimeouts                 atomic.Uint64
+	OutGetResponses, OutTooBigs, OutNoSuchNames          atomic.Uint64
+	OutBadValues, OutGenErrs                             atomic.Uint64
 }
 
 func (c *counters) pairs(s *Counters) []struct {
@@ -54,6 +59,8 @@ func (c *counters) pairs(s *Counters) []struct {
 		{&c.InGetRequests, &s.InGetRequests}, {&c.InGetNexts, &s.InGetNexts},
 		{&c.InGetBulks, &s.InGetBulks}, {&c.InSetRequests, &s.InSetRequests},
 		{&c.OutTraps, &s.OutTraps}, {&c.OutInforms, &s.OutInforms}, {&c.InformTimeouts, &s.InformTimeouts},
+		{&c.OutGetResponses, &s.OutGetResponses}, {&c.OutTooBigs, &s.OutTooBigs},
+		{&c.OutNoSuchNames, &s.OutNoSuchNames}, {&c.OutBadValues, &s.OutBadValues}, {&c.OutGenErrs, &s.OutGenErrs},
 	}
 }
 

@@ -80,7 +80,7 @@ func FuzzHandleMessage(f *testing.F) {
 	from := netip.MustParseAddrPort("127.0.0.1:40000")
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		before := a.Counters().InPkts
-		out := a.HandleMessage(append([]byte(nil), msg...), from)
+		out := a.HandleMessage(append([]byte(nil), msg...), from).Data
 		if a.Counters().InPkts != before+1 {
 			t.Fatalf("snmpInPkts did not count the message")
 		}
@@ -97,7 +97,7 @@ func TestSeedsAnswered(t *testing.T) {
 	seeds := seedMessages(t, a)
 	from := netip.MustParseAddrPort("127.0.0.1:40000")
 	for i, s := range seeds {
-		out := a.HandleMessage(s, from)
+		out := a.HandleMessage(s, from).Data
 		// Seed 2 is a v1 GetBulk, which v1 does not have; the last two
 		// are junk.
 		junk := i == 2 || i >= len(seeds)-2

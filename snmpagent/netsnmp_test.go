@@ -400,3 +400,61 @@ func TestNotificationsToSnmptrapd(t *testing.T) {
 		awaitLine(t, lines, ".1.3.6.1.6.3.1.1.4.1.0 = OID: .1.3.6.1.6.3.1.1.5.5")
 	}
 }
+
+// counterValues reads Counter32 scalars with net-snmp's snmpget (values
+// only, in the order asked).
+func counterValues(t *testing.T, target string, oids ...OID) []uint64 {
+	t.Helper()
+	args := []string{"-Oqv", "-v2c", "-c", "public", target}
+	for _, o := range oids {
+		args = append(args, o.String())
+	}
+	out, err := netSNMP(t, "snmpget", args...)
+	if err != nil {
+		t.Fatalf("snmpget %v = %q, %v", oids, out, err)
+	}
+	lines := strings.Fields(strings.TrimSpace(out))
+	if len(lines) != len(oids) {
+		t.Fatalf("snmpget %v = %q, want %d values", oids, out, len(oids))
+	}
+	vals := make([]uint64, len(lines))
+	for i, l := range lines {
+		if _, err := fmt.Sscan(l, &vals[i]); err != nil {
+			t.Fatalf("snmpget %v: value %q: %v", oids, l, err)
+		}
+	}
+	return vals
+}
+
+// TestNetSNMPOutCounters: responses are counted in snmpOutPkts and
+// snmpOutGetResponses, error responses in their snmpOut<status> counter,
+// as net-snmp's snmpget reads them.
+func TestNetSNMPOutCounters(t *testing.T) {
+	a, _ := startAgent(t)
+	for i := 0; i < 3; i++ {
+		if out, err := netSNMP(t, "snmpget", "-v2c", "-c", "public", agentArg(a), "1.3.6.1.2.1.1.1.0"); err != nil {
+			t.Fatalf("snmpget sysDescr = %q, %v", out, err)
+		}
+	}
+	// SNMPv1 answers an unknown object with noSuchName (-Cf: do not retry without it).
+	out, _ := netSNMP(t, "snmpget", "-v1", "-Cf", "-c", "public", agentArg(a), "1.3.6.1.2.1.1.99.0")
+	if !strings.Contains(out, "noSuchName") {
+		t.Fatalf("snmpget v1 of an unknown object = %q, want noSuchName", out)
+	}
+	v := counterValues(t, agentArg(a), OIDSNMP.Append(1, 0), OIDSNMP.Append(2, 0), OIDSNMP.Append(28, 0),
+		OIDSNMP.Append(21, 0), OIDSNMP.Append(24, 0))
+	in, outPkts, getResp, noSuch, genErr := v[0], v[1], v[2], v[3], v[4]
+	// The request reading the counters is counted in, its own response not yet out.
+	if in < 5 || getResp != in-1 || outPkts != getResp || noSuch != 1 || genErr != 0 {
+		t.Errorf("snmpInPkts %d snmpOutPkts %d snmpOutGetResponses %d snmpOutNoSuchNames %d snmpOutGenErrs %d; "+
+			"want in >= 5, out = responses = in-1, noSuchNames 1, genErrs 0", in, outPkts, getResp, noSuch, genErr)
+	}
+	// Once written, the last response counts too.
+	deadline := time.Now().Add(5 * time.Second)
+	for c := a.Counters(); c.OutPkts != c.InPkts || c.OutGetResponses != c.InPkts; c = a.Counters() {
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %+v: want every request's response counted out", c)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

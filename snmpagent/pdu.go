@@ -72,7 +72,7 @@ func (a *Agent) getNext(r *request) ([]gosnmp.SnmpPDU, gosnmp.SNMPError, int) {
 
 // getBulk serves GetBulkRequest (RFC 3416 4.2.3), dropping trailing
 // repetitions until the response fits the size limit.
-func (a *Agent) getBulk(r *request) []byte {
+func (a *Agent) getBulk(r *request) Response {
 	vars := r.pkt.Variables
 	n := min(int(r.pkt.NonRepeaters), len(vars))
 	reps := len(vars) - n
@@ -137,7 +137,7 @@ func (a *Agent) getBulk(r *request) []byte {
 			return a.encodeResponse(r, gosnmp.GenErr, 0, vars)
 		}
 		if len(msg) <= r.maxSize {
-			return msg
+			return Response{Data: msg, pdu: gosnmp.GetResponse}
 		}
 		if len(out) <= 1 {
 			return a.encodeResponse(r, gosnmp.TooBig, 0, nil)

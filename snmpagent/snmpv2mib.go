@@ -169,6 +169,11 @@ func (a *Agent) registerBuiltins(s System) error {
 		15: counter(&c.InGetRequests),
 		16: counter(&c.InGetNexts),
 		17: counter(&c.InSetRequests),
+		20: counter(&c.OutTooBigs),
+		21: counter(&c.OutNoSuchNames),
+		22: counter(&c.OutBadValues),
+		24: counter(&c.OutGenErrs),
+		28: counter(&c.OutGetResponses),
 		29: counter(&c.OutTraps),
 		30: {
 			Get: func() Value {

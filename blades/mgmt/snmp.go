@@ -344,7 +344,7 @@ func (s *SNMP) stop() {
 
 type reply struct {
 	to   netip.AddrPort
-	data []byte
+	resp snmpagent.Response
 }
 
 // serve reads requests and hands their responses to the committer.
@@ -370,8 +370,8 @@ func (s *SNMP) serve(l *liveAgent) {
 			continue
 		}
 		resp := l.a.HandleMessage(buf[:n], from)
-		if resp != nil {
-			out <- reply{to: from, data: resp}
+		if resp.Data != nil {
+			out <- reply{to: from, resp: resp}
 		}
 	}
 	close(out)
@@ -405,7 +405,8 @@ func (s *SNMP) commitLoop(l *liveAgent, in <-chan reply) {
 			continue
 		}
 		for _, r := range batch {
-			if _, err := l.conn.WriteToUDPAddrPort(r.data, r.to); err == nil {
+			if _, err := l.conn.WriteToUDPAddrPort(r.resp.Data, r.to); err == nil {
+				l.a.Sent(r.resp) // snmpOutPkts, snmpOutGetResponses, ...
 				s.Responses.Add(1)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -341,5 +342,56 @@ func TestShelfOf(t *testing.T) {
 		"{Number:5 Present:true Role:epon Blade:{Serial: Model: MfgName: HardwareRev: FirmwareRev: SoftwareRev:} Ports:[]}]"
 	if got != want {
 		t.Errorf("shelfOf slots =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestOutCountersThroughCommitPath: responses leaving through the blade's management
+// socket (after their checkpoint) are counted in snmpOutPkts and snmpOutGetResponses, as
+// net-snmp's snmpget reads them, and the standby's copy never shows more than was sent.
+func TestOutCountersThroughCommitPath(t *testing.T) {
+	snmpget, err := exec.LookPath("snmpget")
+	if err != nil {
+		t.Skipf("snmpget not installed (Debian package snmp): %v", err)
+	}
+	ck := &memCkpt{}
+	addr := freeUDP(t)
+	a := startBlade(t, ck, addr, 3)
+	a.s.SetActive(true)
+	waitUp(t, a)
+	if out := a.run(t, "snmp community add lo ro 127.0.0.0/8"); !strings.HasPrefix(out, "community lo added") {
+		t.Fatalf("snmp community add = %q", out)
+	}
+	get := func(oids ...string) string {
+		t.Helper()
+		dir := t.TempDir()
+		args := append([]string{"-On", "-Oqv", "-r", "2", "-t", "1", "-v2c", "-c", "lo", "udp:" + addr.String()}, oids...)
+		cmd := exec.Command(snmpget, args...)
+		cmd.Env = []string{"MIBS=", "MIBDIRS=" + dir, "SNMPCONFPATH=" + dir, "SNMP_PERSISTENT_DIR=" + dir, "HOME=" + dir}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("snmpget %v = %q, %v", oids, out, err)
+		}
+		return string(out)
+	}
+	for i := 0; i < 4; i++ {
+		get(snmpagent.OIDSysUpTime.String())
+	}
+	out := get(oidInPkts.String(), snmpagent.OIDSNMP.Append(2, 0).String(), snmpagent.OIDSNMP.Append(28, 0).String())
+	var in, outPkts, resp uint64
+	if _, err := fmt.Sscan(out, &in, &outPkts, &resp); err != nil {
+		t.Fatalf("snmpget counters = %q: %v", out, err)
+	}
+	if in < 5 || resp != in-1 || outPkts != resp {
+		t.Errorf("snmpInPkts %d snmpOutPkts %d snmpOutGetResponses %d; want in >= 5, out = responses = in-1", in, outPkts, resp)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c := a.s.Agent().Counters(); c.OutGetResponses != c.InPkts; c = a.s.Agent().Counters() {
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %+v: want every request's response counted out", c)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := ck.saved(t); st.Counters.OutPkts > a.s.Agent().Counters().OutPkts {
+		t.Errorf("checkpointed snmpOutPkts %d above the agent's %d", st.Counters.OutPkts, a.s.Agent().Counters().OutPkts)
 	}
 }
