@@ -6,6 +6,10 @@
 //
 // Components of unit mgmt-<slot>: "mgmt-address" (the address, its gratuitous ARP and the
 // UDP probe responder) and "mgmt-snmp" (checkpoint writer/replica role and the agent).
+// The SNMP section holds USM passphrases and communities, so it is sealed (AES-256-GCM under a
+// key derived with HKDF from the shelf key, see SealCheckpoint) before it crosses the backplane;
+// a section that fails to open is refused and counted, and the agent starts as a new engine.
+//
 // Console: show mgmt, show snmp, snmp user|community|target add|del, show ckpt.
 package mgmt
 
@@ -58,6 +62,9 @@ func startHA(b *blade.Blade, h *ha.Blade) error {
 	return startSNMP(b, h, unit)
 }
 
+// shelfKeyer is the HA core giving roles the shelf key to derive their own keys from.
+type shelfKeyer interface{ ShelfKey() transport.Key }
+
 // startSNMP wires the SNMP agent: the checkpoint node (writer on the active blade, replica on
 // the standby, as the AMF says), the agent's component, its console commands.
 func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
@@ -75,11 +82,19 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 	}()
 	store := newCkptStore(node)
 	go store.watch(ctx, 100*time.Millisecond)
+	var ck Checkpoint = store
+	if ks, ok := any(h).(shelfKeyer); ok {
+		if ck, err = SealCheckpoint(store, ks.ShelfKey()); err != nil {
+			return err
+		}
+	} else {
+		b.Log.Errorf("snmp: the HA core gives no shelf key: the SNMP checkpoint (USM secrets, communities) crosses the backplane unencrypted")
+	}
 	inv := newInventory(b, h)
 	var s *SNMP
 	s = NewSNMP(SNMPConfig{
 		Addr:      netip.AddrPortFrom(shelf.MgmtService.Addr(), SNMPPort),
-		Ckpt:      store,
+		Ckpt:      ck,
 		Active:    func() bool { return h.Active(shelf.GroupMgmt, "") },
 		Ports:     ifmib.PortsFunc(b.HW.Ports.List),
 		Admin:     b.HW.Ports.SetAdmin,

@@ -89,6 +89,7 @@ type SNMP struct {
 	CommitFails atomic.Uint64 // saves that failed: their responses were dropped
 	NotActive   atomic.Uint64 // requests dropped because the lease was not held
 	Activations atomic.Uint64
+	CkptRefused atomic.Uint64 // checkpointed states that failed to open or decode
 }
 
 type liveAgent struct {
@@ -213,14 +214,18 @@ func (s *SNMP) Run(ctx context.Context) error {
 // and serves on the management address.
 func (s *SNMP) start(ctx context.Context) error {
 	data, seen, err := s.cfg.Ckpt.Load()
-	if err != nil {
+	if errors.Is(err, ErrCkptRefused) {
+		data = nil
+		s.refused(err)
+	} else if err != nil {
 		return err
 	}
 	var st *snmpState
 	if data != nil {
 		st = new(snmpState)
 		if err := json.Unmarshal(data, st); err != nil {
-			return fmt.Errorf("snmp: checkpointed state: %w", err)
+			st = nil
+			s.refused(fmt.Errorf("%w: %v", ErrCkptRefused, err))
 		}
 	}
 	a, err := s.newAgent(st, seen)
@@ -265,6 +270,14 @@ func (s *SNMP) start(ctx context.Context) error {
 		close(s.started)
 	}
 	return nil
+}
+
+// refused counts a checkpointed state that cannot be used. The agent then starts as a new
+// engine (coldStart; managers re-discover it) rather than not at all: the management function
+// must come back, and nothing in an unopenable section can be trusted.
+func (s *SNMP) refused(err error) {
+	s.CkptRefused.Add(1)
+	s.cfg.Errorf("%v; starting a new engine", err)
 }
 
 // Started is closed once the agent has served for the first time.

@@ -234,6 +234,10 @@ type ServiceCounters struct {
 	TrapsSent    uint64 `json:"traps_sent"`
 	TrapsFailed  uint64 `json:"traps_failed"`
 	TrapsDropped uint64 `json:"traps_dropped"`
+	// Sealed says the checkpointed state is encrypted (AES-GCM under a key derived from the
+	// shelf key); Refused counts checkpointed states that failed to open or decode.
+	Sealed  bool   `json:"checkpoint_sealed"`
+	Refused uint64 `json:"checkpoint_refused"`
 }
 
 // View returns `show snmp` data: the live agent's on the active blade, the checkpointed
@@ -242,7 +246,9 @@ func (s *SNMP) View() (SNMPView, error) {
 	v := SNMPView{Role: "active", Address: s.cfg.Addr.String(),
 		Service: ServiceCounters{Responses: s.Responses.Load(), Commits: s.Commits.Load(), CommitFails: s.CommitFails.Load(),
 			NotActive: s.NotActive.Load(), Activations: s.Activations.Load(),
-			TrapsSent: s.traps.Sent(), TrapsFailed: s.traps.Failed(), TrapsDropped: s.traps.Dropped()}}
+			TrapsSent: s.traps.Sent(), TrapsFailed: s.traps.Failed(), TrapsDropped: s.traps.Dropped(),
+			Refused: s.CkptRefused.Load()}}
+	_, v.Service.Sealed = s.cfg.Ckpt.(*sealedCkpt)
 	var st snmpagent.State
 	if a := s.Agent(); a != nil {
 		st = a.Export()
@@ -319,6 +325,7 @@ func WriteSNMPView(w io.Writer, v SNMPView) {
 	sc := v.Service
 	fmt.Fprintf(w, "responses %d after %d checkpoint commits (%d failed), dropped without lease %d, activations %d, traps sent %d failed %d dropped %d\n",
 		sc.Responses, sc.Commits, sc.CommitFails, sc.NotActive, sc.Activations, sc.TrapsSent, sc.TrapsFailed, sc.TrapsDropped)
+	fmt.Fprintf(w, "checkpoint %s, refused %d\n", map[bool]string{true: "sealed (AES-GCM, shelf key)", false: "NOT sealed"}[sc.Sealed], sc.Refused)
 }
 
 func orDash(s string) string {
