@@ -96,6 +96,13 @@ type Config struct {
 	// NetNS is the path of a network namespace to work in (e.g.
 	// /var/run/netns/x); empty is the process's own.
 	NetNS string
+	// EdgePorts are interfaces enslaved to the bridge and held forwarding
+	// outside spanning tree: ports that face end stations which bridge
+	// nothing (the switch blade's node-slot channels) or a link inside a
+	// protected pair of bridges. Open puts them in forwarding; Run and Hold
+	// put them back whenever the kernel changes them (in user mode it makes
+	// a port blocking on carrier up). No BPDUs are sent or read on them.
+	EdgePorts []string
 }
 
 // Bridge is a Linux bridge driven by a user-space STP agent: the rtnetlink
@@ -110,6 +117,7 @@ type Bridge struct {
 	mac   net.HardwareAddr
 	mode  STPMode
 	ports []*port // in Config.Ports order
+	edges []*port // Config.EdgePorts: no STP number, no socket
 
 	ageingErrors atomic.Uint64
 	watchErrors  atomic.Uint64 // link notifications lost or undecodable
@@ -264,9 +272,31 @@ func (b *Bridge) open() error {
 			return fmt.Errorf("port %s: up: %w", pc.Name, err)
 		}
 	}
+	for _, name := range b.cfg.EdgePorts {
+		l, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("edge port %s: no such interface", name)
+		}
+		for _, p := range b.ports {
+			if p.Name == name {
+				return fmt.Errorf("edge port %s: also an STP port", name)
+			}
+		}
+		e := &port{Port: Port{Name: name}, index: l.Index, mac: l.Attributes.Address}
+		b.edges = append(b.edges, e)
+		if l.Attributes.Master == nil || *l.Attributes.Master != b.index {
+			if err := b.nl.Link.SetMaster(l.Index, b.index, nil); err != nil {
+				return fmt.Errorf("edge port %s: enslave: %w", name, err)
+			}
+		}
+		if err := b.setUp(l.Index); err != nil {
+			return fmt.Errorf("edge port %s: up: %w", name, err)
+		}
+	}
 	if err := b.setUp(b.index); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
+	b.holdEdges()
 	// Disabled until the agent says otherwise: a port that forwards
 	// before STP has run can close a loop. In no-STP mode a carrier
 	// event still in flight (the kernel applies them asynchronously)
@@ -407,6 +437,15 @@ func (b *Bridge) Name() string { return b.cfg.Name }
 
 // MAC is the bridge's address, the usual MAC part of its bridge identifier.
 func (b *Bridge) MAC() net.HardwareAddr { return slices.Clone(b.mac) }
+
+// EdgePorts lists the edge ports' names (Config.EdgePorts).
+func (b *Bridge) EdgePorts() []string {
+	out := make([]string, len(b.edges))
+	for i, e := range b.edges {
+		out[i] = e.Name
+	}
+	return out
+}
 
 // Ports lists the ports as configured (numbers and priorities filled in).
 func (b *Bridge) Ports() []Port {
@@ -638,6 +677,54 @@ func (b *Bridge) FlushFDB(n uint16) error {
 	}
 	p.flushes.Add(1)
 	return nil
+}
+
+// FlushAllFDB removes the dynamic FDB entries of every port, STP and
+// edge: a hub taking over from its protection peer forgets addresses it
+// learnt through the peer, which may now be dead.
+func (b *Bridge) FlushAllFDB() error {
+	var errs []error
+	for _, p := range append(slices.Clone(b.ports), b.edges...) {
+		if err := b.setPort(p, func(ae *netlink.AttributeEncoder) { ae.Flag(unix.IFLA_BRPORT_FLUSH, true) }); err != nil {
+			errs = append(errs, fmt.Errorf("bridge %s: port %s: flush: %w", b.cfg.Name, p.Name, err))
+			continue
+		}
+		p.flushes.Add(1)
+	}
+	return errors.Join(errs...)
+}
+
+// EdgeState reads an edge port's state from the kernel.
+func (b *Bridge) EdgeState(name string) (stp.PortState, error) {
+	for _, e := range b.edges {
+		if e.Name == name {
+			k, err := b.kernelPortState(e)
+			if err != nil {
+				return 0, fmt.Errorf("bridge %s: edge port %s: %w", b.cfg.Name, name, err)
+			}
+			return fromKernel(k)
+		}
+	}
+	return 0, fmt.Errorf("bridge %s: edge port %s: %w", b.cfg.Name, name, ErrNoPort)
+}
+
+// holdEdges writes forwarding to every edge port that has carrier and is
+// in another state; it returns how many it put back.
+func (b *Bridge) holdEdges() int {
+	n := 0
+	for _, e := range b.edges {
+		l, err := b.portLink(e)
+		if err != nil || !carrier(l) {
+			continue // the kernel holds it disabled; forwarding would be refused
+		}
+		if k, err := b.kernelPortState(e); err == nil && k == driver.BridgePortStateForwarding {
+			continue
+		}
+		if err := b.writeState(e, stp.Forwarding); err == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // centiseconds is the unit of the kernel's bridge timers (USER_HZ ticks).

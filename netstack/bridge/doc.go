@@ -20,6 +20,18 @@
 // br), which pushes the restored port states and ageing time through br,
 // then calls br.Run with the restored bridge.
 //
+// # Edge ports and holding
+//
+// Config.EdgePorts are enslaved and held forwarding outside the tree: the
+// hub's channels to node blades (which bridge nothing) and, in a protected
+// pair, the inter-switch link. Run and Hold put them back in forwarding
+// whenever the kernel changes them (in user mode it makes a port blocking
+// on carrier up). Hold is the standby of a protected pair: no agent, every
+// STP port with carrier held blocking (so the standby neither learns nor
+// forwards on its uplinks), BPDUs read and dropped, edge ports forwarding.
+// FlushAllFDB forgets every dynamic entry, as a hub does when it takes over
+// from a peer through which it learnt addresses.
+//
 // # STP mode
 //
 // Open reads IFLA_BR_STP_STATE and refuses to run (ErrNotUserSTP) unless

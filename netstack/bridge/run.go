@@ -35,12 +35,30 @@ const maxSleep = time.Second
 // Run may be called again after it returns (the sockets stay open until
 // Close), but not twice at once.
 func (b *Bridge) Run(ctx context.Context, sb *stp.Bridge) error {
+	if sb == nil {
+		return fmt.Errorf("bridge %s: run: no stp bridge", b.cfg.Name)
+	}
 	snap := sb.Snapshot()
 	for _, sp := range snap.Ports {
 		if _, err := b.port(sp.Number); err != nil {
 			return fmt.Errorf("bridge %s: run: stp port %d (%s) is not a bridge port: %w", b.cfg.Name, sp.Number, sp.Name, err)
 		}
 	}
+	return b.serve(ctx, sb)
+}
+
+// Hold keeps the bridge without an STP agent until ctx ends: every STP
+// port that has carrier is held blocking (it neither learns nor forwards,
+// and the BPDUs it receives are read and dropped), every edge port
+// forwarding. It is the standby hub of a protected pair: its uplinks
+// stay discarding while the active hub runs the tree, and its backplane
+// ports keep carrying the shelf's traffic. A port left forwarding by an
+// earlier Run is blocked at once. Hold returns nil when ctx ends, or an
+// error when the link watch fails; Run may follow it (not at once).
+func (b *Bridge) Hold(ctx context.Context) error { return b.serve(ctx, nil) }
+
+// serve is Run (sb set) or Hold (sb nil).
+func (b *Bridge) serve(ctx context.Context, sb *stp.Bridge) error {
 
 	// Join the link group before reading the carriers, so no change
 	// between the two is lost.
@@ -108,6 +126,17 @@ func (b *Bridge) Run(ctx context.Context, sb *stp.Bridge) error {
 		watchErr <- b.watchLinks(ctx, watch, sb, up, poke)
 	}()
 
+	if sb == nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -150,6 +179,9 @@ func (b *Bridge) receive(ctx context.Context, sb *stp.Bridge, p *port, poke func
 			continue
 		}
 		p.rxFrames.Add(1)
+		if sb == nil {
+			continue // held: nobody runs the tree here
+		}
 		// Undecodable frames are counted by sb (BadIn).
 		_ = sb.Receive(p.Number, buf[:n])
 		poke()
@@ -157,6 +189,9 @@ func (b *Bridge) receive(ctx context.Context, sb *stp.Bridge, p *port, poke func
 }
 
 func (b *Bridge) applyCarrier(sb *stp.Bridge, p *port, up bool) {
+	if sb == nil {
+		return
+	}
 	if up {
 		_ = sb.EnablePort(p.Number)
 	} else {
@@ -170,6 +205,10 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 	byIndex := map[uint32]*port{}
 	for _, p := range b.ports {
 		byIndex[p.index] = p
+	}
+	edge := map[uint32]bool{}
+	for _, e := range b.edges {
+		edge[e.index] = true
 	}
 	for {
 		msgs, _, err := c.Receive()
@@ -200,6 +239,10 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 			if !ok {
 				continue
 			}
+			if edge[l.Index] {
+				ours = true
+				continue
+			}
 			p, ok := byIndex[l.Index]
 			if !ok {
 				continue
@@ -221,11 +264,20 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 	}
 }
 
-// checkStates puts the kernel's port states back where sb wants them if
-// they differ: the kernel changes them on its own on carrier events (to
-// disabled on loss; on carrier up to blocking in user mode, to forwarding
-// with STP off), possibly before the agent has heard of the event.
+// checkStates puts the kernel's port states back where they belong if they
+// differ: the STP ports where sb wants them (blocking when held, sb nil),
+// the edge ports in forwarding. The kernel changes port states on its own
+// on carrier events (to disabled on loss; on carrier up to blocking in
+// user mode, to forwarding with STP off), possibly before the agent has
+// heard of the event.
 func (b *Bridge) checkStates(sb *stp.Bridge) {
+	if n := b.holdEdges(); n > 0 {
+		b.resyncs.Add(uint64(n))
+	}
+	if sb == nil {
+		b.holdBlocking()
+		return
+	}
 	for _, sp := range sb.Snapshot().Ports {
 		p, err := b.port(sp.Number)
 		if err != nil {
@@ -242,6 +294,25 @@ func (b *Bridge) checkStates(sb *stp.Bridge) {
 			b.resyncs.Add(1)
 			sb.Resync()
 			return
+		}
+	}
+}
+
+// holdBlocking writes Blocking to every STP port that has carrier and is
+// in another state (disabled is left to the kernel: it is what a port
+// without carrier holds, and the only state such a port accepts).
+func (b *Bridge) holdBlocking() {
+	want, _ := b.kernelState(stp.Blocking)
+	for _, p := range b.ports {
+		l, err := b.portLink(p)
+		if err != nil || !carrier(l) {
+			continue
+		}
+		if k, err := b.kernelPortState(p); err == nil && k == want {
+			continue
+		}
+		if b.writeState(p, stp.Blocking) == nil {
+			b.resyncs.Add(1)
 		}
 	}
 }
