@@ -18,7 +18,7 @@ const Bridge = "br0"
 // bridgedPort says which ports join the backplane bridge: the base channels to every node
 // slot, the inter-switch link and the uplink.
 func bridgedPort(name string) bool {
-	return strings.HasPrefix(name, "node") || name == "isl0" || name == "uplink0"
+	return strings.HasPrefix(name, "node") || name == "isl0" || strings.HasPrefix(name, "uplink")
 }
 
 // startBackplane creates br0 over the hub's backplane ports and brings it up. Spanning tree is

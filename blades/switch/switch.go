@@ -2,9 +2,42 @@
 // over every backplane port and the uplinks under the firmware's 802.1D spanning-tree agent,
 // protected 1:1 across the two hub slots.
 //
-// The kernel hands spanning tree to user space by running /sbin/bridge-stp when STP is turned
-// on for a bridge; in a switch image that name is a link to the firmware, which answers
-// through [BridgeSTP].
+// # Spanning tree and protection
+//
+// br0 joins the hub's node<N> ports (channels to the node slots), isl0 (the other hub) and
+// its uplinks. The Agent runs stp.Bridge on it through netstack/bridge in user-space STP mode
+// (the kernel hands STP to user space by running /sbin/bridge-stp, a link to the firmware
+// answered by [BridgeSTP]; netstack/bridge refuses a bridge that does not report user mode).
+// Only the uplinks are STP ports: node blades bridge nothing, so their channels are edge ports
+// held forwarding, and so is isl0 in protected mode, where it is inside the logical bridge.
+// That keeps the HA transport, which runs over br0 on both base planes, off the tree.
+//
+// Protected mode (default, `stp protection on`): the two hubs are one logical bridge whose
+// identifier is derived from the shelf number (ShelfBridgeID), with the same port numbers on
+// both hubs (uplink0 is port 1). The hub whose unit is active in the `switch` service group
+// runs it and checkpoints its stp.State (ha/ckpt, checkpoint "switch", section "stp") on every
+// Generation change (synchronously) and every hello time (asynchronously, for the timers);
+// the standby holds its uplinks blocking (bridge.Hold) and the checkpoint. On failover the
+// standby restores the state aged by the checkpoint's age (stp.Restore of State.Aged) and
+// continues the same bridge: same identifier, port identifiers, roles, states and timers, so
+// its next hello goes out when the dead hub's would have, and flushes its FDB (addresses
+// learnt across isl0 from the dead hub). For the outside network not to see a new bridge
+// port, the two hubs' uplinks must face the same LAN (a Y-cable, an optical splitter, or a
+// shared segment of the core network); the QEMU tests join them so.
+//
+// Traffic from node blades reaches the active hub's uplinks from either hub, since both
+// forward node ports and isl0; a node must only stop using the channel to a hub that is gone.
+//
+// Independent mode (`stp protection off`): each hub is a plain 802.1D bridge over its uplinks
+// and isl0 with its own identifier, as without protection; it is the peer the protected mode
+// is measured against.
+//
+// Console: show stp, show stp ports (with json), stp priority N, stp port PORT cost
+// N|priority N, stp timers MAXAGE HELLO FWD, stp protection on|off. Path costs default to
+// 802.1D-2004's table by the port's speed; the bridge priority to 32768.
+//
+// In process mode br0 lives in a test's network namespace, where the kernel cannot hand STP
+// to user space; the agent runs with kernel STP off there (bridge.Config.NoSTP).
 package switchblade
 
 import (
@@ -16,7 +49,8 @@ import (
 
 // Role returns the switch blade role for the firmware.
 func Role() blade.Role {
-	return blade.Role{Name: "switch", Start: startBackplane,
+	r := &role{}
+	return blade.Role{Name: "switch", Start: r.start, HA: r.startHA,
 		Helpers: map[string]func([]string, io.Writer) int{"bridge-stp": BridgeSTP}}
 }
 

@@ -1,0 +1,548 @@
+package switchblade
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cgoa/cgoa/netstack/bridge"
+	"github.com/cgoa/cgoa/stp"
+)
+
+// Mode says how the two hubs share the shelf's spanning tree.
+type Mode string
+
+// Modes.
+const (
+	// Protected: the two hubs are one logical bridge (ShelfBridgeID); the
+	// active hub runs it on its uplinks, the standby holds its uplinks
+	// discarding and the active's state from checkpoints. The
+	// inter-switch link is inside the logical bridge (an edge port).
+	Protected Mode = "protected"
+	// Independent: each hub is its own 802.1D bridge (identifier from its
+	// br0 address) over its uplinks and the inter-switch link, with no
+	// protection: plain 802.1D, the peer the protected mode is measured
+	// against.
+	Independent Mode = "independent"
+)
+
+// Port numbers of the STP ports: the same on both hubs, so that the
+// logical bridge's port identifiers do not change with the active hub.
+var stpPortNumbers = map[string]uint16{"uplink0": 1, "uplink1": 2, "isl0": 3}
+
+// ShelfBridgeID is the logical bridge identifier of a protected shelf: the
+// priority field and a locally administered address made from the shelf
+// number (02:43:47:4f:<shelf>), so that both hubs derive the same one.
+func ShelfBridgeID(priority uint16, shelf int) stp.BridgeID {
+	mac := net.HardwareAddr{0x02, 0x43, 0x47, 0x4f, byte(shelf >> 8), byte(shelf)}
+	id, _ := stp.NewBridgeID(priority, mac) // six octets: cannot fail
+	return id
+}
+
+// portPlan is which of the hub's ports run STP and which are held
+// forwarding in a mode.
+func portPlan(mode Mode, names []string) (stpPorts []bridge.Port, edges []string) {
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "uplink") || (n == "isl0" && mode == Independent):
+			if num, ok := stpPortNumbers[n]; ok {
+				stpPorts = append(stpPorts, bridge.Port{Name: n, Number: num})
+			}
+		case bridgedPort(n):
+			edges = append(edges, n)
+		}
+	}
+	sort.Slice(stpPorts, func(i, j int) bool { return stpPorts[i].Number < stpPorts[j].Number })
+	sort.Strings(edges)
+	return stpPorts, edges
+}
+
+// portSpeed reads a port's speed in bit/s from sysfs (0 when unknown, as
+// for a virtual link without one).
+func portSpeed(name string) uint64 {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/speed")
+	if err != nil {
+		return 0
+	}
+	mbps, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil || mbps <= 0 {
+		return 0
+	}
+	return uint64(mbps) * 1_000_000
+}
+
+// settings are the operator's STP configuration (console), applied to a
+// bridge the hub starts afresh; a restored bridge carries the active's.
+type settings struct {
+	Priority  uint16
+	MaxAge    time.Duration
+	Hello     time.Duration
+	FwdDelay  time.Duration
+	PortCost  map[string]uint32
+	PortPrio  map[string]uint8
+	ForceMode Mode
+}
+
+// role of the agent on this hub.
+type agentRole string
+
+const (
+	roleStopped agentRole = "stopped" // not started (waiting for HA) or failed
+	roleActive  agentRole = "active"  // runs the tree
+	roleStandby agentRole = "standby" // holds the uplinks discarding, and the checkpoint
+)
+
+// Store is where the active hub checkpoints the bridge's state and the
+// standby reads it: Load returns the latest state and the local time at
+// which it was current (nil data: none yet).
+type Store interface {
+	Save(ctx context.Context, data []byte, sync bool) error
+	Load() (data []byte, at time.Time, err error)
+}
+
+// Agent runs the hub's spanning tree on br0 through netstack/bridge and
+// follows the HA assignment (SetActive). Its loop (Run) is one goroutine
+// that reopens the bridge when the mode changes and switches between
+// running the tree (active) and holding the ports (standby).
+type Agent struct {
+	shelf int
+	noSTP bool // process mode: br0 is not in the initial network namespace
+	ports func() ([]string, error)
+	logf  func(string, ...any)
+	errf  func(string, ...any)
+	open  func(bridge.Config) (*bridge.Bridge, error)
+
+	mu      sync.Mutex
+	set     settings
+	mode    Mode
+	want    agentRole // from HA
+	role    agentRole // what runs
+	br      *bridge.Bridge
+	brMode  Mode
+	sb      *stp.Bridge
+	store   Store
+	lastErr string
+	restore restoreInfo
+	kick    chan struct{}
+
+	ckptWrites, ckptErrors, restores, restoreFails atomic.Uint64
+}
+
+// restoreInfo describes the last takeover.
+type restoreInfo struct {
+	At         time.Time     `json:"at"`
+	Restored   bool          `json:"restored"` // from a checkpoint (false: started afresh)
+	Age        time.Duration `json:"checkpoint_age"`
+	Generation uint64        `json:"generation"`
+	Error      string        `json:"error,omitempty"`
+}
+
+// AgentConfig sets an agent up.
+type AgentConfig struct {
+	Shelf int
+	// NoSTP runs br0 with kernel STP off (process mode; see bridge.Config.NoSTP).
+	NoSTP bool
+	// Ports lists the hub's interfaces.
+	Ports func() ([]string, error)
+	Logf  func(string, ...any)
+	Errf  func(string, ...any)
+	// Open opens the bridge (default bridge.Open).
+	Open func(bridge.Config) (*bridge.Bridge, error)
+}
+
+// NewAgent makes an agent in protected mode, stopped until SetActive.
+func NewAgent(cfg AgentConfig) *Agent {
+	if cfg.Open == nil {
+		cfg.Open = bridge.Open
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.Errf == nil {
+		cfg.Errf = cfg.Logf
+	}
+	return &Agent{shelf: cfg.Shelf, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
+		set:  settings{Priority: stp.DefaultPriority, PortCost: map[string]uint32{}, PortPrio: map[string]uint8{}},
+		mode: Protected, want: roleStopped, role: roleStopped, kick: make(chan struct{}, 1)}
+}
+
+func (a *Agent) poke() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetStore gives the agent its checkpoint store (protected mode with HA).
+func (a *Agent) SetStore(s Store) {
+	a.mu.Lock()
+	a.store = s
+	a.mu.Unlock()
+}
+
+// SetActive tells the agent whether this hub holds the switch group's
+// active assignment. It only records the wish (it is called on the HA
+// loop); Run acts on it.
+func (a *Agent) SetActive(active bool) {
+	a.mu.Lock()
+	if active {
+		a.want = roleActive
+	} else {
+		a.want = roleStandby
+	}
+	a.mu.Unlock()
+	a.poke()
+}
+
+// SetMode switches between protected and independent operation.
+func (a *Agent) SetMode(m Mode) error {
+	if m != Protected && m != Independent {
+		return fmt.Errorf("stp: mode %q: want %s or %s", m, Protected, Independent)
+	}
+	a.mu.Lock()
+	a.mode = m
+	a.mu.Unlock()
+	a.poke()
+	return nil
+}
+
+// desired is the role the agent should play: independent hubs always run
+// their own tree; protected ones follow HA.
+func (a *Agent) desired() (Mode, agentRole) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.mode == Independent && a.want != roleStopped {
+		return a.mode, roleActive
+	}
+	return a.mode, a.want
+}
+
+// Run is the agent's loop; it returns when ctx ends. Errors opening or
+// running the bridge are logged and retried after a back-off.
+func (a *Agent) Run(ctx context.Context) error {
+	var (
+		stop    context.CancelFunc = func() {}
+		runDone chan error
+	)
+	defer func() {
+		stop()
+		if runDone != nil {
+			<-runDone
+		}
+		a.mu.Lock()
+		if a.br != nil {
+			a.br.Close()
+			a.br = nil
+		}
+		a.sb = nil
+		a.role = roleStopped
+		a.mu.Unlock()
+	}()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	for {
+		mode, want := a.desired()
+		a.mu.Lock()
+		current, brMode, open := a.role, a.brMode, a.br != nil
+		a.mu.Unlock()
+		if want != current || (open && brMode != mode) || (runDone == nil && want != roleStopped) {
+			stop()
+			if runDone != nil {
+				<-runDone
+				runDone = nil
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			stop = cancel
+			done, err := a.start(rctx, mode, want)
+			if err != nil {
+				a.mu.Lock()
+				a.lastErr = err.Error()
+				a.role = roleStopped
+				a.mu.Unlock()
+				a.errf("stp: %v", err)
+				retry.Reset(2 * time.Second)
+			} else {
+				runDone = done
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.kick:
+		case <-retry.C:
+		case err := <-runDone:
+			runDone = nil
+			if err != nil && ctx.Err() == nil {
+				a.mu.Lock()
+				a.lastErr = err.Error()
+				a.role = roleStopped
+				a.mu.Unlock()
+				a.errf("stp: %v", err)
+				retry.Reset(2 * time.Second)
+			}
+		}
+	}
+}
+
+// openBridge (re)opens br0 with the mode's port plan.
+func (a *Agent) openBridge(mode Mode) (*bridge.Bridge, error) {
+	a.mu.Lock()
+	br, brMode := a.br, a.brMode
+	a.mu.Unlock()
+	if br != nil && brMode == mode {
+		return br, nil
+	}
+	if br != nil {
+		br.Close()
+	}
+	names, err := a.ports()
+	if err != nil {
+		return nil, err
+	}
+	stpPorts, edges := portPlan(mode, names)
+	if len(stpPorts) == 0 {
+		return nil, fmt.Errorf("no uplink on this hub (ports %v)", names)
+	}
+	br, err = a.open(bridge.Config{Name: Bridge, Ports: stpPorts, EdgePorts: edges, NoSTP: a.noSTP})
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.br, a.brMode, a.sb = br, mode, nil
+	a.mu.Unlock()
+	a.logf("stp: %s mode, %s user-space STP over %v, edge ports %v", mode, Bridge, stpPorts, edges)
+	return br, nil
+}
+
+// start begins the role: the tree (active) or holding the ports (standby).
+func (a *Agent) start(ctx context.Context, mode Mode, role agentRole) (chan error, error) {
+	if role == roleStopped {
+		return nil, nil
+	}
+	br, err := a.openBridge(mode)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	if role == roleStandby {
+		a.mu.Lock()
+		a.sb, a.role, a.lastErr = nil, roleStandby, ""
+		a.mu.Unlock()
+		go func() { done <- br.Hold(ctx) }()
+		a.logf("stp: standby: %s uplinks held discarding", Bridge)
+		return done, nil
+	}
+	sb, info, err := a.bridgeFor(mode, br)
+	if err != nil {
+		return nil, err
+	}
+	if mode == Protected {
+		// Addresses learnt through the old active (now perhaps dead) across isl0 would
+		// black-hole traffic until they age out.
+		if err := br.FlushAllFDB(); err != nil {
+			a.errf("stp: takeover: %v", err)
+		}
+	}
+	a.mu.Lock()
+	a.sb, a.role, a.lastErr, a.restore = sb, roleActive, "", info
+	store := a.store
+	a.mu.Unlock()
+	go func() { done <- br.Run(ctx, sb) }()
+	if mode == Protected && store != nil {
+		go a.checkpoint(ctx, sb, store)
+	}
+	if info.Restored {
+		a.logf("stp: active: continued bridge %v from a checkpoint %v old (generation %d)", sb.Snapshot().ID, info.Age.Round(time.Millisecond), info.Generation)
+	} else {
+		a.logf("stp: active: bridge %v started afresh%s", sb.Snapshot().ID, map[bool]string{true: " (" + info.Error + ")", false: ""}[info.Error != ""])
+	}
+	return done, nil
+}
+
+// bridgeFor makes the stp.Bridge an active hub runs: in protected mode the
+// checkpointed one when there is a usable checkpoint, otherwise a new one.
+func (a *Agent) bridgeFor(mode Mode, br *bridge.Bridge) (*stp.Bridge, restoreInfo, error) {
+	info := restoreInfo{At: time.Now()}
+	a.mu.Lock()
+	store, set := a.store, a.set
+	set.PortCost = cloneMap(set.PortCost)
+	set.PortPrio = cloneMap(set.PortPrio)
+	a.mu.Unlock()
+	if mode == Protected && store != nil {
+		sb, age, gen, err := restoreFrom(store, br)
+		switch {
+		case err == nil && sb != nil:
+			a.restores.Add(1)
+			info.Restored, info.Age, info.Generation = true, age, gen
+			return sb, info, nil
+		case err != nil:
+			a.restoreFails.Add(1)
+			info.Error = "checkpoint unusable: " + err.Error()
+		default:
+			info.Error = "no checkpoint"
+		}
+	}
+	var id stp.BridgeID
+	if mode == Protected {
+		id = ShelfBridgeID(set.Priority, a.shelf)
+	} else {
+		var err error
+		if id, err = stp.NewBridgeID(set.Priority, br.MAC()); err != nil {
+			return nil, info, err
+		}
+	}
+	// Path costs by port speed (802.1D-2004 table 17-3), unless set.
+	var ports []bridge.Port
+	for _, p := range br.Ports() {
+		if c, ok := set.PortCost[p.Name]; ok {
+			p.PathCost = c
+		} else {
+			p.PathCost = stp.DefaultPathCost(portSpeed(p.Name))
+		}
+		if pr, ok := set.PortPrio[p.Name]; ok {
+			p.Priority = pr
+		}
+		ports = append(ports, p)
+	}
+	sb, err := stp.New(stp.Config{ID: id, MaxAge: set.MaxAge, HelloTime: set.Hello, ForwardDelay: set.FwdDelay}, bridge.WallClock{}, br)
+	if err != nil {
+		return nil, info, err
+	}
+	for _, p := range ports {
+		if err := sb.AddPort(stp.PortConfig{Number: p.Number, Name: p.Name, Priority: p.Priority, PathCost: p.PathCost}); err != nil {
+			return nil, info, err
+		}
+	}
+	return sb, info, nil
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// checkpointRecord is what the active hub writes: the bridge's State and
+// the Generation it was taken at.
+type checkpointRecord struct {
+	Generation uint64    `json:"generation"`
+	State      stp.State `json:"state"`
+}
+
+// restoreFrom builds the bridge from the store's latest record, aged by
+// the time since it was current. A nil bridge and nil error: no record.
+func restoreFrom(store Store, br *bridge.Bridge) (*stp.Bridge, time.Duration, uint64, error) {
+	data, at, err := store.Load()
+	if err != nil || data == nil {
+		return nil, 0, 0, err
+	}
+	var rec checkpointRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, 0, 0, fmt.Errorf("decode: %w", err)
+	}
+	have := map[uint16]string{}
+	for _, p := range br.Ports() {
+		have[p.Number] = p.Name
+	}
+	for _, p := range rec.State.Ports {
+		if have[p.Number] != p.Name {
+			return nil, 0, 0, fmt.Errorf("port %d (%s) of the checkpoint is not a port here (%v)", p.Number, p.Name, have)
+		}
+	}
+	if len(rec.State.Ports) != len(have) {
+		return nil, 0, 0, fmt.Errorf("checkpoint has %d ports, this hub %d", len(rec.State.Ports), len(have))
+	}
+	age := max(time.Since(at), 0)
+	sb, err := stp.Restore(rec.State.Aged(age), bridge.WallClock{}, br)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return sb, age, rec.Generation, nil
+}
+
+// checkpointPeriod is how often the active looks at the bridge's
+// Generation; the timers go out asynchronously at least every hello time.
+const checkpointPeriod = 20 * time.Millisecond
+
+// checkpoint writes the bridge's state while ctx lives: synchronously when
+// Generation moved (a state, root or held information changed), otherwise
+// asynchronously every hello time, so the standby's timers stay close.
+func (a *Agent) checkpoint(ctx context.Context, sb *stp.Bridge, store Store) {
+	var lastGen uint64
+	var lastWrite time.Time
+	first := true
+	t := time.NewTicker(checkpointPeriod)
+	defer t.Stop()
+	for {
+		gen := sb.Generation()
+		hello := sb.Snapshot().HelloTime
+		if first || gen != lastGen || time.Since(lastWrite) >= hello {
+			rec := checkpointRecord{Generation: gen, State: sb.Export()}
+			data, err := json.Marshal(rec)
+			if err == nil {
+				wctx, cancel := context.WithTimeout(ctx, time.Second)
+				err = store.Save(wctx, data, first || gen != lastGen)
+				cancel()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				a.ckptErrors.Add(1)
+			} else {
+				a.ckptWrites.Add(1)
+				first, lastGen, lastWrite = false, gen, time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// nopEnv lets a standby render a checkpointed state as a Snapshot.
+type nopEnv struct{}
+
+func (nopEnv) SendBPDU(uint16, *stp.BPDU) error         { return nil }
+func (nopEnv) SetPortState(uint16, stp.PortState) error { return nil }
+func (nopEnv) FlushFDB(uint16) error                    { return nil }
+func (nopEnv) SetAgeingTime(time.Duration) error        { return nil }
+func (a *Agent) heldSnapshot() (*stp.Snapshot, time.Duration, error) {
+	a.mu.Lock()
+	store := a.store
+	a.mu.Unlock()
+	if store == nil {
+		return nil, 0, nil
+	}
+	data, at, err := store.Load()
+	if err != nil || data == nil {
+		return nil, 0, err
+	}
+	var rec checkpointRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, 0, err
+	}
+	age := max(time.Since(at), 0)
+	b, err := stp.Restore(rec.State.Aged(age), bridge.WallClock{}, nopEnv{})
+	if err != nil {
+		return nil, 0, err
+	}
+	s := b.Snapshot()
+	return &s, age, nil
+}
+
+// errNotActive refuses management changes on a hub that does not run the tree.
+var errNotActive = errors.New("this hub does not run the tree (standby or stopped): configure the active hub")
