@@ -2,7 +2,8 @@
 // registration and ranging, dynamic bandwidth allocation, OAM), protected N+M across the
 // shelf's EPON blades. The OLT control, DBA and simulator live in the subpackages; this
 // package runs one OLT per PON NIC of the blade and gives the console `show pon`,
-// `show onu [PON]` and `onu deregister PON ONU`.
+// `show onu [PON]` and `onu deregister PON ONU`. With the HA core up, the blade publishes its
+// PON/ONU tables and ONU events to the mgmt blades (blades/statefeed).
 //
 // Every OLT alarm (ONU registered, deregistered, MPCP timeout, OAM up or lost, dying gasp,
 // link fault, critical and link events, loopback) goes to the blade log (`show log`; info
@@ -26,6 +27,8 @@ import (
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/epon/olt"
+	"github.com/cgoa/cgoa/blades/statefeed"
+	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/netstack/ponlink"
 )
 
@@ -37,6 +40,7 @@ func Role() blade.Role { return New().Role() }
 type EPON struct {
 	mu    sync.Mutex
 	hooks []func(olt.Alarm)
+	pons  *pons
 }
 
 // New returns the role, to add alarm hooks to before the blade starts.
@@ -44,7 +48,28 @@ func New() *EPON { return &EPON{} }
 
 // Role is the blade role running e.
 func (e *EPON) Role() blade.Role {
-	return blade.Role{Name: "epon", Start: e.start}
+	return blade.Role{Name: "epon", Start: e.start, HA: e.startHA}
+}
+
+// startHA publishes the blade's OLT/ONU tables and ONU events to the mgmt blades over the HA
+// transport (blades/statefeed), which serve them as DOT3-EPON-MIB and traps.
+func (e *EPON) startHA(b *blade.Blade, h *ha.Blade) error {
+	e.mu.Lock()
+	p := e.pons
+	e.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("epon: state feed: the role has not started")
+	}
+	feed := statefeed.NewEPONFeed(h, func() []statefeed.OLTSource {
+		var out []statefeed.OLTSource
+		for _, o := range p.sorted() {
+			out = append(out, o)
+		}
+		return out
+	})
+	e.OnAlarm(feed.Alarm)
+	b.Supervise(b.Context(), "epon-feed", feed.Run)
+	return nil
 }
 
 // OnAlarm adds a hook every OLT alarm of the blade is passed to, after the blade log. Hooks
@@ -96,6 +121,9 @@ func (e *EPON) start(b *blade.Blade) error {
 		return err
 	}
 	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e}
+	e.mu.Lock()
+	e.pons = p
+	e.mu.Unlock()
 	for _, pt := range ports {
 		if !strings.HasPrefix(pt.Name, "pon") {
 			continue
