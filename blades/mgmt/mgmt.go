@@ -6,6 +6,11 @@
 //
 // Components of unit mgmt-<slot>: "mgmt-address" (the address, its gratuitous ARP and the
 // UDP probe responder) and "mgmt-snmp" (checkpoint writer/replica role and the agent).
+// The other roles publish their state to both mgmt blades over the HA transport
+// (blades/statefeed): the agent serves the active switch blade's bridge as BRIDGE-MIB and the
+// EPON blades' OLTs and ONUs as DOT3-EPON-MIB (ifIndex: see EPONIfIndex), and sends newRoot,
+// topologyChange and the CGOA-EPON-MIB ONU notifications from the feed's events.
+//
 // The SNMP section holds USM passphrases and communities, so it is sealed (AES-256-GCM under a
 // key derived with HKDF from the shelf key, see SealCheckpoint) before it crosses the backplane;
 // a section that fails to open is refused and counted, and the agent starts as a new engine.
@@ -21,6 +26,7 @@ import (
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
+	"github.com/cgoa/cgoa/blades/statefeed"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/ckpt"
@@ -91,6 +97,10 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 		b.Log.Errorf("snmp: the HA core gives no shelf key: the SNMP checkpoint (USM secrets, communities) crosses the backplane unencrypted")
 	}
 	inv := newInventory(b, h)
+	feed := statefeed.NewFeed(statefeed.Options{})
+	if err := feed.Attach(h); err != nil {
+		return err
+	}
 	var s *SNMP
 	s = NewSNMP(SNMPConfig{
 		Addr:      netip.AddrPortFrom(shelf.MgmtService.Addr(), SNMPPort),
@@ -105,7 +115,8 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 			}
 			return s.Interfaces().IfIndex(port)
 		},
-		HA: h,
+		HA:   h,
+		Feed: feed,
 		System: snmpagent.System{
 			Descr: fmt.Sprintf("CGOA shelf %d management agent", id.Shelf),
 			Name:  fmt.Sprintf("cgoa-shelf%d", id.Shelf),

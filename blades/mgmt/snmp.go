@@ -12,9 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cgoa/cgoa/blades/statefeed"
 	"github.com/cgoa/cgoa/ha/evt"
 	"github.com/cgoa/cgoa/snmpagent"
+	"github.com/cgoa/cgoa/snmpagent/mib/bridgemib"
 	"github.com/cgoa/cgoa/snmpagent/mib/entitymib"
+	"github.com/cgoa/cgoa/snmpagent/mib/eponmib"
 	"github.com/cgoa/cgoa/snmpagent/mib/hamib"
 	"github.com/cgoa/cgoa/snmpagent/mib/ifmib"
 	"github.com/cgoa/cgoa/snmpagent/mib/traps"
@@ -43,7 +46,10 @@ type SNMPConfig struct {
 	Inventory entitymib.Inventory
 	IfIndex   func(slot int, port string) (uint32, bool)
 	HA        hamib.Source // nil: no CGOA-HA-MIB
-	System    snmpagent.System
+	// Feed is the shelf's state feed (blades/statefeed): BRIDGE-MIB and DOT3-EPON-MIB are
+	// served from it and its events sent as notifications; nil: neither.
+	Feed   *statefeed.Feed
+	System snmpagent.System
 	// Defaults is the configuration of a new engine (no checkpointed state).
 	Defaults func(a *snmpagent.Agent) error
 	Logf     func(format string, args ...any)
@@ -74,6 +80,8 @@ type SNMP struct {
 	ent   *entitymib.Entity
 	ham   *hamib.HA
 	traps *traps.Mapper
+	br    *bridgemib.Bridge
+	epon  *eponmib.EPON
 
 	mu      sync.Mutex
 	want    bool // the assignment says active
@@ -125,6 +133,10 @@ func NewSNMP(cfg SNMPConfig) *SNMP {
 		s.ham = hamib.New(cfg.HA)
 	}
 	s.traps = traps.New(notifier{s}, traps.Options{HA: s.ham})
+	if cfg.Feed != nil {
+		s.br, s.epon = feedModules(cfg.Feed)
+		cfg.Feed.OnEvent(s.feedEvent)
+	}
 	s.ifs.OnLinkChange(func(c ifmib.LinkChange) {
 		if s.Wanted() {
 			s.traps.Link(c)
@@ -334,6 +346,14 @@ func (s *SNMP) register(a *snmpagent.Agent) error {
 	}
 	if s.ham != nil {
 		if err := s.ham.Register(a); err != nil {
+			return err
+		}
+	}
+	if s.br != nil {
+		if err := s.br.Register(a); err != nil {
+			return err
+		}
+		if err := s.epon.Register(a); err != nil {
 			return err
 		}
 	}

@@ -162,3 +162,13 @@ func (m *Mapper) Bridge(s stp.Snapshot) {
 		m.enqueue(fixed(bridgemib.OIDTopologyChange))
 	}
 }
+
+// NewRoot sends newRoot for a bridge whose transitions are detected where it runs (the
+// switch blades' state feed), not by comparing snapshots here.
+func (m *Mapper) NewRoot() { m.enqueue(fixed(bridgemib.OIDNewRoot)) }
+
+// TopologyChange sends topologyChange, like NewRoot.
+func (m *Mapper) TopologyChange() { m.enqueue(fixed(bridgemib.OIDTopologyChange)) }
+
+// Notify queues any notification (e.g. eponmib.Notification's). It never blocks.
+func (m *Mapper) Notify(trap snmpagent.OID, vbs ...snmpagent.Varbind) { m.enqueue(fixed(trap, vbs...)) }
