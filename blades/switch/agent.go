@@ -33,7 +33,20 @@ const (
 	// protection: plain 802.1D, the peer the protected mode is measured
 	// against.
 	Independent Mode = "independent"
+	// Off: no spanning tree; br0 forwards on every port with kernel STP
+	// off. Only for wiring without loops, such as the emulator's default
+	// shelf, whose hubs' uplinks end at separate host sinks.
+	Off Mode = "off"
 )
+
+// ParseMode parses a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case Protected, Independent, Off:
+		return m, nil
+	}
+	return "", fmt.Errorf("stp: mode %q: want %s, %s or %s", s, Protected, Independent, Off)
+}
 
 // Port numbers of the STP ports: the same on both hubs, so that the
 // logical bridge's port identifiers do not change with the active hub.
@@ -203,10 +216,10 @@ func (a *Agent) SetActive(active bool) {
 	a.poke()
 }
 
-// SetMode switches between protected and independent operation.
+// SetMode switches between protected, independent and off.
 func (a *Agent) SetMode(m Mode) error {
-	if m != Protected && m != Independent {
-		return fmt.Errorf("stp: mode %q: want %s or %s", m, Protected, Independent)
+	if _, err := ParseMode(string(m)); err != nil {
+		return err
 	}
 	a.mu.Lock()
 	a.mode = m
@@ -220,7 +233,10 @@ func (a *Agent) SetMode(m Mode) error {
 func (a *Agent) desired() (Mode, agentRole) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.mode == Independent && a.want != roleStopped {
+	switch {
+	case a.mode == Off:
+		return a.mode, roleStopped
+	case a.mode == Independent && a.want != roleStopped:
 		return a.mode, roleActive
 	}
 	return a.mode, a.want
@@ -260,6 +276,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				<-runDone
 				runDone = nil
 			}
+			if mode == Off && open {
+				a.release()
+			}
 			rctx, cancel := context.WithCancel(ctx)
 			stop = cancel
 			done, err := a.start(rctx, mode, want)
@@ -293,6 +312,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// release gives br0 back to no spanning tree (mode off).
+func (a *Agent) release() {
+	a.mu.Lock()
+	br := a.br
+	a.br, a.sb, a.brMode, a.role = nil, nil, "", roleStopped
+	a.mu.Unlock()
+	if err := br.Release(); err != nil {
+		a.errf("stp: off: %v", err)
+	}
+	a.logf("stp: off: %s forwards on every port, kernel STP off", Bridge)
+}
+
 // openBridge (re)opens br0 with the mode's port plan.
 func (a *Agent) openBridge(mode Mode) (*bridge.Bridge, error) {
 	a.mu.Lock()
@@ -319,7 +350,11 @@ func (a *Agent) openBridge(mode Mode) (*bridge.Bridge, error) {
 	a.mu.Lock()
 	a.br, a.brMode, a.sb = br, mode, nil
 	a.mu.Unlock()
-	a.logf("stp: %s mode, %s user-space STP over %v, edge ports %v", mode, Bridge, stpPorts, edges)
+	how := "user-space STP"
+	if a.noSTP {
+		how = "kernel STP off (process mode)"
+	}
+	a.logf("stp: %s mode, %s %s over %v, edge ports %v", mode, Bridge, how, stpPorts, edges)
 	return br, nil
 }
 

@@ -64,7 +64,7 @@ func TestConsoleRefusals(t *testing.T) {
 	a.RegisterCommands(c)
 	for _, line := range []string{
 		"stp priority 4097", "stp priority x", "stp priority 4096", "stp port uplink0 cost 0",
-		"stp port uplink0 weight 3", "stp timers 20 2 x", "stp timers 50 2 15", "stp protection maybe",
+		"stp port uplink0 weight 3", "stp timers 20 2 x", "stp timers 50 2 15", "stp mode maybe",
 	} {
 		var out bytes.Buffer
 		if err := c.Run(&out, line); err == nil {
@@ -79,8 +79,8 @@ func TestConsoleRefusals(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Mode != Protected || v.Role != string(roleStopped) {
 		t.Fatalf("show stp json = %q (%v), want mode protected, role stopped", out.String(), err)
 	}
-	if err := c.Run(&out, "stp protection off"); err != nil {
-		t.Fatalf("stp protection off = %v", err)
+	if err := c.Run(&out, "stp mode independent"); err != nil {
+		t.Fatalf("stp mode independent = %v", err)
 	}
 	if v := a.Status(); v.Mode != Independent {
 		t.Fatalf("mode after stp protection off = %s, want %s", v.Mode, Independent)
@@ -296,8 +296,12 @@ func TestProtectedTakeover(t *testing.T) {
 			kernelPortState(t, nsB, "uplink0") == "listening"
 		return ok, fmt.Sprintf("%+v", v)
 	})
-	// Let K settle out of the topology change the shelf's joining caused
-	// (TC lasts max age + forward delay at the root).
+	// Let K go through the topology change the shelf's port going forwarding
+	// causes (its TCN), and out of it (TC lasts max age + forward delay at the root).
+	eventually(t, 10*time.Second, "kernel bridge hears the shelf's topology change", func() (bool, string) {
+		k := kernelBridge(t, nsL, "K")
+		return k.TC == 1, fmt.Sprintf("%+v", k)
+	})
 	eventually(t, 20*time.Second, "kernel bridge without topology change", func() (bool, string) {
 		k := kernelBridge(t, nsL, "K")
 		return k.TC == 0 && k.TCDet == 0, fmt.Sprintf("%+v", k)
@@ -341,5 +345,43 @@ func TestProtectedTakeover(t *testing.T) {
 	p := b.agent.Ports()
 	if len(p) != 1 || p[0].ConfigIn == 0 || p[0].Role != stp.RoleRoot {
 		t.Fatalf("new active's ports = %+v, want root port uplink0 hearing K", p)
+	}
+
+	// Mode off hands br0 back: no agent, every port forwarding.
+	if err := b.agent.SetMode(Off); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "mode off: agent stopped", func() (bool, string) {
+		v := b.agent.Status()
+		return v.Mode == Off && v.Role == string(roleStopped) && v.Bridge == nil, fmt.Sprintf("%+v", v)
+	})
+	for _, port := range []string{"uplink0", "node3"} { // isl0: no carrier, its peer died
+		if s := kernelPortState(t, nsB, port); s != "forwarding" {
+			t.Fatalf("mode off: %s = %s, want forwarding", port, s)
+		}
+	}
+}
+
+func TestCmdlineMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		line string
+		want Mode
+		ok   bool
+		err  bool
+	}{
+		{"console=ttyS0 cgoa.stp=independent quiet", Independent, true, false},
+		{"cgoa.stp=off", Off, true, false},
+		{"cgoa.key=00 cgoa.ha=200msx5", "", false, false},
+		{"cgoa.stp=loop", "", false, true},
+	} {
+		p := dir + "/cmdline"
+		if err := os.WriteFile(p, []byte(tc.line+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, ok, err := cmdlineMode(p)
+		if m != tc.want || ok != tc.ok || (err != nil) != tc.err {
+			t.Errorf("cmdlineMode(%q) = %q, %v, %v, want %q, %v, error %v", tc.line, m, ok, err, tc.want, tc.ok, tc.err)
+		}
 	}
 }

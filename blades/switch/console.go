@@ -247,10 +247,10 @@ func (a *Agent) RegisterCommands(c *console.Console) {
 		fmt.Fprintf(w, "timers: max age %v, hello %v, forward delay %v\n", d[0], d[1], d[2])
 		return nil
 	})
-	c.Action([]string{"stp", "protection"}, "on|off", "on: one logical bridge protected 1:1 across the hubs; off: each hub a plain 802.1D bridge", 1, 1, func(w io.Writer, args []string) error {
-		m := map[string]Mode{"on": Protected, "off": Independent}[args[0]]
-		if m == "" {
-			return fmt.Errorf("%q: want on or off: %w", args[0], console.ErrUsage)
+	c.Action([]string{"stp", "mode"}, "protected|independent|off", "protected: one logical bridge protected 1:1 across the hubs; independent: each hub a plain 802.1D bridge; off: no spanning tree (loop-free wiring only)", 1, 1, func(w io.Writer, args []string) error {
+		m, err := ParseMode(args[0])
+		if err != nil {
+			return fmt.Errorf("%w: %w", err, console.ErrUsage)
 		}
 		if err := a.SetMode(m); err != nil {
 			return err

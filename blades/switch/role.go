@@ -3,6 +3,8 @@ package switchblade
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +48,13 @@ func (r *role) start(b *blade.Blade) error {
 		Logf: b.Log.Printf,
 		Errf: b.Log.Errorf,
 	})
+	if b.HW.Mode != "process" {
+		if m, ok, err := cmdlineMode("/proc/cmdline"); err != nil {
+			b.Log.Errorf("%v; staying in %s mode", err, Protected)
+		} else if ok {
+			_ = r.agent.SetMode(m)
+		}
+	}
 	r.agent.RegisterCommands(b.Console)
 	ctx := b.Context()
 	b.Supervise(ctx, "stp-agent", r.agent.Run)
@@ -60,6 +69,21 @@ func (r *role) start(b *blade.Blade) error {
 		}
 	}()
 	return nil
+}
+
+// cmdlineMode reads cgoa.stp= from the kernel command line (ok false: not given).
+func cmdlineMode(path string) (Mode, bool, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", false, nil
+	}
+	for _, f := range strings.Fields(string(raw)) {
+		if v, found := strings.CutPrefix(f, "cgoa.stp="); found {
+			m, err := ParseMode(v)
+			return m, err == nil, err
+		}
+	}
+	return "", false, nil
 }
 
 // startHA registers the STP component of the hub's unit in the switch group and the

@@ -12,7 +12,7 @@
 // held forwarding, and so is isl0 in protected mode, where it is inside the logical bridge.
 // That keeps the HA transport, which runs over br0 on both base planes, off the tree.
 //
-// Protected mode (default, `stp protection on`): the two hubs are one logical bridge whose
+// Protected mode (default, `stp mode protected`): the two hubs are one logical bridge whose
 // identifier is derived from the shelf number (ShelfBridgeID), with the same port numbers on
 // both hubs (uplink0 is port 1). The hub whose unit is active in the `switch` service group
 // runs it and checkpoints its stp.State (ha/ckpt, checkpoint "switch", section "stp") on every
@@ -28,12 +28,15 @@
 // Traffic from node blades reaches the active hub's uplinks from either hub, since both
 // forward node ports and isl0; a node must only stop using the channel to a hub that is gone.
 //
-// Independent mode (`stp protection off`): each hub is a plain 802.1D bridge over its uplinks
+// Independent mode (`stp mode independent`): each hub is a plain 802.1D bridge over its uplinks
 // and isl0 with its own identifier, as without protection; it is the peer the protected mode
-// is measured against.
+// is measured against. Mode off (`stp mode off`) leaves br0 without spanning tree, forwarding
+// on every port, for wiring without loops. The mode a blade boots in comes from the kernel
+// command line, cgoa.stp=protected|independent|off (default protected); the QEMU shelf passes
+// off unless a test asks for STP, since its hubs' uplinks end at separate host sinks.
 //
 // Console: show stp, show stp ports (with json), stp priority N, stp port PORT cost
-// N|priority N, stp timers MAXAGE HELLO FWD, stp protection on|off. Path costs default to
+// N|priority N, stp timers MAXAGE HELLO FWD, stp mode protected|independent|off. Path costs default to
 // 802.1D-2004's table by the port's speed; the bridge priority to 32768.
 //
 // In process mode br0 lives in a test's network namespace, where the kernel cannot hand STP

@@ -432,6 +432,26 @@ func (b *Bridge) Close() error {
 	return errors.Join(errs...)
 }
 
+// Release hands the bridge back to no spanning tree and closes b: STP off
+// (in user mode the kernel runs /sbin/bridge-stp stop), every STP and edge
+// port with carrier forwarding, as a bridge without an agent forwards. Use
+// it only where the wiring has no loop.
+func (b *Bridge) Release() error {
+	var errs []error
+	off := driver.BridgeStpStateDisabled
+	if err := b.setBridge(&driver.Bridge{StpState: &off}); err != nil {
+		errs = append(errs, fmt.Errorf("bridge %s: release: STP off: %w", b.cfg.Name, err))
+	}
+	for _, p := range append(slices.Clone(b.ports), b.edges...) {
+		if l, err := b.portLink(p); err != nil || !carrier(l) {
+			continue
+		}
+		errs = append(errs, b.writeState(p, stp.Forwarding))
+	}
+	errs = append(errs, b.Close())
+	return errors.Join(errs...)
+}
+
 // Name is the bridge's interface name.
 func (b *Bridge) Name() string { return b.cfg.Name }
 
