@@ -533,13 +533,16 @@ func (a *Agent) handleV3(msg []byte, h *msgHeader) Response {
 		a.cnt.UsmDecryptionErrors.Add(1)
 		return a.report(msg, h, nil, oidDecryptionErrors, a.cnt.UsmDecryptionErrors.Load())
 	}
-	dec := gosnmp.GoSNMP{
-		Version:            gosnmp.Version3,
-		SecurityModel:      gosnmp.UserSecurityModel,
-		MsgFlags:           flags,
-		SecurityParameters: u.params(engineID, boots, now),
+	pkt, fast, err := a.scopedPDU(msg, h, u, level == AuthPriv)
+	if !fast {
+		dec := gosnmp.GoSNMP{
+			Version:            gosnmp.Version3,
+			SecurityModel:      gosnmp.UserSecurityModel,
+			MsgFlags:           flags,
+			SecurityParameters: u.params(engineID, boots, now),
+		}
+		pkt, err = dec.SnmpDecodePacket(msg)
 	}
-	pkt, err := dec.SnmpDecodePacket(msg)
 	if err != nil {
 		if level == AuthPriv {
 			a.cnt.UsmDecryptionErrors.Add(1)
@@ -712,6 +715,23 @@ func (a *Agent) marshal(r *request, status gosnmp.SNMPError, index int, vbs []go
 		Error:      status,
 		ErrorIndex: uint8(min(index, 255)), // gosnmp limits the index to a byte
 		Variables:  vbs,
+	}
+	if r.version == gosnmp.Version3 && (r.flags != gosnmp.AuthPriv || r.user.privBlock != nil) {
+		// The PDU through gosnmp's v2c encoder, the v3 envelope and USM ourselves.
+		pkt.Version, pkt.Community = gosnmp.Version2c, ""
+		v2, err := pkt.MarshalMsg()
+		if err != nil {
+			return nil, err
+		}
+		pdu, err := v2cPDU(v2)
+		if err != nil {
+			return nil, err
+		}
+		boots, now := a.engineTime()
+		a.mu.RLock()
+		engineID := a.engineID
+		a.mu.RUnlock()
+		return a.marshalV3Response(r, pdu, engineID, boots, now), nil
 	}
 	if r.version == gosnmp.Version3 {
 		boots, now := a.engineTime()

@@ -25,6 +25,7 @@ func TestNetSNMPProtocols(t *testing.T) {
 		{gosnmp.SHA256, gosnmp.AES192, "SHA-256", "AES-192", "authPriv"},
 		{gosnmp.SHA384, gosnmp.AES, "SHA-384", "AES", "authPriv"},
 		{gosnmp.SHA512, gosnmp.AES256, "SHA-512", "AES-256", "authPriv"},
+		{gosnmp.MD5, gosnmp.DES, "MD5", "DES", "authPriv"}, // through gosnmp's codec, not the AES fast path
 	} {
 		name := strings.ToLower(strings.ReplaceAll(tc.a+tc.x, "-", ""))
 		if err := a.AddUser(User{Name: name, Auth: tc.auth, AuthPassphrase: testAuthPass, Priv: tc.priv, PrivPassphrase: testPrivPass, Group: "any"}); err != nil {

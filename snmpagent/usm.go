@@ -1,6 +1,7 @@
 package snmpagent
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
@@ -8,6 +9,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"hash"
+	"sync"
 
 	"github.com/gosnmp/gosnmp"
 )
@@ -30,6 +32,10 @@ type usmUser struct {
 	authKey, privKey []byte
 	newHash          func() hash.Hash
 	macLen           int
+	// Per-user crypto state made once, not per packet: the AES block (nil for DES) and
+	// keyed HMACs (reset between uses).
+	privBlock cipher.Block
+	macs      sync.Pool
 }
 
 func (u *usmUser) hasAuth() bool { return u.Auth > gosnmp.NoAuth }
@@ -100,6 +106,13 @@ func localize(u User, engineID []byte) (*usmUser, error) {
 	if len(uu.authKey) == 0 || (uu.hasPriv() && len(uu.privKey) == 0) {
 		return nil, fmt.Errorf("snmpagent: user %q: key localization gave no key", u.Name)
 	}
+	if uu.hasPriv() {
+		if uu.privBlock, err = newPrivBlock(uu.Priv, uu.privKey); err != nil {
+			return nil, fmt.Errorf("snmpagent: user %q: %w", u.Name, err)
+		}
+	}
+	nh, key := uu.newHash, uu.authKey
+	uu.macs.New = func() any { return hmac.New(nh, key) }
 	return uu, nil
 }
 
@@ -128,9 +141,11 @@ func (u *usmUser) verifyDigest(msg []byte, h *msgHeader) bool {
 	var got [48]byte
 	copy(got[:], h.authPar)
 	clear(msg[h.authOff : h.authOff+u.macLen])
-	mac := hmac.New(u.newHash, u.authKey)
+	mac := u.macs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write(msg)
 	var sum [64]byte
 	want := mac.Sum(sum[:0])[:u.macLen]
+	u.macs.Put(mac)
 	return hmac.Equal(want, got[:u.macLen])
 }
