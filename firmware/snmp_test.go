@@ -3,14 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cgoa/cgoa/blades/epon/onu"
+	"github.com/cgoa/cgoa/netstack/ponlink"
 )
 
 // netSNMP runs net-snmp's command-line tools in a namespace, isolated from the host's
@@ -244,4 +251,246 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() error) 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// DOT3-EPON-MIB columns (RFC 4837 dot3MpcpControlEntry).
+const (
+	oidMpcpLinkID    = ".1.3.6.1.2.1.155.1.1.1.1.5"
+	oidMpcpRemoteMAC = ".1.3.6.1.2.1.155.1.1.1.1.6"
+	oidMpcpRegState  = ".1.3.6.1.2.1.155.1.1.1.1.7"
+	oidMpcpRTT       = ".1.3.6.1.2.1.155.1.1.1.1.10"
+)
+
+// TestProcessModeSNMPEponMIB: the EPON blade in slot 5 has a PON port (pon0, a veth) with
+// emulated ONUs on its far end; it publishes its OLT table over the HA transport, and the
+// active mgmt blade serves it: net-snmp's snmpwalk of DOT3-EPON-MIB from the core network
+// sees every ONU registered, with its MAC, LLID and a round-trip time, under the ifIndex
+// slot<<24 | pon<<16 | LLID.
+func TestProcessModeSNMPEponMIB(t *testing.T) {
+	if role.Name != "mgmt" {
+		t.Skip("runs in the mgmt build (it builds the epon firmware itself)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bp := newBackplane(t)
+	sh := &procShelf{bp: bp, dir: t.TempDir(), procs: map[int]*fwProc{}}
+	mgmtBin := buildFirmware(t)
+	eponBin := filepath.Join(sh.dir, "firmware-epon")
+	if out, err := exec.Command("go", "build", "-tags", "epon", "-o", eponBin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build epon: %v\n%s", err, out)
+	}
+	for _, n := range []string{"s3", "s4", "s5"} {
+		bp.attach(n, "base0", "hub1")
+		bp.attach(n, "base1", "hub2")
+	}
+	bp.attach("prober", "core0", "hub1")
+	netns(bp.ns("prober")).ip(t, "addr", "add", "169.254.3.250/24", "dev", "core0")
+	// The PON link: pon0 on the EPON blade, its far end (the ONUs' side) in the hubs
+	// namespace, where the blade does not see it as a port of its own.
+	hubs := netns(bp.ns("hubs"))
+	hubs.ip(t, "link", "add", "s5-pon0", "type", "veth", "peer", "name", "pon0", "netns", bp.ns("s5"))
+	hubs.ip(t, "link", "set", "s5-pon0", "up")
+	macs := []net.HardwareAddr{{0x02, 0xcc, 0, 0, 0, 1}, {0x02, 0xcc, 0, 0, 0, 2}, {0x02, 0xcc, 0, 0, 0, 3}}
+	em := startONUs(t, bp.ns("hubs"), "s5-pon0", macs)
+	keyb := make([]byte, 32)
+	rand.Read(keyb)
+	key := hex.EncodeToString(keyb)
+	sh.start(ctx, t, 3, mgmtBin, key)
+	sh.start(ctx, t, 4, mgmtBin, key)
+	sh.start(ctx, t, 5, eponBin, key)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for slot, p := range sh.procs {
+				for _, c := range []string{"show snmp", "show onu", "show ha", "show log 40"} {
+					out, err := p.con.Exec(context.Background(), c)
+					t.Logf("slot %d %s (%v):\n%s", slot, c, err, out)
+				}
+			}
+		}
+	})
+	tools := newNetSNMP(t, bp.ns("prober"))
+	traps := startTrapd(ctx, t, bp.ns("prober"), "169.254.3.250:1162")
+	// A notification target on the active mgmt blade (the standby refuses configuration),
+	// then the ONUs power on: each registration is a trap from the EPON blade's feed.
+	waitFor(ctx, t, "snmp target add on the active mgmt blade", func() error {
+		var errs []string
+		for _, slot := range []int{3, 4} {
+			out, err := sh.procs[slot].con.Exec(ctx, "snmp target add nms 169.254.3.250:1162 v2c traps")
+			if err == nil && strings.HasPrefix(out, "target nms added") {
+				return nil
+			}
+			errs = append(errs, fmt.Sprintf("slot %d: %q %v", slot, out, err))
+		}
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	})
+	if err := em.PowerOnAll(); err != nil {
+		t.Fatal(err)
+	}
+
+	var walk map[string]string
+	waitFor(ctx, t, "every ONU registered in dot3MpcpRegistrationState", func() error {
+		out, err := tools.cmd(ctx, "snmpwalk", "-v2c", "-c", "public", "-t", "1", "-r", "2", "169.254.3.1", ".1.3.6.1.2.1.155").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("snmpwalk: %v: %s", err, out)
+		}
+		walk, _ = values(string(out))
+		reg := 0
+		for oid, v := range walk {
+			if strings.HasPrefix(oid, oidMpcpRegState+".") && v == "3" {
+				reg++
+			}
+		}
+		if reg != len(macs) {
+			return fmt.Errorf("%d registered rows, want %d:\n%s", reg, len(macs), out)
+		}
+		return nil
+	})
+	seen := map[string]bool{}
+	for oid, v := range walk {
+		idx, ok := strings.CutPrefix(oid, oidMpcpRegState+".")
+		if !ok {
+			continue
+		}
+		ifIndex, err := strconv.ParseUint(idx, 10, 32)
+		if err != nil {
+			t.Fatalf("row index %q: %v", idx, err)
+		}
+		slot, pon, llid := ifIndex>>24, (ifIndex>>16)&0xff, ifIndex&0xffff
+		if slot != 5 || pon != 0 {
+			t.Errorf("row %d: slot %d pon %d, want slot 5 pon 0", ifIndex, slot, pon)
+		}
+		if llid == 0xffff {
+			if v != "1" {
+				t.Errorf("PON row %d: registration state %s, want unregistered(1)", ifIndex, v)
+			}
+			continue
+		}
+		if got := num(t, walk, oidMpcpLinkID+"."+idx); got != llid {
+			t.Errorf("dot3MpcpLinkID.%s = %d, want %d", idx, got, llid)
+		}
+		if rtt := num(t, walk, oidMpcpRTT+"."+idx); rtt == 0 {
+			t.Errorf("dot3MpcpRoundTripTime.%s = 0: not ranged", idx)
+		}
+		// Hex-STRING: "02 CC 00 00 00 01"
+		seen[strings.ToLower(strings.Join(strings.Fields(walk[oidMpcpRemoteMAC+"."+idx]), ":"))] = true
+	}
+	for _, m := range macs {
+		if !seen[m.String()] {
+			t.Errorf("ONU %s not in dot3MpcpRemoteMACAddress (%v)", m, seen)
+		}
+	}
+	// cgoaEponOnuRegistered for each ONU, naming its row in dot3MpcpControlTable.
+	got := map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for len(got) < len(macs) {
+		select {
+		case l := <-traps:
+			if !strings.Contains(l, ".1.3.6.1.4.1.99999.2.2.0.1") {
+				continue
+			}
+			for _, m := range macs {
+				hexMAC := strings.ToUpper(strings.ReplaceAll(m.String(), ":", " "))
+				if strings.Contains(l, hexMAC) && strings.Contains(l, oidMpcpLinkID+".838") /* ifIndex 5<<24 + LLID = 83886080 + LLID */ {
+					got[m.String()] = true
+				}
+			}
+		case <-deadline:
+			t.Fatalf("cgoaEponOnuRegistered traps for %d of %d ONUs: %v", len(got), len(macs), got)
+		}
+	}
+}
+
+// startTrapd runs snmptrapd in namespace ns on addr (no authorization checks, numeric OIDs)
+// and returns its output lines.
+func startTrapd(ctx context.Context, t *testing.T, ns, addr string) <-chan string {
+	t.Helper()
+	if _, err := exec.LookPath("snmptrapd"); err != nil {
+		t.Skipf("needs snmptrapd (Debian package snmptrapd): %v", err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "snmptrapd.conf")
+	if err := os.WriteFile(conf, []byte("disableAuthorization yes\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", ns, "snmptrapd", "-f", "-Lo", "-C", "-c", conf, "-On",
+		"-p", filepath.Join(dir, "pid"), "udp:"+addr)
+	cmd.Env = append(os.Environ(), "SNMPCONFPATH="+dir, "SNMP_PERSISTENT_DIR="+dir, "MIBS=", "MIBDIRS="+dir, "HOME="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 1000)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		started := false
+		for sc.Scan() {
+			if !started && strings.Contains(sc.Text(), "NET-SNMP version") {
+				started = true
+				close(ready)
+			}
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		if !started {
+			close(ready)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		t.Fatal("snmptrapd did not start")
+	}
+	return lines
+}
+
+// startONUs runs ONU emulators for macs on the far end of a PON veth in namespace ns; they
+// are powered off until the caller powers them on.
+func startONUs(t *testing.T, ns, far string, macs []net.HardwareAddr) *onu.Emulator {
+	t.Helper()
+	var nic *ponlink.NIC
+	if err := inNetns(ns, func() error {
+		var err error
+		nic, err = ponlink.OpenNIC(far)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nic.Close() })
+	var onus []onu.Emulated
+	for i, mac := range macs {
+		onus = append(onus, onu.Emulated{Config: onu.Config{MAC: mac, Seed: uint64(i + 1)}, DistanceKm: float64(2 * (i + 1))})
+	}
+	em, err := onu.NewEmulator(onus, func(b []byte) error {
+		var f ponlink.Frame
+		if err := f.UnmarshalBinary(b); err != nil {
+			return err
+		}
+		return nic.WriteFrame(&f)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { em.Close() })
+	go func() {
+		buf := make([]byte, ponlink.MaxDatagram)
+		for {
+			f, err := nic.ReadFrame(buf)
+			if err != nil {
+				return
+			}
+			if b, err := f.MarshalBinary(); err == nil {
+				em.HandleDatagram(b)
+			}
+		}
+	}()
+	em.Start()
+	return em
 }
