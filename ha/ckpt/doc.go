@@ -30,8 +30,10 @@
 // restarted or one that followed another writer is resynced from the
 // compacted sections (a snapshot: the current value of every section,
 // staged aside and swapped in whole at its end), then continues from the
-// ring. Memory is the ring plus the sections, whatever the number of
-// writes; section buffers are reused in place when nothing shares them.
+// ring. Memory is the ring plus the sections (plus a Link's 64 KiB
+// queue, twice), whatever the number of writes; section buffers are
+// reused in place when nothing shares them, and the write path allocates
+// nothing.
 //
 // # Reliability
 //
@@ -49,18 +51,28 @@
 // it, so every replica that was in the set when it was written has it. A
 // replica added later (a restarted or late blade) counts as in sync once
 // it has applied every record written before it was added; the writer
-// tells it so (Ready). On failover, promote a replica that is Ready: it
-// has every acknowledged synchronous write. Follow(slot) tells a replica
-// who the writer is (from the AMF); one that learns of a new writer is not
-// Ready until that writer counts it in sync, because the records it holds
-// may be an asynchronous tail the new writer never had. The promoted
-// replica continues the sequence from what it applied under a larger
-// generation; the other replicas resync from it, dropping any tail. Killing
-// the only Ready copy loses what only it held (in-memory replication).
-// Known limit: a replica cut off for about the detection time may still
-// say Ready while the writer already dropped it from the set (partition
-// races are not closed here; the AMF's lease rule keeps it from being
-// active in a minority).
+// tells it so (FlagSynced in its polls and data frames). That claim is a
+// lease (Options.SyncLease, counted from the replica's ack the writer
+// echoes): a writer that drops a replica in sync from its set (the AMF no
+// longer counts it, though it may only be stopped or cut off) keeps
+// holding synchronous writes for it until the lease has run out on the
+// writer's side, and the replica's own claim runs out no later. So a
+// replica that says Ready has every acknowledged synchronous write.
+// Follow(slot) tells a replica who the writer is (from the AMF); one that
+// learns of a new writer is not Ready until that writer counts it in
+// sync, because the records it holds may be an asynchronous tail the new
+// writer never had; Follow(0) (no live writer) freezes the claim it had.
+// A demoted writer stays Ready until it follows another writer: it holds
+// its whole lineage.
+//
+// The AMF promotes only a Ready replica: Node.Ready is the readiness gate
+// (amf.Component.Ready of the unit's checkpoint component; Node.Track
+// feeds it from the AMF). It is true for the writer, for a replica in
+// sync, and when the AMF shows no live writer at all (nothing better can
+// be had; else the group would stay unassigned). The promoted replica
+// continues the sequence from what it applied under a larger generation;
+// the other replicas resync from it, dropping any tail. Killing the only
+// Ready copy loses what only it held (in-memory replication).
 //
 // # Use
 //
@@ -81,11 +93,14 @@
 // # Paths
 //
 // The stream runs over the HA transport (AttachBlade) or over a direct
-// TCP Link per replica (shelf-key authenticated, large frames). The HA
-// transport's 1.4 KB datagrams, each sealed and sent on both base paths,
-// bound a stream to tens of MB/s; the Link carries hundreds (make
-// bench-ckpt measures both beside raw TCP over the same veth). The
-// protocol is the same on both.
+// TCP Link per replica (Node.ServeLink: shelf-key authenticated, large
+// frames in batches, one AES-GMAC tag and one write per batch, flow
+// control through Options.Room so the Link's small queue never drops a
+// frame, urgent messages written inline). The HA transport's 1.4 KB
+// datagrams, each sealed and sent on both base paths, bound a stream to
+// tens of MB/s; the Link carries hundreds (make bench-ckpt measures both
+// beside raw TCP over the same veth). The protocol is the same on both;
+// over a Link (Options.Reliable) only a nack makes the writer go back.
 //
 // # Testing
 //

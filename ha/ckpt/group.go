@@ -39,6 +39,9 @@ func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
 // Track keeps the Node's writer and replica set in line with the AMF:
 // every interval it reads b's status and tells a replica which slot
 // writes (Follow) and a writer which blades replicate (SetReplicas).
+// What it reads also drives the Node's readiness gate (Ready: register
+// it as the unit's component's amf.Component.Ready) and the in-sync
+// lease (Options.SyncLease: three detection times plus two idle polls).
 // Promotion and demotion come from the unit's component Assign callback
 // (Promote on Active, Demote otherwise; see cmd/ckptnode): it runs on
 // the HA loop, which must not read the blade's status. It returns a function that stops
@@ -47,14 +50,20 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	update := func() {
-		w, r := Roles(b.Status().Status, group)
+		st := b.Status().Status
+		w, r := Roles(st, group)
 		n.Do(func(s *Service, now time.Duration) {
+			n.setView(s.opt.Self, w)
+			// The in-sync lease must outlast a writer's death going
+			// unnoticed (detection, up to the lease, is st.Lease) plus an
+			// idle poll, with room for a loaded machine.
+			s.SetSyncLease(3*st.Lease + 2*s.opt.KeepAlive + 2*interval)
 			if s.Active() {
 				if !slices.Equal(r, s.Replicas()) {
 					s.SetReplicas(now, r)
 				}
-			} else if w != 0 && w != s.opt.Self {
-				s.Follow(w)
+			} else if w != s.opt.Self {
+				s.Follow(w) // 0: no live writer
 			}
 		})
 	}

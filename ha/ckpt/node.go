@@ -21,6 +21,12 @@ type Node struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+
+	// What Track last learnt from the AMF (under mu): whether it has
+	// looked at all, and whether another blade's unit of the group is
+	// active (a live writer to sync from).
+	tracked    bool
+	liveWriter bool
 }
 
 // NewNode starts a Node around a new Service. opt.Send is called with the
@@ -85,7 +91,9 @@ func (n *Node) SetSend(f func(to uint8, msg []byte)) {
 // the current instant to pass on.
 func (n *Node) Do(f func(s *Service, now time.Duration)) {
 	n.mu.Lock()
-	f(n.svc, n.now())
+	now := n.now()
+	n.svc.clock = max(n.svc.clock, now)
+	f(n.svc, now)
 	n.durable.Broadcast()
 	n.mu.Unlock()
 }
@@ -123,14 +131,10 @@ func (n *Node) WaitDurable(ctx context.Context, seq uint64) error {
 	return n.wait(ctx, seq)
 }
 
-// wait blocks (n.mu held) until seq is durable or ctx ends.
+// wait blocks (n.mu held) until seq is durable or ctx ends. A cancelled
+// ctx is noticed at the next tick (2 ms): no allocation or goroutine per
+// wait on the synchronous write's path.
 func (n *Node) wait(ctx context.Context, seq uint64) error {
-	stop := context.AfterFunc(ctx, func() {
-		n.mu.Lock()
-		n.durable.Broadcast()
-		n.mu.Unlock()
-	})
-	defer stop()
 	for n.svc.Durable() < seq {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("ckpt: synchronous write %d: %w", seq, err)
@@ -156,6 +160,71 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.svc.Status()
+}
+
+// Ready is the readiness gate of the unit whose checkpoints this Node
+// replicates (amf.Component.Ready): true when the unit could take over
+// the active assignment without losing an acknowledged synchronous
+// write. That is so when this Node is the writer; when it is a replica
+// the current writer counts in sync (it holds every record written
+// before it joined the writer's replica set, and every synchronous
+// write since then waited for it; Service.Ready); or when the AMF, as
+// Track last read it, shows no live writer (no other blade's unit of
+// the group active): then nothing better can be had, and a gate that
+// stayed shut would leave the group unassigned forever. Until Track has
+// read the AMF once, a replica that is not in sync is not ready.
+//
+// Ready runs on the HA loop (the AMF calls it for every heartbeat): it
+// only takes the Node's lock, which nothing holds while waiting for the
+// HA loop.
+func (n *Node) Ready() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.svc.Ready() || (n.tracked && !n.liveWriter)
+}
+
+// setView records what Track read from the AMF: writer is the slot of the
+// group's active unit (0: none is known, i.e. no live writer).
+func (n *Node) setView(self, writer uint8) {
+	n.tracked = true
+	n.liveWriter = writer != 0 && writer != self
+}
+
+// ServeLink runs the Node's stream over l (to or from its one peer): the
+// Service sends through l from now on, as fast as l's queue takes
+// (Options.Room), and takes l's messages a batch at a time under one
+// lock, acknowledging at the end of each batch. The returned channel
+// yields why the link ended (it failed or was closed); the Node keeps
+// running (another link may be served).
+func (n *Node) ServeLink(l *Link) <-chan error {
+	n.mu.Lock()
+	n.svc.opt.Send, n.svc.opt.Room = l.Send, l.Room
+	n.mu.Unlock()
+	l.OnRoom(func() {
+		n.mu.Lock()
+		n.svc.Pump(n.now())
+		n.mu.Unlock()
+	})
+	done := make(chan error, 1)
+	go func() {
+		done <- l.runBatches(func(body []byte) error {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			now := n.now()
+			for len(body) > 0 {
+				msg, rest, err := nextMsg(body)
+				if err != nil {
+					return err
+				}
+				n.svc.Receive(now, l.peer, msg)
+				body = rest
+			}
+			n.svc.AckPending()
+			n.durable.Broadcast()
+			return nil
+		})
+	}()
+	return done
 }
 
 // Close stops the ticker.

@@ -3,6 +3,7 @@ package ckpt
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -87,5 +88,201 @@ func TestNodeOverBlades(t *testing.T) {
 	}
 	if st := r.Status(); !st.Ready || st.Role != "replica" {
 		t.Errorf("replica Status() = %+v, want ready replica", st)
+	}
+}
+
+// TestNodeReady: the readiness gate (Node.Ready, the component's
+// amf.Component.Ready). A replica is not ready while the AMF shows a live
+// writer and that writer does not count it in sync (before Track has read
+// the AMF at all, likewise); it is ready once the writer counts it in
+// sync, and when no live writer is left to sync from. The writer is
+// always ready.
+func TestNodeReady(t *testing.T) {
+	type msg struct {
+		to   uint8
+		data []byte
+	}
+	q := make(chan msg, 1024)
+	send := func(to uint8, b []byte) { q <- msg{to, append([]byte(nil), b...)} }
+	w := NewNode(Options{Self: 1, Send: send})
+	r := NewNode(Options{Self: 2, Send: send})
+	t.Cleanup(w.Close)
+	t.Cleanup(r.Close)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			case m := <-q:
+				to, from := r, uint8(1)
+				if m.to == 1 {
+					to, from = w, 2
+				}
+				to.Receive(from, m.data)
+			}
+		}
+	}()
+	t.Cleanup(func() { close(done); <-stopped })
+
+	if r.Ready() {
+		t.Errorf("fresh replica, AMF not read: Ready() = true, want false")
+	}
+	r.Do(func(s *Service, _ time.Duration) { r.setView(2, 1) })
+	if r.Ready() {
+		t.Errorf("fresh replica, live writer 1: Ready() = true, want false")
+	}
+	r.Do(func(s *Service, _ time.Duration) { r.setView(2, 0) })
+	if !r.Ready() {
+		t.Errorf("fresh replica, no live writer: Ready() = false, want true (nothing better to be had)")
+	}
+	// The writer writes alone (durable at once), then the replica joins:
+	// not ready until it holds those records.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w.Do(func(s *Service, now time.Duration) {
+		s.Promote(now)
+		s.Open(now, "c", time.Minute)
+	})
+	if !w.Ready() {
+		t.Errorf("writer: Ready() = false, want true")
+	}
+	for i := range 20 {
+		if _, err := w.Write(ctx, "c", fmt.Sprintf("s%d", i), bytes.Repeat([]byte{byte(i)}, 3000), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The replica is not in the writer's set yet: nothing flows to it.
+	r.Do(func(s *Service, _ time.Duration) {
+		r.setView(2, 1)
+		s.Follow(1)
+	})
+	if r.Ready() {
+		t.Errorf("replica following live writer 1 before any resync: Ready() = true, want false")
+	}
+	w.Do(func(s *Service, now time.Duration) { s.SetReplicas(now, []uint8{2}) })
+	deadline := time.Now().Add(10 * time.Second)
+	for !r.Ready() {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica not ready 10s after joining: %+v", r.Status())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range 20 {
+		got, err := r.Read("c", fmt.Sprintf("s%d", i))
+		if want := bytes.Repeat([]byte{byte(i)}, 3000); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("ready replica: section s%d = %d bytes %v, want the writer's %d bytes", i, len(got), err, len(want))
+		}
+	}
+	// Another writer appears (say the AMF moved the group): the records
+	// the replica holds may be a tail that writer never had.
+	r.Do(func(s *Service, _ time.Duration) {
+		r.setView(2, 3)
+		s.Follow(3)
+	})
+	if r.Ready() {
+		t.Errorf("replica of a new live writer 3, not in sync with it: Ready() = true, want false")
+	}
+}
+
+// TestSyncLease: a writer that drops a replica in sync from its set (the
+// AMF no longer counts it, while it may be alive and stopped) holds
+// synchronous writes until the replica's in-sync lease has run out, and
+// the replica's own claim runs out no later; a replica told the writer is
+// gone (Follow(0)) keeps the claim it had then.
+func TestSyncLease(t *testing.T) {
+	type msg struct {
+		to   uint8
+		data []byte
+	}
+	var q []msg
+	cut := false
+	send := func(to uint8, b []byte) {
+		if !cut {
+			q = append(q, msg{to, append([]byte(nil), b...)})
+		}
+	}
+	const lease = 500 * time.Millisecond
+	opt := Options{SyncLease: lease, Send: send}
+	opt.Self = 1
+	w := New(opt)
+	opt.Self = 2
+	r := New(opt)
+	now := time.Duration(0)
+	svcs := map[uint8]*Service{1: w, 2: r}
+	deliver := func() {
+		for len(q) > 0 {
+			m := q[0]
+			q = q[1:]
+			from := uint8(1)
+			if m.to == 1 {
+				from = 2 // the writer hears only from the replica it has
+				if svcs[3] != nil {
+					from = 3
+				}
+			}
+			svcs[m.to].Receive(now, from, m.data)
+		}
+	}
+	step := func(d time.Duration) {
+		for end := now + d; now < end; now += time.Millisecond {
+			for _, sv := range svcs {
+				sv.Tick(now)
+			}
+			deliver()
+		}
+	}
+	w.Promote(now)
+	if err := w.Open(now, "c", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	r.Follow(1)
+	w.SetReplicas(now, []uint8{2})
+	step(50 * time.Millisecond)
+	seq, err := w.Write(now, "c", "a", []byte("one"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(20 * time.Millisecond)
+	if w.Durable() < seq || !r.Ready() {
+		t.Fatalf("before the drop: Durable() = %d (want >= %d), replica Ready() = %v (want true)", w.Durable(), seq, r.Ready())
+	}
+	// The replica is cut off; the writer's AMF drops it from the set.
+	cut = true
+	dropped := now
+	w.SetReplicas(now, nil)
+	seq, err = w.Write(now, "c", "a", []byte("two"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for now < dropped+lease-20*time.Millisecond {
+		step(10 * time.Millisecond)
+		if d := w.Durable(); d >= seq {
+			t.Fatalf("%v after dropping a replica in sync: Durable() = %d, want < %d until its lease runs out (%v)", now-dropped, d, seq, lease)
+		}
+	}
+	step(lease)
+	if d := w.Durable(); d < seq {
+		t.Errorf("after the lease: Durable() = %d, want >= %d", d, seq)
+	}
+	if r.Ready() {
+		t.Errorf("replica cut off for longer than its lease: Ready() = true, want false (the writer acknowledged %d without it)", seq)
+	}
+	// Told the writer is gone while its claim holds: it keeps it.
+	r2 := New(Options{Self: 3, SyncLease: lease, Send: send})
+	svcs[3] = r2
+	cut = false
+	r2.Follow(1)
+	w.SetReplicas(now, []uint8{3})
+	step(50 * time.Millisecond)
+	if !r2.Ready() {
+		t.Fatalf("new replica after 50ms: Ready() = false, want true")
+	}
+	r2.Follow(0)
+	step(2 * lease)
+	if !r2.Ready() {
+		t.Errorf("replica told the writer is gone while in sync: Ready() = false %v later, want true", 2*lease)
 	}
 }

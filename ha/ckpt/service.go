@@ -25,9 +25,29 @@ type Options struct {
 	KeepAlive time.Duration
 	// AckEvery makes a replica ack every so many frames (default 16).
 	AckEvery int
+	// Reliable says the path delivers in order and loses only what it
+	// drops itself, the replica nacking at the gap (a Link): the writer
+	// goes back only on a nack, not on the reply to a poll (which over a
+	// slow path only says the frames in flight have not arrived yet).
+	Reliable bool
+	// SyncLease is how long a replica's claim to be in sync lasts after
+	// the ack the writer last answered with "in sync" (default 1 s; Track
+	// sets it from the HA timers). A writer that drops a replica from its
+	// set keeps holding synchronous writes for it until that lease has run
+	// out on the writer's side, so a replica that still believes itself in
+	// sync (it was stopped, or cut off) never lacks an acknowledged
+	// synchronous write. It must exceed the time from a writer's death to
+	// the AMF noticing it, plus KeepAlive, or a standby is no longer Ready
+	// when it is promoted (the gate then opens anyway: no live writer).
+	SyncLease time.Duration
 	// Send sends one message to a slot. It must not call back into the
 	// Service.
 	Send func(to uint8, msg []byte)
+	// Room, if set, is the largest message Send takes for slot to right
+	// now; the Service does not send larger ones (it sends them later,
+	// at Pump or Tick). A Link's Room: nothing is ever dropped for lack
+	// of queue.
+	Room func(to uint8) int
 }
 
 // MaxFrame is the default message size limit: the HA transport's payload
@@ -60,14 +80,22 @@ type Service struct {
 	seq    uint64 // writer: last record; replica: last applied
 	peers  map[uint8]*peer
 	order  []uint8 // sorted replica slots
+	clock  time.Duration
+	// writer: replicas dropped from the set while in sync, whose lease
+	// has not run out: synchronous writes still wait for them.
+	leaving []leaver
 
 	// replica side
 	rxN      uint64 // in-order frames taken from the writer's stream
 	asm      *assembly
 	staging  map[string]*checkpoint
 	stageSeq uint64
-	synced   bool  // the writer's last message counted us in sync
-	writer   uint8 // slot the current lineage comes from
+	synced   bool // the writer's last message counted us in sync
+	lease    time.Duration
+	orphan   bool // no live writer: readiness frozen when it went
+	ackNum   uint32
+	ackTimes [64]time.Duration // when acks ackNum-63..ackNum were sent
+	writer   uint8             // slot the current lineage comes from
 	nackN    uint64
 	sinceAck int
 	free     [][]byte // spare section buffers (bounded)
@@ -131,9 +159,18 @@ type snapshot struct {
 	items []snapItem
 }
 
+// leaver is a replica dropped from the set while in sync.
+type leaver struct {
+	slot  uint8
+	acked uint64
+	until time.Duration
+}
+
 type peer struct {
 	slot     uint8
-	known    bool // its position is known (an ack of our generation)
+	ackNum   uint32        // number of its last ack (echoed: the lease's anchor)
+	grantAt  time.Duration // when that ack arrived
+	known    bool          // its position is known (an ack of our generation)
 	base     cursor
 	next     cursor
 	snap     *snapshot
@@ -167,6 +204,9 @@ func New(opt Options) *Service {
 	if opt.AckEvery <= 0 {
 		opt.AckEvery = 16
 	}
+	if opt.SyncLease <= 0 {
+		opt.SyncLease = time.Second
+	}
 	return &Service{opt: opt, ring: newRing(opt.Ring), ckpts: map[string]*checkpoint{}, peers: map[uint8]*peer{},
 		buf: make([]byte, 0, opt.MaxFrame)}
 }
@@ -182,17 +222,43 @@ func (s *Service) Gen() uint64 { return s.gen }
 
 // Ready reports whether this replica may be promoted without losing an
 // acknowledged synchronous write: it follows a writer, which counted it
-// in sync in its last message. The writer is always ready.
-func (s *Service) Ready() bool { return s.active || (s.gen != 0 && s.synced) }
+// in sync in its last message, and the lease of that claim has not run
+// out (SyncLease; once told the writer is gone, Follow(0), the claim is
+// the one it had then). The writer is always ready.
+func (s *Service) Ready() bool {
+	return s.active || (s.gen != 0 && s.synced && (s.orphan || s.clock < s.lease))
+}
 
 // Follow tells a replica which slot is the writer now (the active
-// unit's blade, as the AMF says). A replica that learns of a new writer
-// is not Ready until that writer counts it in sync: the records it holds
-// may be a tail the new writer never had.
+// unit's blade, as the AMF says); 0: no live writer (the AMF shows no
+// active unit). A replica that learns of a new writer is not Ready until
+// that writer counts it in sync: the records it holds may be a tail the
+// new writer never had. One told that the writer is gone keeps the claim
+// it had at that instant: no writer is left to acknowledge anything
+// without it.
 func (s *Service) Follow(writer uint8) {
-	if !s.active && writer != s.writer {
+	if s.active {
+		return
+	}
+	if writer == 0 {
+		if !s.orphan {
+			s.synced = s.synced && s.clock < s.lease
+			s.orphan = true
+		}
+		return
+	}
+	s.orphan = false
+	if writer != s.writer {
 		s.writer = writer
 		s.synced = false
+	}
+}
+
+// SetSyncLease changes Options.SyncLease (Track sets it from the HA
+// timers).
+func (s *Service) SetSyncLease(d time.Duration) {
+	if d > 0 {
+		s.opt.SyncLease = d
 	}
 }
 
@@ -209,6 +275,7 @@ func (s *Service) Promote(now time.Duration) {
 	s.asm, s.staging = nil, nil
 	s.ring.tail = s.ring.head
 	s.ring.records = 0
+	s.leaving = nil
 	for _, c := range s.ckpts {
 		c.openers = 0
 		c.idleSince = now
@@ -219,16 +286,21 @@ func (s *Service) Promote(now time.Duration) {
 }
 
 // Demote makes this service a replica again (its unit is no longer
-// active): it waits for the next writer's stream.
+// active): it waits for the next writer's stream. Until it follows
+// another writer it is Ready: it has every record it wrote.
 func (s *Service) Demote() {
 	if !s.active {
 		return
 	}
 	s.active = false
-	s.synced = false
+	// It holds every record of its own lineage: promoted again before
+	// another writer appears (an assignment that flapped), it loses
+	// nothing. Follow of another writer clears the claim.
+	s.synced, s.orphan, s.writer = true, true, s.opt.Self
 	s.rxN = 0
 	s.peers = map[uint8]*peer{}
 	s.order = nil
+	s.leaving = nil
 }
 
 // SetReplicas sets the slots that replicate this service (the blades of
@@ -252,6 +324,13 @@ func (s *Service) SetReplicas(now time.Duration, slots []uint8) {
 	}
 	slices.Sort(s.order)
 	s.order = slices.Compact(s.order)
+	for sl, p := range s.peers {
+		// A replica leaving while in sync may still believe so: its
+		// lease runs out SyncLease after the ack we last answered.
+		if keep[sl] == nil && s.active && p.synced && p.grantAt+s.opt.SyncLease > now {
+			s.leaving = append(s.leaving, leaver{slot: sl, acked: p.acked, until: p.grantAt + s.opt.SyncLease})
+		}
+	}
 	s.peers = keep
 	if s.active {
 		s.pump(now)
@@ -271,6 +350,11 @@ func (s *Service) Durable() uint64 {
 			return 0
 		}
 		d = min(d, p.acked)
+	}
+	for _, l := range s.leaving {
+		if l.until > s.clock {
+			d = min(d, l.acked)
+		}
 	}
 	return d
 }
@@ -469,9 +553,11 @@ func (s *Service) snapshotting() bool {
 // Tick runs timers: retention of unopened checkpoints, retransmission and
 // keep-alive polls. Call it every few milliseconds (or at NextDeadline).
 func (s *Service) Tick(now time.Duration) {
+	s.clock = max(s.clock, now)
 	if !s.active {
 		return
 	}
+	s.leaving = slices.DeleteFunc(s.leaving, func(l leaver) bool { return l.until <= now })
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
 		if c.openers == 0 && now-c.idleSince >= c.retention {
@@ -502,7 +588,7 @@ func (s *Service) NextDeadline(now time.Duration) time.Duration {
 
 func (s *Service) poll(now time.Duration, p *peer) {
 	p.lastPoll = now
-	m := Msg{Kind: KindPoll, Gen: s.gen, Seq: s.seq, Ckpt: "", N: p.next.n}
+	m := Msg{Kind: KindPoll, Gen: s.gen, Seq: s.seq, Ckpt: "", N: p.next.n, Index: p.ackNum}
 	if p.synced {
 		m.Flags |= FlagSynced
 	}
@@ -514,12 +600,16 @@ func (s *Service) send(to uint8, m *Msg) {
 	if err != nil {
 		return
 	}
+	if s.opt.Room != nil && s.opt.Room(to) < len(b) {
+		return // a full queue: frames are flowing; timers send it again
+	}
 	s.c.Frames++
 	s.opt.Send(to, b)
 }
 
 // Receive handles one message from slot from.
 func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
+	s.clock = max(s.clock, now)
 	m, err := Unmarshal(b)
 	if err != nil {
 		s.c.Bad++
@@ -543,11 +633,17 @@ func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
 // --- writer side ---
 
 func (s *Service) ack(now time.Duration, from uint8, m *Msg) {
+	for i := range s.leaving {
+		if l := &s.leaving[i]; l.slot == from && m.Gen == s.gen {
+			l.acked = max(l.acked, m.Seq)
+		}
+	}
 	p := s.peers[from]
 	if p == nil {
 		return
 	}
 	p.lastAck = now
+	p.ackNum, p.grantAt = m.Index, now
 	if m.Gen != s.gen {
 		// A replica of another lineage (or restarted): resync it, unless
 		// a resync is under way (the snapshot's begin is retransmitted).
@@ -574,7 +670,7 @@ func (s *Service) ack(now time.Duration, from uint8, m *Msg) {
 		s.pump(now)
 		return
 	}
-	if m.N >= p.next.n {
+	if m.N > p.top {
 		// It took frames we never sent in this stream: resync.
 		s.startSnapshot(now, p, m.N+1)
 		s.pump(now)
@@ -593,10 +689,17 @@ func (s *Service) ack(now time.Duration, from uint8, m *Msg) {
 			return
 		}
 	}
+	if p.next.n < p.base.n {
+		p.next = p.base // it took what a go-back was about to resend
+	}
 	if p.snap != nil && !p.base.snap {
 		p.snap = nil // the snapshot is taken: release its references
 	}
-	if m.Flags&(FlagNack|FlagReply) != 0 && m.N+1 < p.next.n {
+	goBack := uint8(FlagNack)
+	if !s.opt.Reliable {
+		goBack |= FlagReply
+	}
+	if m.Flags&goBack != 0 && m.N+1 < p.next.n {
 		s.c.Retransmits++
 		p.next = p.base
 	}
@@ -733,6 +836,9 @@ func (s *Service) sendAt(p *peer) bool {
 			lo := min(int(c.frag)*ch, len(data))
 			m.Data = data[lo:min(lo+ch, len(data))]
 		}
+		if s.opt.Room != nil && s.opt.Room(p.slot) < m.Len() {
+			return false
+		}
 		s.send(p.slot, &m)
 		return true
 	}
@@ -745,7 +851,10 @@ func (s *Service) sendAt(p *peer) bool {
 	}
 	ch := chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))
 	lo := min(int(c.frag)*ch, len(rec.data))
-	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, 0, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
+	if s.opt.Room != nil && s.opt.Room(p.slot) < HeaderLen+len(rec.ckpt)+len(rec.section)+min(ch, len(rec.data)-lo) {
+		return false
+	}
+	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
 	b = append(b, rec.data[lo:min(lo+ch, len(rec.data))]...)
 	s.c.Frames++
 	s.opt.Send(p.slot, b)
@@ -760,14 +869,47 @@ func (s *Service) sendAck(from uint8, flags uint8) {
 	if s.staging != nil {
 		seq = 0 // the sections are being replaced: it holds no record of this lineage yet
 	}
-	m := Msg{Kind: KindAck, Flags: flags, Gen: s.gen, Seq: seq, N: s.rxN}
+	s.ackNum++
+	s.ackTimes[s.ackNum%uint32(len(s.ackTimes))] = s.clock
+	m := Msg{Kind: KindAck, Flags: flags, Gen: s.gen, Seq: seq, N: s.rxN, Index: s.ackNum}
 	s.send(from, &m)
+}
+
+// AckPending acknowledges what a replica took since its last ack. A
+// path that delivers messages in batches (a Link) calls it after each
+// batch: one ack per batch rather than one per AckEvery frames.
+func (s *Service) AckPending() {
+	if !s.active && s.sinceAck > 0 && s.writer != 0 {
+		s.sendAck(s.writer, 0)
+	}
+}
+
+// Pump sends what the windows (and Options.Room) allow now.
+func (s *Service) Pump(now time.Duration) {
+	s.clock = max(s.clock, now)
+	s.pump(now)
+}
+
+// inSync takes a writer's "in sync" flag from a poll or data frame of
+// the followed lineage; the lease runs from the ack it echoes.
+func (s *Service) inSync(m *Msg) {
+	if m.Flags&FlagSynced == 0 {
+		s.synced = false
+		return
+	}
+	s.synced = true
+	if m.Kind != KindPoll && m.Kind != KindData {
+		return // snapshot frames carry no echo
+	}
+	if k := m.Index; k != 0 && s.ackNum-k < uint32(len(s.ackTimes)) {
+		s.lease = max(s.lease, s.ackTimes[k%uint32(len(s.ackTimes))]+s.opt.SyncLease)
+	}
 }
 
 func (s *Service) take(now time.Duration, from uint8, m *Msg) error {
 	if m.Kind == KindPoll {
-		if m.Gen == s.gen {
-			s.synced = m.Flags&FlagSynced != 0
+		if m.Gen == s.gen && from == s.writer {
+			s.inSync(m)
 		}
 		s.sendAck(from, FlagReply)
 		return nil
@@ -796,7 +938,6 @@ func (s *Service) take(now time.Duration, from uint8, m *Msg) error {
 		}
 		return nil
 	}
-	s.synced = m.Flags&FlagSynced != 0
 	if err := s.apply(m); err != nil {
 		s.c.Bad++
 		// The stream is broken (a writer bug or a forged frame that
@@ -806,8 +947,12 @@ func (s *Service) take(now time.Duration, from uint8, m *Msg) error {
 		return err
 	}
 	if m.Kind == KindSnapBegin {
+		if m.Gen != s.gen || from != s.writer {
+			s.lease = 0 // a lease of another lineage means nothing here
+		}
 		s.gen, s.writer = m.Gen, from
 	}
+	s.inSync(m)
 	s.rxN = m.N
 	s.sinceAck++
 	if s.sinceAck >= s.opt.AckEvery || m.Kind == KindSnapEnd || (s.asm == nil && m.Flags&FlagSync != 0) {

@@ -47,12 +47,6 @@ func report(r benchResult) {
 	say("result %s", b)
 }
 
-// linkOptions are the Service options over a Link: large frames (a
-// 64 KiB section in one frame), a large window.
-func linkOptions(self uint8, ring int) ckpt.Options {
-	return ckpt.Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 8}
-}
-
 // benchReplica serves the raw TCP peers and the replica side of both
 // checkpoint paths until killed.
 func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) error {
@@ -103,12 +97,9 @@ func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) err
 				c.Close()
 				return
 			}
-			n := ckpt.NewNode(linkOptions(self, ring))
+			n := ckpt.NewNode(ckpt.LinkOptions(self, ring))
 			n.Do(func(s *ckpt.Service, _ time.Duration) { s.Follow(writer) })
-			// The node's sends go to this link; set after NewNode because
-			// the link is per connection.
-			n.SetSend(l.Send)
-			l.Run(n.Receive)
+			<-n.ServeLink(l)
 			n.Close()
 		})
 	}
@@ -193,6 +184,10 @@ func rawRTT(peer string, n int) ([]float64, error) {
 // returns MB/s up to the last write being durable.
 func stream(ctx context.Context, n *ckpt.Node, prefix string, size, sections int, total, ring int) (float64, error) {
 	data := payload(1, size-8)
+	names := make([]string, sections)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%04d", prefix, i)
+	}
 	window := max(ring/2/size, 1)
 	seqs := make([]uint64, window)
 	count := total / size
@@ -200,7 +195,7 @@ func stream(ctx context.Context, n *ckpt.Node, prefix string, size, sections int
 	var seq uint64
 	for i := range count {
 		var err error
-		seq, err = n.Write(ctx, ckptName, fmt.Sprintf("%s%04d", prefix, i%sections), data, false)
+		seq, err = n.Write(ctx, ckptName, names[i%sections], data, false)
 		if err != nil {
 			return 0, err
 		}
@@ -219,10 +214,14 @@ func stream(ctx context.Context, n *ckpt.Node, prefix string, size, sections int
 
 func syncLatencies(ctx context.Context, n *ckpt.Node, count int) ([]float64, error) {
 	data := payload(2, 1024-8)
-	var us []float64
+	names := make([]string, 16)
+	for i := range names {
+		names[i] = fmt.Sprintf("sync%02d", i)
+	}
+	us := make([]float64, 0, count)
 	for i := range count {
 		t := time.Now()
-		if _, err := n.Write(ctx, ckptName, fmt.Sprintf("sync%02d", i%16), data, true); err != nil {
+		if _, err := n.Write(ctx, ckptName, names[i%len(names)], data, true); err != nil {
 			return nil, err
 		}
 		us = append(us, float64(time.Since(t).Nanoseconds())/1e3)
@@ -256,7 +255,10 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	tcpPeer := &benchRef{"raw TCP throughput, same veth, same run (median of 3 x 1 s)", tcpMB}
 
 	// The direct TCP Link. RSS first: from before the node exists (its
-	// ring untouched) to after 10x the ring written.
+	// ring untouched; the garbage of the raw TCP runs returned to the OS
+	// first, so the baseline is low) to after 10x the ring written, as the
+	// process stands (no GC or FreeOSMemory before reading it: the product
+	// does not do that either).
 	debug.FreeOSMemory()
 	rss0 := rssMiB()
 	c, err := net.Dial("tcp", net.JoinHostPort(peer, strconv.Itoa(portLink)))
@@ -267,9 +269,8 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	if err != nil {
 		return err
 	}
-	ln := ckpt.NewNode(linkOptions(self, ring))
-	ln.SetSend(l.Send)
-	go l.Run(ln.Receive)
+	ln := ckpt.NewNode(ckpt.LinkOptions(self, ring))
+	ln.ServeLink(l)
 	for _, n := range []*ckpt.Node{ln} {
 		n.Do(func(s *ckpt.Service, now time.Duration) {
 			s.Promote(now)
@@ -280,7 +281,6 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	if _, err := stream(ctx, ln, "k", 1024, 256, 10*ring, ring); err != nil {
 		return fmt.Errorf("rss run: %w", err)
 	}
-	debug.FreeOSMemory()
 	growth := rssMiB() - rss0
 	report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
 		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link)", 10), float64(ring) / (1 << 20)}})

@@ -248,7 +248,9 @@ func run() error {
 			if g.Name != *group || u.Node != uint8(*slot) {
 				continue
 			}
-			err := blade.Register(amf.Component{Name: u.Name + "-ckpt", Unit: u.Name, Assign: func(a amf.Assignment) {
+			// Ready: the unit takes over only with a replica in sync (or
+			// with no live writer left to sync from).
+			err := blade.Register(amf.Component{Name: u.Name + "-ckpt", Unit: u.Name, Ready: node.Ready, Assign: func(a amf.Assignment) {
 				// On the HA loop: promote, say what we hold, open the
 				// checkpoint, let the workload go.
 				var line string
