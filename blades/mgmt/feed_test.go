@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -110,6 +111,13 @@ func TestFeedServedAndTrapped(t *testing.T) {
 	if err := epon.Event(statefeed.Event{Kind: statefeed.ONURegistered, PON: "pon0", PONIndex: 0, LLID: 2,
 		MAC: [6]byte{2, 0, 0, 0, 0x20, 2}, RTT: 710}); err != nil {
 		t.Fatal(err)
+	}
+	var v SNMPView
+	if err := json.Unmarshal([]byte(b.run(t, "show snmp json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Feed == nil || v.Feed.EPONBlades != 1 || v.Feed.ONUs != 2 || !v.Feed.Bridge || v.Feed.Publications != 2 {
+		t.Errorf("show snmp json feed = %+v, want 1 EPON blade, 2 ONUs, a bridge, 2 publications", v.Feed)
 	}
 	wantTrap := eponmib.OIDOnuRegistered.String()
 	buf := make([]byte, 4096)

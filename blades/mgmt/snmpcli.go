@@ -13,6 +13,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/cgoa/cgoa/blades/console"
+	"github.com/cgoa/cgoa/blades/statefeed"
 	"github.com/cgoa/cgoa/snmpagent"
 )
 
@@ -197,6 +198,17 @@ type SNMPView struct {
 	Targets     []TargetView       `json:"targets"`
 	Counters    snmpagent.Counters `json:"counters"`
 	Service     ServiceCounters    `json:"service"`
+	// Feed is the shelf state feed's receive counters (BRIDGE-MIB, DOT3-EPON-MIB), with how
+	// many EPON blades and bridges it holds fresh.
+	Feed *FeedView `json:"feed,omitempty"`
+}
+
+// FeedView is the state feed in show snmp.
+type FeedView struct {
+	statefeed.Counters
+	EPONBlades int  `json:"epon_blades"`
+	ONUs       int  `json:"onus"`
+	Bridge     bool `json:"bridge"`
 }
 
 // CommunityView is a community; its name is the v1/v2c secret an operator configures, so it
@@ -249,6 +261,17 @@ func (s *SNMP) View() (SNMPView, error) {
 			TrapsSent: s.traps.Sent(), TrapsFailed: s.traps.Failed(), TrapsDropped: s.traps.Dropped(),
 			Refused: s.CkptRefused.Load()}}
 	_, v.Service.Sealed = s.cfg.Ckpt.(*sealedCkpt)
+	if f := s.cfg.Feed; f != nil {
+		fv := &FeedView{Counters: f.Counters()}
+		for _, b := range f.PONs() {
+			fv.EPONBlades++
+			for _, p := range b.PONs {
+				fv.ONUs += len(p.ONUs)
+			}
+		}
+		_, fv.Bridge = f.Bridge()
+		v.Feed = fv
+	}
 	var st snmpagent.State
 	if a := s.Agent(); a != nil {
 		st = a.Export()
@@ -326,6 +349,10 @@ func WriteSNMPView(w io.Writer, v SNMPView) {
 	fmt.Fprintf(w, "responses %d after %d checkpoint commits (%d failed), dropped without lease %d, activations %d, traps sent %d failed %d dropped %d\n",
 		sc.Responses, sc.Commits, sc.CommitFails, sc.NotActive, sc.Activations, sc.TrapsSent, sc.TrapsFailed, sc.TrapsDropped)
 	fmt.Fprintf(w, "checkpoint %s, refused %d\n", map[bool]string{true: "sealed (AES-GCM, shelf key)", false: "NOT sealed"}[sc.Sealed], sc.Refused)
+	if f := v.Feed; f != nil {
+		fmt.Fprintf(w, "state feed: %d EPON blades, %d ONUs, bridge %v; frames %d, publications %d, events %d, bad frames %d, bad bodies %d, abandoned %d\n",
+			f.EPONBlades, f.ONUs, f.Bridge, f.Frames, f.Publications, f.Events, f.BadFrames, f.BadBodies, f.Abandoned)
+	}
 }
 
 func orDash(s string) string {

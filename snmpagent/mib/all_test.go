@@ -9,6 +9,7 @@ import (
 	"github.com/cgoa/cgoa/hal"
 	"github.com/cgoa/cgoa/snmpagent/mib/bridgemib"
 	"github.com/cgoa/cgoa/snmpagent/mib/entitymib"
+	"github.com/cgoa/cgoa/snmpagent/mib/eponmib"
 	"github.com/cgoa/cgoa/snmpagent/mib/hamib"
 	"github.com/cgoa/cgoa/snmpagent/mib/ifmib"
 	"github.com/cgoa/cgoa/snmpagent/mib/internal/mibtest"
@@ -45,6 +46,11 @@ func TestAllModulesInOneAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := br.Register(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := eponmib.New(eponmib.SourceFunc(func() []eponmib.Link {
+		return []eponmib.Link{{IfIndex: 0x05000001, LinkID: 1, State: eponmib.Registered, RTT: 600}}
+	})).Register(a); err != nil {
 		t.Fatal(err)
 	}
 	// Registering a module twice is refused, not a silent overlap.
