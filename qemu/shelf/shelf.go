@@ -44,6 +44,11 @@ type Options struct {
 	// blades boot what they were updated to); otherwise every blade is factory-flashed anew
 	// with build/images/<role>.img.
 	KeepFlash bool
+	// STP is the hubs' spanning-tree mode at boot (cgoa.stp=): "protected", "independent" or
+	// "off". Default "off": the hubs' uplinks end at separate host sinks, so the wiring has
+	// no loop, and every uplink forwards from boot (tests that put kernel STP bridges behind
+	// the uplinks ask for a mode).
+	STP string
 }
 
 // DefaultTrialTimeout covers a blade's boot and HA join under TCG on a loaded host.
@@ -126,6 +131,9 @@ func New(opts Options) (*Shelf, error) {
 	}
 	if opts.HATimers == "" {
 		opts.HATimers = DefaultHATimers
+	}
+	if opts.STP == "" {
+		opts.STP = "off"
 	}
 	run, err := filepath.Abs(opts.RunDir)
 	if err != nil {
@@ -266,7 +274,7 @@ func (s *Shelf) config(b topology.Blade, boot bootrom.Boot, craftPort int) (vm.C
 	cfg := vm.Config{
 		QEMU: s.opts.QEMU, Kernel: boot.Kernel, Initrd: boot.Initrd,
 		Role: string(b.Role), Shelf: s.topo.Number, Slot: b.Slot, RunDir: s.runDir, MemoryMiB: s.opts.MemoryMiB,
-		Append: fmt.Sprintf("cgoa.shelfmap=%s cgoa.key=%s cgoa.ha=%s", s.ShelfMap(), s.key, s.opts.HATimers),
+		Append: fmt.Sprintf("cgoa.shelfmap=%s cgoa.key=%s cgoa.ha=%s cgoa.stp=%s", s.ShelfMap(), s.key, s.opts.HATimers, s.opts.STP),
 		Flash:  s.FlashPath(b.Slot),
 		Craft:  &vm.Craft{HostPort: craftPort, MAC: craftMAC},
 	}
