@@ -25,6 +25,16 @@
 // SNMPv2-MIB system and snmp groups, sysORTable, snmpEngine, usmStats and
 // the MPD stats.
 //
+// Callers that own the socket (the mgmt blade answers only after a checkpoint) use
+// HandleMessage and report each response they actually write with Sent, which counts it in
+// snmpOutPkts, snmpOutGetResponses and the snmpOut<error-status> counters; Start's own
+// socket does so itself.
+//
+// On the v3 request path with AES privacy the agent also decrypts the scoped PDU and builds
+// the response's USM envelope, AES encryption and HMAC itself, with per-user cipher blocks and
+// pooled HMACs (scoped.go); gosnmp encodes and decodes the PDU. DES users go through gosnmp's
+// v3 codec.
+//
 // Export and Import move the state that must survive a failover (engine
 // ID, boots, engine time, counters, SET-able configuration) to a standby.
 //
