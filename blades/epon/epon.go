@@ -27,7 +27,6 @@ import (
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/epon/olt"
-	"github.com/cgoa/cgoa/blades/statefeed"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/netstack/ponlink"
 )
@@ -60,8 +59,8 @@ func (e *EPON) startHA(b *blade.Blade, h *ha.Blade) error {
 	if p == nil {
 		return fmt.Errorf("epon: state feed: the role has not started")
 	}
-	feed := statefeed.NewEPONFeed(h, func() []statefeed.OLTSource {
-		var out []statefeed.OLTSource
+	feed := NewEPONFeed(h, func() []OLTSource {
+		var out []OLTSource
 		for _, o := range p.sorted() {
 			out = append(out, o)
 		}

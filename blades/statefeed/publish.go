@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cgoa/cgoa/blades/epon/olt"
 	"github.com/cgoa/cgoa/blades/shelf"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/transport"
@@ -154,49 +153,8 @@ func run(ctx context.Context, step func(time.Duration)) error {
 	}
 }
 
-// OLTSource is one PON port's OLT as the EPON blade runs it (*olt.OLT).
-type OLTSource interface {
-	Name() string
-	ShowPON() olt.PONView
-	ShowONUs() []olt.ONUView
-	ONU(llid uint16) (olt.ONUView, bool)
-}
-
-// PONFromOLT is the feed's table of one OLT.
-func PONFromOLT(o OLTSource) PON {
-	pv := o.ShowPON()
-	p := PON{Name: pv.Name, MAC: mac6(pv.MAC), Index: PONIndex(pv.Name)}
-	s := pv.Stats
-	p.Stats = MPCPStats{MACCtrlFramesTransmitted: s.MACCtrlFramesTransmitted, MACCtrlFramesReceived: s.MACCtrlFramesReceived,
-		DiscoveryWindowsSent: s.DiscoveryWindowsSent, DiscoveryTimeout: s.Timeouts, RxRegRequest: s.RxRegRequest,
-		RxRegAck: s.RxRegAck, RxReport: s.RxReport, TxGate: s.TxGate, TxRegister: s.TxRegister}
-	for _, v := range o.ShowONUs() {
-		st := regState(v.State)
-		if st == Unregistered {
-			continue // no virtual link: RFC 4837 deletes the row when the ONU deregisters
-		}
-		u := ONU{LLID: v.LLID, MAC: mac6(v.MAC), State: st, RTT: uint32(min(max(v.RTT, 0), 1<<32-1)),
-			PendingGrants: v.PendingGrants, OAMUp: v.OAM == "send-any"} // 802.3 57.5 discovery complete
-		us := v.Stats
-		u.Stats = MPCPStats{MACCtrlFramesTransmitted: us.MACCtrlFramesTransmitted, MACCtrlFramesReceived: us.MACCtrlFramesReceived,
-			DiscoveryTimeout: us.Timeouts, RxRegRequest: us.RxRegRequest, RxRegAck: us.RxRegAck, RxReport: us.RxReport,
-			TxGate: us.TxGate, TxRegister: us.TxRegister}
-		p.ONUs = append(p.ONUs, u)
-	}
-	return p
-}
-
-func regState(s string) RegState {
-	switch s {
-	case "registered":
-		return Registered
-	case "registering":
-		return Registering
-	}
-	return Unregistered
-}
-
-func mac6(s string) (m [6]byte) {
+// MAC6 parses a MAC address into the feed's form (zero when it is not one).
+func MAC6(s string) (m [6]byte) {
 	if hw, err := net.ParseMAC(s); err == nil && len(hw) == 6 {
 		copy(m[:], hw)
 	}
@@ -210,87 +168,4 @@ func PONIndex(name string) uint8 {
 		return 255
 	}
 	return uint8(n)
-}
-
-// EventFromAlarm maps an OLT alarm to a feed event: registered, deregistered, and lost (MPCP
-// timeout, OAM link lost; an MPCP timeout also deregisters the ONU, so it gives both); false
-// for alarms the feed does not carry.
-func EventFromAlarm(a olt.Alarm) (Event, bool) {
-	e := Event{PON: a.PON, PONIndex: PONIndex(a.PON), LLID: a.LLID, MAC: mac6(a.MAC)}
-	switch a.Kind {
-	case olt.AlarmRegistered:
-		e.Kind = ONURegistered
-	case olt.AlarmDeregistered:
-		e.Kind = ONUDeregistered
-	case olt.AlarmMPCPTimeout, olt.AlarmOAMLinkLost:
-		e.Kind = ONULost
-	default:
-		return Event{}, false
-	}
-	return e, true
-}
-
-// EPONFeed publishes an EPON blade's OLTs: the table every Refresh, alarms as events at once.
-type EPONFeed struct {
-	p      *Publisher
-	events chan Event
-	olts   func() []OLTSource
-	// Dropped counts events lost because the queue was full.
-	Dropped atomic.Uint64
-}
-
-// NewEPONFeed publishes the OLTs olts returns through s.
-func NewEPONFeed(s Sender, olts func() []OLTSource) *EPONFeed {
-	return &EPONFeed{p: NewPublisher(s), events: make(chan Event, 256), olts: olts}
-}
-
-// Alarm queues the event of an OLT alarm. It never blocks (OLT alarm hooks run on the PON
-// port's goroutine).
-func (f *EPONFeed) Alarm(a olt.Alarm) {
-	e, ok := EventFromAlarm(a)
-	if !ok {
-		return
-	}
-	if e.Kind == ONURegistered {
-		for _, o := range f.olts() {
-			if o.Name() == a.PON {
-				if v, ok := o.ONU(a.LLID); ok {
-					e.RTT = uint32(min(max(v.RTT, 0), 1<<32-1))
-				}
-			}
-		}
-	}
-	select {
-	case f.events <- e:
-	default:
-		f.Dropped.Add(1)
-	}
-}
-
-// Table is the blade's current EPON table.
-func (f *EPONFeed) Table() EPONState {
-	var st EPONState
-	for _, o := range f.olts() {
-		st.PONs = append(st.PONs, PONFromOLT(o))
-	}
-	return st
-}
-
-// Run publishes until ctx ends.
-func (f *EPONFeed) Run(ctx context.Context) error {
-	t := time.NewTicker(Refresh)
-	defer t.Stop()
-	_ = f.p.EPON(f.Table())
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e := <-f.events:
-			// The table first, so that the mgmt blade's row exists when the trap names it.
-			_ = f.p.EPON(f.Table())
-			_ = f.p.Event(e)
-		case <-t.C:
-			_ = f.p.EPON(f.Table())
-		}
-	}
 }
