@@ -30,7 +30,7 @@
 //		return statefeed.PublishSTP(ctx, h, bridge.Snapshot)
 //	})
 //
-// on an EPON blade, PublishEPON with the blade's OLTs and its alarms; on the mgmt blade:
+// on an EPON blade, blades/epon's EPONFeed (its OLTs' table, their alarms as events); on the mgmt blade:
 //
 //	f := statefeed.NewFeed(statefeed.Options{})
 //	f.OnEvent(func(e statefeed.Event) { ... traps ... })
