@@ -25,7 +25,8 @@ import (
 // raw TCP 1 KiB round trip over the same veth (the peers), then
 // asynchronous throughput of 1 KiB and 64 KiB sections, synchronous 1 KiB
 // write latency and RSS growth, over the direct TCP Link (the metrics
-// without suffix) and over the HA transport (".ha").
+// without suffix) and over the HA transport (".ha"). With
+// CGOA_BENCH_CKPT_PROFILE=<dir> both sides write CPU profiles there.
 func TestBenchCkpt(t *testing.T) {
 	out := os.Getenv("CGOA_BENCH_CKPT")
 	if out == "" {
@@ -51,6 +52,10 @@ func TestBenchCkpt(t *testing.T) {
 		cmd := exec.Command("ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
 			"-base0", "base0="+procmode.Base0Net, "-base1", "base1="+procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
 			"-ring", fmt.Sprint(4<<20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("169.254.70.%d", other))
+		if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" {
+			// CPU profiles of both sides, for go tool pprof with the binary.
+			cmd.Args = append(cmd.Args, "-cpuprofile", filepath.Join(d, role+".pprof"))
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		cmd.Stderr = os.Stderr
 		pipe, err := cmd.StdoutPipe()
@@ -85,7 +90,16 @@ func TestBenchCkpt(t *testing.T) {
 			}
 			cmd.Wait()
 		}()
-		t.Cleanup(func() { cmd.Process.Kill(); <-done })
+		t.Cleanup(func() {
+			// SIGTERM first: a profiling replica writes its profile.
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+		})
 		return cmd, ready, done
 	}
 	_, rready, rdone := start(4, 3, "replica")

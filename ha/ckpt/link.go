@@ -61,6 +61,15 @@ type Link struct {
 	rx   cipher.AEAD
 	txN  uint64 // owned by whoever holds the writing token
 	rxN  uint64
+	// Buffers of the tag computations (not on the stack: they would
+	// escape through the cipher.AEAD interface, one allocation each).
+	txNonce [12]byte
+	txTag   [tagLen]byte
+	rxNonce [12]byte
+	// The inline write and its result (one closure, made once).
+	inlineWrite func(fd uintptr) bool
+	inlineN     int
+	inlineErr   error
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -90,7 +99,8 @@ const maxLinkBatch = MaxLinkFrame + 4 + linkQueue
 // linkQueue is the send queue's bound in bytes. Small on purpose: a
 // Service that asks Room never loses a message to it, the writer writes it
 // out in one system call, and the queue is part of the node's memory
-// budget beside the ring (a larger one bought no throughput over veth).
+// budget beside the ring (256 KiB showed no clear gain on the shared
+// test machine, amid its noise).
 const linkQueue = 64 << 10
 
 const (
@@ -134,7 +144,7 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 	m.Write(ini[:])
 	m.Write(res[:])
 	k := m.Sum(nil)
-	l := &Link{conn: conn, peer: peer, wdone: make(chan struct{}), r: bufio.NewReaderSize(conn, 64<<10)}
+	l := &Link{conn: conn, peer: peer, wdone: make(chan struct{}), r: bufio.NewReaderSize(conn, 16<<10)}
 	l.tx, l.rx = linkAEAD(k, "initiator"), linkAEAD(k, "responder")
 	if !initiator {
 		l.tx, l.rx = l.rx, l.tx
@@ -143,6 +153,10 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 		if raw, err := sc.SyscallConn(); err == nil {
 			l.raw = raw
 		}
+	}
+	l.inlineWrite = func(fd uintptr) bool {
+		l.inlineN, l.inlineErr = syscall.Write(int(fd), l.inline)
+		return true // never wait for the socket here
 	}
 	l.cond = sync.NewCond(&l.mu)
 	go l.writer()
@@ -164,10 +178,10 @@ func linkAEAD(k []byte, label string) cipher.AEAD {
 	return g
 }
 
-func nonce(n uint64) [12]byte {
-	var b [12]byte
+// nonce puts batch counter n into a GCM nonce.
+func nonce(b *[12]byte, n uint64) []byte {
 	binary.BigEndian.PutUint64(b[4:], n)
-	return b
+	return b[:]
 }
 
 // seal completes batch b (header room, messages) with its length and tag
@@ -175,9 +189,7 @@ func nonce(n uint64) [12]byte {
 func (l *Link) seal(b []byte) []byte {
 	binary.BigEndian.PutUint32(b, uint32(len(b)-batchHead))
 	l.txN++
-	nc := nonce(l.txN)
-	var tag [tagLen]byte
-	return append(b, l.tx.Seal(tag[:0], nc[:], nil, b)...)
+	return append(b, l.tx.Seal(l.txTag[:0], nonce(&l.txNonce, l.txN), nil, b)...)
 }
 
 // urgent reports whether msg should not wait for the writer goroutine: a
@@ -205,36 +217,60 @@ func (l *Link) Send(_ uint8, msg []byte) {
 		l.dropped.Add(1)
 		return
 	}
-	if len(l.q) == 0 && len(l.pending) == 0 && !l.writing && l.raw != nil && urgent(msg) {
-		l.writeInline(msg)
+	l.put(msg, nil)
+}
+
+// Offer queues head followed by data as one message if the queue has
+// room for it now, and reports whether it did (Options.Offer: a stream
+// frame straight from the ring, one copy). When it had no room it calls
+// the OnRoom function once the queue is written out.
+func (l *Link) Offer(_ uint8, head, data []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := len(head) + len(data)
+	if l.closed || n > MaxLinkFrame {
+		l.dropped.Add(1)
+		return true // as good as sent: the protocol recovers (or the link is gone)
+	}
+	if len(l.q) > 0 && len(l.q)+4+n > linkQueue {
+		l.starved = true
+		return false
+	}
+	l.put(head, data)
+	return true
+}
+
+// put queues a message of two parts (l.mu held, room checked): written at
+// once if urgent and nothing is queued, else queued for the writer.
+func (l *Link) put(head, data []byte) {
+	if len(l.q) == 0 && len(l.pending) == 0 && !l.writing && l.raw != nil && urgent(head) {
+		l.writeInline(head, data)
 		return
 	}
 	if len(l.q) == 0 {
 		l.q = append(l.q[:0], 0, 0, 0, 0)
 	}
-	l.q = binary.BigEndian.AppendUint32(l.q, uint32(len(msg)))
-	l.q = append(l.q, msg...)
-	if len(l.q) == batchHead+4+len(msg) {
+	l.q = binary.BigEndian.AppendUint32(l.q, uint32(len(head)+len(data)))
+	l.q = append(l.q, head...)
+	l.q = append(l.q, data...)
+	if len(l.q) == batchHead+4+len(head)+len(data) {
 		l.cond.Signal()
 	}
 }
 
-// writeInline writes msg as a batch of its own without waiting (l.mu held,
-// nothing queued or being written). What the socket does not take at once
-// is left for the writer goroutine.
-func (l *Link) writeInline(msg []byte) {
+// writeInline writes a message as a batch of its own without waiting (l.mu
+// held, nothing queued or being written). What the socket does not take at
+// once is left for the writer goroutine.
+func (l *Link) writeInline(head, data []byte) {
 	l.writing = true
 	b := append(l.inline[:0], 0, 0, 0, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(msg)))
-	b = append(b, msg...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(head)+len(data)))
+	b = append(b, head...)
+	b = append(b, data...)
 	b = l.seal(b)
 	l.inline = b
-	var n int
-	var werr error
-	err := l.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true // never wait for the socket here
-	})
+	err := l.raw.Write(l.inlineWrite)
+	n, werr := l.inlineN, l.inlineErr
 	l.writing = false
 	if err == nil && werr != nil && werr != syscall.EAGAIN && werr != syscall.EINTR {
 		err = werr
@@ -324,7 +360,7 @@ func (l *Link) writer() {
 
 // readBatch reads batch n: its messages (in *bufp's storage, grown as
 // needed) or an error.
-func readBatch(r *bufio.Reader, aead cipher.AEAD, n uint64, bufp *[]byte) ([]byte, error) {
+func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *[]byte) ([]byte, error) {
 	var h [batchHead]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, err
@@ -342,9 +378,7 @@ func readBatch(r *bufio.Reader, aead cipher.AEAD, n uint64, bufp *[]byte) ([]byt
 	if _, err := io.ReadFull(r, buf[batchHead:]); err != nil {
 		return nil, err
 	}
-	nc := nonce(n)
-	var out [0]byte
-	if _, err := aead.Open(out[:0], nc[:], buf[batchHead+size:], buf[:batchHead+size]); err != nil {
+	if _, err := aead.Open(nil, nonce(nc, n), buf[batchHead+size:], buf[:batchHead+size]); err != nil {
 		return nil, ErrLinkAuth
 	}
 	return buf[batchHead : batchHead+size], nil
@@ -365,10 +399,10 @@ func nextMsg(body []byte) (msg, rest []byte, err error) {
 // runBatches reads batches and hands each authenticated body to take
 // until the link fails or is closed; it returns why.
 func (l *Link) runBatches(take func(body []byte) error) error {
-	buf := make([]byte, 0, 64<<10)
+	var buf []byte // grows to the largest batch
 	for {
 		l.rxN++
-		body, err := readBatch(l.r, l.rx, l.rxN, &buf)
+		body, err := readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
 		if err == nil {
 			err = take(body)
 		}

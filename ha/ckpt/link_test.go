@@ -137,8 +137,8 @@ func FuzzLinkBatch(f *testing.F) {
 			b = append(b, m...)
 		}
 		binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-		nc := nonce(1)
-		return tx.Seal(b, nc[:], nil, b)
+		var nc [12]byte
+		return tx.Seal(b, nonce(&nc, 1), nil, b)
 	}
 	f.Add(good("hello"))
 	f.Add(good("a", "", "bc"))
@@ -148,7 +148,8 @@ func FuzzLinkBatch(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var buf []byte
-		body, err := readBatch(bufio.NewReader(bytes.NewReader(b)), tx, 1, &buf)
+		var nc [12]byte
+		body, err := readBatch(bufio.NewReader(bytes.NewReader(b)), tx, &nc, 1, &buf)
 		if err != nil {
 			return
 		}

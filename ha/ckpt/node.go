@@ -198,7 +198,7 @@ func (n *Node) setView(self, writer uint8) {
 // running (another link may be served).
 func (n *Node) ServeLink(l *Link) <-chan error {
 	n.mu.Lock()
-	n.svc.opt.Send, n.svc.opt.Room = l.Send, l.Room
+	n.svc.opt.Send, n.svc.opt.Room, n.svc.opt.Offer = l.Send, l.Room, l.Offer
 	n.mu.Unlock()
 	l.OnRoom(func() {
 		n.mu.Lock()

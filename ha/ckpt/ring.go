@@ -3,6 +3,7 @@ package ckpt
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 )
 
 // ring is the replication stream's fixed budget: one preallocated byte
@@ -41,7 +42,20 @@ type record struct {
 
 var errRecordTooBig = errors.New("ckpt: record larger than half the ring")
 
-func newRing(size int) *ring { return &ring{buf: make([]byte, size)} }
+// newRing makes a ring of size bytes. Its buffer is mapped memory outside
+// the Go heap where the platform allows (ringMemory): a pointer-free
+// buffer of fixed size needs no collector, and in the heap it would count
+// as live data, so the collector would let as much garbage again pile up
+// before collecting (GOGC=100 paces on twice the live heap): with a 4 MiB
+// ring a blade's RSS grew by about twice the ring instead of once.
+func newRing(size int) *ring {
+	buf, unmap := ringMemory(size)
+	r := &ring{buf: buf}
+	if unmap != nil {
+		runtime.AddCleanup(r, unmap, buf) // buf is not in the heap: it does not keep r alive
+	}
+	return r
+}
 
 func (r *ring) size() uint64 { return uint64(len(r.buf)) }
 

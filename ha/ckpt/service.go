@@ -48,6 +48,11 @@ type Options struct {
 	// at Pump or Tick). A Link's Room: nothing is ever dropped for lack
 	// of queue.
 	Room func(to uint8) int
+	// Offer, if set, sends a stream frame of the ring (head, then data
+	// straight from the ring: no copy in between) if it has room for it
+	// now, and reports whether it did; if not, the Service sends it later
+	// (Pump, Tick). A Link's Offer.
+	Offer func(to uint8, head, data []byte) bool
 }
 
 // MaxFrame is the default message size limit: the HA transport's payload
@@ -88,6 +93,7 @@ type Service struct {
 	// replica side
 	rxN      uint64 // in-order frames taken from the writer's stream
 	asm      *assembly
+	asmStore assembly
 	staging  map[string]*checkpoint
 	stageSeq uint64
 	synced   bool // the writer's last message counted us in sync
@@ -208,7 +214,7 @@ func New(opt Options) *Service {
 		opt.SyncLease = time.Second
 	}
 	return &Service{opt: opt, ring: newRing(opt.Ring), ckpts: map[string]*checkpoint{}, peers: map[uint8]*peer{},
-		buf: make([]byte, 0, opt.MaxFrame)}
+		buf: make([]byte, 0, min(opt.MaxFrame, 4<<10))}
 }
 
 // Active reports whether this service is the writer.
@@ -600,6 +606,7 @@ func (s *Service) send(to uint8, m *Msg) {
 	if err != nil {
 		return
 	}
+	s.buf = b[:0] // keep what it grew to
 	if s.opt.Room != nil && s.opt.Room(to) < len(b) {
 		return // a full queue: frames are flowing; timers send it again
 	}
@@ -851,13 +858,19 @@ func (s *Service) sendAt(p *peer) bool {
 	}
 	ch := chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))
 	lo := min(int(c.frag)*ch, len(rec.data))
-	if s.opt.Room != nil && s.opt.Room(p.slot) < HeaderLen+len(rec.ckpt)+len(rec.section)+min(ch, len(rec.data)-lo) {
-		return false
-	}
+	data := rec.data[lo:min(lo+ch, len(rec.data))]
 	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
-	b = append(b, rec.data[lo:min(lo+ch, len(rec.data))]...)
+	switch {
+	case s.opt.Offer != nil:
+		if !s.opt.Offer(p.slot, b, data) {
+			return false
+		}
+	case s.opt.Room != nil && s.opt.Room(p.slot) < len(b)+len(data):
+		return false
+	default:
+		s.opt.Send(p.slot, append(b, data...))
+	}
 	s.c.Frames++
-	s.opt.Send(p.slot, b)
 	return true
 }
 
@@ -1061,8 +1074,10 @@ func (s *Service) assemble(m *Msg) (*assembly, error) {
 		if m.Total > 1<<30 {
 			return nil, fmt.Errorf("ckpt: record of %d bytes", m.Total)
 		}
-		s.asm = &assembly{op: m.Op, flags: m.Flags, seq: m.Seq, ckpt: m.Ckpt, section: m.Section, total: int(m.Total), snap: snap,
+		// One assembly at a time: reuse its storage (no garbage per record).
+		s.asmStore = assembly{op: m.Op, flags: m.Flags, seq: m.Seq, ckpt: m.Ckpt, section: m.Section, total: int(m.Total), snap: snap,
 			buf: s.buffer(int(m.Total))}
+		s.asm = &s.asmStore
 	} else if a := s.asm; a == nil || a.snap != snap || a.seq != m.Seq || a.ckpt != m.Ckpt || a.section != m.Section || a.total != int(m.Total) {
 		return nil, errors.New("ckpt: fragment of another record")
 	}

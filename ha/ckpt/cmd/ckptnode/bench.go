@@ -10,9 +10,12 @@ import (
 	"math"
 	"net"
 	"os"
-	"runtime/debug"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cgoa/cgoa/ha"
@@ -101,10 +104,14 @@ func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) err
 			n.Do(func(s *ckpt.Service, _ time.Duration) { s.Follow(writer) })
 			<-n.ServeLink(l)
 			n.Close()
+			profileDone()
 		})
 	}
 	return err
 }
+
+// profileDone stops the CPU profile, if one runs.
+var profileDone = func() {}
 
 func rssMiB() float64 {
 	f, err := os.Open("/proc/self/status")
@@ -230,37 +237,27 @@ func syncLatencies(ctx context.Context, n *ckpt.Node, count int) ([]float64, err
 }
 
 // benchWriter measures everything from the writer's side and prints
-// result lines.
+// result lines. The peers are measured interleaved with what they are
+// compared with (raw TCP, then the checkpoint runs, five times over; raw
+// round trips and synchronous writes in alternating blocks), so a busy
+// shared machine weighs on both alike.
 func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, ring int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	runs := 3
-	// Raw TCP over the same veth, in this run: the physical limit.
-	var tcp []float64
-	for range runs {
-		v, err := rawThroughput(peer, time.Second)
-		if err != nil {
-			return fmt.Errorf("raw tcp: %w", err)
-		}
-		tcp = append(tcp, v)
+	const runs = 5
+	// Warm up the path and the process (its heap reaches its steady size).
+	if _, err := rawThroughput(peer, 500*time.Millisecond); err != nil {
+		return fmt.Errorf("raw tcp: %w", err)
 	}
-	rtt, err := rawRTT(peer, 5000)
-	if err != nil {
+	if _, err := rawRTT(peer, 500); err != nil {
 		return fmt.Errorf("raw rtt: %w", err)
 	}
-	tcpMB, rttP50, rttP99 := median(tcp), pct(rtt, 50), pct(rtt, 99)
-	report(benchResult{Metric: "tcp.throughput", Unit: "MB/s", Value: tcpMB, Samples: runs})
-	report(benchResult{Metric: "tcp.rtt.1k.p50", Unit: "us", Value: rttP50, Samples: len(rtt)})
-	report(benchResult{Metric: "tcp.rtt.1k.p99", Unit: "us", Value: rttP99, Samples: len(rtt)})
-	tcpPeer := &benchRef{"raw TCP throughput, same veth, same run (median of 3 x 1 s)", tcpMB}
 
-	// The direct TCP Link. RSS first: from before the node exists (its
-	// ring untouched; the garbage of the raw TCP runs returned to the OS
-	// first, so the baseline is low) to after 10x the ring written, as the
-	// process stands (no GC or FreeOSMemory before reading it: the product
-	// does not do that either).
-	debug.FreeOSMemory()
+	// The direct TCP Link. RSS first: from before the node exists to
+	// after 10x the ring written, as the process stands (no GC or
+	// FreeOSMemory before either reading: the product does neither).
 	rss0 := rssMiB()
+	memNote("before")
 	c, err := net.Dial("tcp", net.JoinHostPort(peer, strconv.Itoa(portLink)))
 	if err != nil {
 		return err
@@ -271,19 +268,25 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	}
 	ln := ckpt.NewNode(ckpt.LinkOptions(self, ring))
 	ln.ServeLink(l)
-	for _, n := range []*ckpt.Node{ln} {
-		n.Do(func(s *ckpt.Service, now time.Duration) {
-			s.Promote(now)
-			s.Open(now, ckptName, time.Hour)
-			s.SetReplicas(now, []uint8{replica})
-		})
-	}
-	if _, err := stream(ctx, ln, "k", 1024, 256, 10*ring, ring); err != nil {
+	ln.Do(func(s *ckpt.Service, now time.Duration) {
+		s.Promote(now)
+		s.Open(now, ckptName, time.Hour)
+		s.SetReplicas(now, []uint8{replica})
+	})
+	if _, err := stream(ctx, ln, "k", 1024, 256, ring, ring); err != nil {
 		return fmt.Errorf("rss run: %w", err)
 	}
-	growth := rssMiB() - rss0
+	rss1 := rssMiB()
+	if _, err := stream(ctx, ln, "k", 1024, 256, 9*ring, ring); err != nil {
+		return fmt.Errorf("rss run: %w", err)
+	}
+	rss10 := rssMiB()
+	growth := rss10 - rss0
+	memNote("after")
+	report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
+		Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
 	report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
-		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link)", 10), float64(ring) / (1 << 20)}})
+		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections)", 10), float64(ring) / (1 << 20)}})
 
 	hn, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: self, Ring: ring})
 	if err != nil {
@@ -294,38 +297,89 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		s.Open(now, ckptName, time.Hour)
 		s.SetReplicas(now, []uint8{replica})
 	})
-	paths := []struct {
-		suffix string
-		n      *ckpt.Node
-		scale  int // MB per async run
-		syncs  int
-	}{{"", ln, 64, 5000}, {".ha", hn, 16, 2000}}
-	for _, p := range paths {
-		for _, k := range []struct {
-			name  string
-			size  int
-			secs  int
-			total int
-		}{{"async.1k", 1024, 256, p.scale << 20 / 2}, {"async.64k", 64 << 10, 16, p.scale << 20}} {
-			var v []float64
-			for range runs {
-				mb, err := stream(ctx, p.n, k.name, k.size, k.secs, k.total, ring)
-				if err != nil {
-					return fmt.Errorf("%s%s: %w", k.name, p.suffix, err)
-				}
-				v = append(v, mb)
-			}
-			report(benchResult{Metric: k.name + p.suffix, Unit: "MB/s", Value: median(v), Samples: runs, Peer: tcpPeer})
-		}
-		lat, err := syncLatencies(ctx, p.n, p.syncs)
-		if err != nil {
-			return fmt.Errorf("sync%s: %w", p.suffix, err)
-		}
-		report(benchResult{Metric: "sync.1k.p50" + p.suffix, Unit: "us", Value: pct(lat, 50), Samples: len(lat),
-			Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p50", rttP50}})
-		report(benchResult{Metric: "sync.1k.p99" + p.suffix, Unit: "us", Value: pct(lat, 99), Samples: len(lat),
-			Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p99", rttP99}})
+	type kind struct {
+		name  string
+		size  int
+		secs  int
+		total int
 	}
+	kinds := func(mb int) []kind {
+		return []kind{{"async.1k", 1024, 256, mb << 20 / 2}, {"async.64k", 64 << 10, 16, mb << 20}}
+	}
+	// Throughput: raw TCP and the Link, interleaved, after one run of
+	// each kind that is not counted (both sides allocate their sections).
+	for _, k := range kinds(16) {
+		if _, err := stream(ctx, ln, k.name, k.size, k.secs, k.total, ring); err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+	}
+	var tcp []float64
+	link := map[string][]float64{}
+	for range runs {
+		v, err := rawThroughput(peer, time.Second)
+		if err != nil {
+			return fmt.Errorf("raw tcp: %w", err)
+		}
+		tcp = append(tcp, v)
+		for _, k := range kinds(64) {
+			mb, err := stream(ctx, ln, k.name, k.size, k.secs, k.total, ring)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k.name, err)
+			}
+			link[k.name] = append(link[k.name], mb)
+		}
+	}
+	tcpMB := median(tcp)
+	report(benchResult{Metric: "tcp.throughput", Unit: "MB/s", Value: tcpMB, Samples: len(tcp)})
+	tcpPeer := &benchRef{fmt.Sprintf("raw TCP throughput, same veth, interleaved in the same run (median of %d x 1 s)", runs), tcpMB}
+	for _, k := range kinds(64) {
+		v := link[k.name]
+		report(benchResult{Metric: k.name, Unit: "MB/s", Value: median(v), Samples: len(v), Peer: tcpPeer})
+		say("%s runs %v raw %v", k.name, rounded(v), rounded(tcp))
+	}
+	// Synchronous latency: raw round trips and synchronous writes in
+	// alternating blocks.
+	var rtt, lat []float64
+	for range runs {
+		r, err := rawRTT(peer, 1000)
+		if err != nil {
+			return fmt.Errorf("raw rtt: %w", err)
+		}
+		rtt = append(rtt, r...)
+		v, err := syncLatencies(ctx, ln, 1000)
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		lat = append(lat, v...)
+	}
+	rttP50, rttP99 := pct(rtt, 50), pct(rtt, 99)
+	report(benchResult{Metric: "tcp.rtt.1k.p50", Unit: "us", Value: rttP50, Samples: len(rtt)})
+	report(benchResult{Metric: "tcp.rtt.1k.p99", Unit: "us", Value: rttP99, Samples: len(rtt)})
+	report(benchResult{Metric: "sync.1k.p50", Unit: "us", Value: pct(lat, 50), Samples: len(lat),
+		Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p50 (interleaved blocks)", rttP50}})
+	report(benchResult{Metric: "sync.1k.p99", Unit: "us", Value: pct(lat, 99), Samples: len(lat),
+		Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p99 (interleaved blocks)", rttP99}})
+
+	// The HA transport, for comparison (fewer, smaller runs: it is slow).
+	for _, k := range kinds(16) {
+		var v []float64
+		for range 3 {
+			mb, err := stream(ctx, hn, k.name, k.size, k.secs, k.total, ring)
+			if err != nil {
+				return fmt.Errorf("%s.ha: %w", k.name, err)
+			}
+			v = append(v, mb)
+		}
+		report(benchResult{Metric: k.name + ".ha", Unit: "MB/s", Value: median(v), Samples: len(v), Peer: tcpPeer})
+	}
+	hl, err := syncLatencies(ctx, hn, 2000)
+	if err != nil {
+		return fmt.Errorf("sync.ha: %w", err)
+	}
+	report(benchResult{Metric: "sync.1k.p50.ha", Unit: "us", Value: pct(hl, 50), Samples: len(hl),
+		Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p50", rttP50}})
+	report(benchResult{Metric: "sync.1k.p99.ha", Unit: "us", Value: pct(hl, 99), Samples: len(hl),
+		Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p99", rttP99}})
 	st := ln.Status()
 	say("link status: resyncs %d retransmits %d dropped %d", st.Counters.Resyncs, st.Counters.Retransmits, l.Dropped())
 	st = hn.Status()
@@ -334,15 +388,50 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	return nil
 }
 
+// memNote says where the process's memory is (diagnostics beside the
+// RSS figure; reading the statistics does not collect garbage).
+func memNote(when string) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	say("memory %s: rss %.2f MiB, heap in use %.2f MiB, heap idle not released %.2f MiB, stacks %.2f MiB, other runtime %.2f MiB, GCs %d",
+		when, rssMiB(), float64(m.HeapInuse)/(1<<20), float64(m.HeapIdle-m.HeapReleased)/(1<<20), float64(m.StackInuse)/(1<<20),
+		float64(m.Sys-m.HeapSys-m.StackSys)/(1<<20), m.NumGC)
+}
+
+func rounded(v []float64) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = math.Round(x*10) / 10
+	}
+	return out
+}
+
 // runBench runs role's side of the bench against slot other.
-func runBench(role string, blade *ha.Blade, key []byte, self, other uint8, peer string, ring int) error {
+func runBench(role string, blade *ha.Blade, key []byte, self, other uint8, peer string, ring int, prof string) error {
+	if prof != "" {
+		f, err := os.Create(prof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		profileDone = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+		defer profileDone()
+	}
 	switch role {
 	case "replica":
 		if err := benchReplica(blade, key, self, other, ring); err != nil {
 			return err
 		}
 		say("ready")
-		select {}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		return nil
 	case "writer":
 		if peer == "" {
 			return fmt.Errorf("bench writer: -peer needed")

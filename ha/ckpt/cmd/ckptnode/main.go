@@ -42,6 +42,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -198,10 +199,18 @@ func run() error {
 		every   = flag.Duration("every", 200*time.Microsecond, "pause between workload writes")
 		seed    = flag.Uint64("seed", 0, "workload seed (0: from the clock)")
 		bench   = flag.String("bench", "", "run the checkpoint bench in this role instead (writer|replica)")
+		prof    = flag.String("cpuprofile", "", "bench: write a CPU profile here (writer: the whole run; replica: until its link ends)")
+		gogc    = flag.Int("gogc", 25, "garbage collector target percentage (GOGC)")
 		peer    = flag.String("peer", "", "bench: the other side's base0 address")
 		other   = flag.Uint("peer-slot", 0, "bench: the other side's slot")
 	)
 	flag.Parse()
+	// A blade has little memory: garbage may grow to a quarter of the live
+	// heap before a collection, not the runtime's default of as much again
+	// (and its 4 MiB minimum, which scales with the percentage). The
+	// checkpoint ring is outside the heap; the write path makes no garbage,
+	// so collections stay rare and small.
+	debug.SetGCPercent(*gogc)
 	b, err := os.ReadFile(*cfgPath)
 	if err != nil {
 		return err
@@ -232,7 +241,7 @@ func run() error {
 		return err
 	}
 	if *bench != "" {
-		return runBench(*bench, blade, key, uint8(*slot), uint8(*other), *peer, *ring)
+		return runBench(*bench, blade, key, uint8(*slot), uint8(*other), *peer, *ring, *prof)
 	}
 	node, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: uint8(*slot), Ring: *ring})
 	if err != nil {
