@@ -259,6 +259,7 @@ const (
 	oidMpcpRemoteMAC = ".1.3.6.1.2.1.155.1.1.1.1.6"
 	oidMpcpRegState  = ".1.3.6.1.2.1.155.1.1.1.1.7"
 	oidMpcpRTT       = ".1.3.6.1.2.1.155.1.1.1.1.10"
+	oidOamOperStatus = ".1.3.6.1.2.1.158.1.1.1.2" // DOT3-OAM-MIB (RFC 4878)
 )
 
 // TestProcessModeSNMPEponMIB: the EPON blade in slot 5 has a PON port (pon0, a veth) with
@@ -328,20 +329,29 @@ func TestProcessModeSNMPEponMIB(t *testing.T) {
 	}
 
 	var walk map[string]string
-	waitFor(ctx, t, "every ONU registered in dot3MpcpRegistrationState", func() error {
-		out, err := tools.cmd(ctx, "snmpwalk", "-v2c", "-c", "public", "-t", "1", "-r", "2", "169.254.3.1", ".1.3.6.1.2.1.155").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("snmpwalk: %v: %s", err, out)
+	waitFor(ctx, t, "every ONU registered in dot3MpcpRegistrationState, its OAM operational", func() error {
+		walk = map[string]string{}
+		for _, root := range []string{".1.3.6.1.2.1.155", ".1.3.6.1.2.1.158"} {
+			out, err := tools.cmd(ctx, "snmpwalk", "-v2c", "-c", "public", "-t", "1", "-r", "2", "169.254.3.1", root).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("snmpwalk %s: %v: %s", root, err, out)
+			}
+			m, _ := values(string(out))
+			for k, v := range m {
+				walk[k] = v
+			}
 		}
-		walk, _ = values(string(out))
-		reg := 0
+		reg, oam := 0, 0
 		for oid, v := range walk {
 			if strings.HasPrefix(oid, oidMpcpRegState+".") && v == "3" {
 				reg++
 			}
+			if strings.HasPrefix(oid, oidOamOperStatus+".") && v == "9" {
+				oam++
+			}
 		}
-		if reg != len(macs) {
-			return fmt.Errorf("%d registered rows, want %d:\n%s", reg, len(macs), out)
+		if reg != len(macs) || oam != len(macs) {
+			return fmt.Errorf("%d registered rows, %d with OAM operational, want %d: %v", reg, oam, len(macs), walk)
 		}
 		return nil
 	})

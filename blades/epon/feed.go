@@ -35,7 +35,7 @@ func PONFromOLT(o OLTSource) statefeed.PON {
 			continue // no virtual link: RFC 4837 deletes the row when the ONU deregisters
 		}
 		u := statefeed.ONU{LLID: v.LLID, MAC: statefeed.MAC6(v.MAC), State: st, RTT: uint32(min(max(v.RTT, 0), 1<<32-1)),
-			PendingGrants: v.PendingGrants, OAMUp: v.OAM == "send-any"} // 802.3 57.5 discovery complete
+			PendingGrants: v.PendingGrants, OAMStatus: oamStatus(v.OAM)}
 		us := v.Stats
 		u.Stats = statefeed.MPCPStats{MACCtrlFramesTransmitted: us.MACCtrlFramesTransmitted, MACCtrlFramesReceived: us.MACCtrlFramesReceived,
 			DiscoveryTimeout: us.Timeouts, RxRegRequest: us.RxRegRequest, RxRegAck: us.RxRegAck, RxReport: us.RxReport,
@@ -43,6 +43,22 @@ func PONFromOLT(o OLTSource) statefeed.PON {
 		p.ONUs = append(p.ONUs, u)
 	}
 	return p
+}
+
+// oamStatus maps the OLT's 802.3 clause 57 discovery state to dot3OamOperStatus (RFC 4878):
+// the OLT is an active-mode OAM entity.
+func oamStatus(s string) uint8 {
+	switch s {
+	case "active-send-local":
+		return 4 // activeSendLocal
+	case "send-local-remote":
+		return 5 // sendLocalAndRemote
+	case "send-local-remote-ok":
+		return 6 // sendLocalAndRemoteOk
+	case "send-any":
+		return 9 // operational
+	}
+	return 1 // disabled: no OAM with the ONU (yet)
 }
 
 func regState(s string) statefeed.RegState {

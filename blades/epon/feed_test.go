@@ -60,8 +60,8 @@ func TestEPONFeed(t *testing.T) {
 	}
 	p := got[0].PONs[0]
 	want := []statefeed.ONU{
-		{LLID: 1, MAC: [6]byte{2, 0, 0, 0, 0x10, 1}, State: statefeed.Registered, RTT: 625, OAMUp: true, Stats: statefeed.MPCPStats{RxReport: 9, TxGate: 10}},
-		{LLID: 2, MAC: [6]byte{2, 0, 0, 0, 0x10, 2}, State: statefeed.Registering, RTT: 630},
+		{LLID: 1, MAC: [6]byte{2, 0, 0, 0, 0x10, 1}, State: statefeed.Registered, RTT: 625, OAMStatus: 9, Stats: statefeed.MPCPStats{RxReport: 9, TxGate: 10}},
+		{LLID: 2, MAC: [6]byte{2, 0, 0, 0, 0x10, 2}, State: statefeed.Registering, RTT: 630, OAMStatus: 1},
 	}
 	if p.Name != "pon1" || p.Index != 1 || p.Stats.DiscoveryWindowsSent != 12 || p.Stats.DiscoveryTimeout != 1 || !reflect.DeepEqual(p.ONUs, want) {
 		t.Errorf("PON = %+v, want pon1 index 1 with ONUs %+v", p, want)

@@ -25,7 +25,7 @@ func eponLinks(f *statefeed.Feed) []eponmib.Link {
 			for _, u := range p.ONUs {
 				out = append(out, eponmib.Link{IfIndex: EPONIfIndex(b.Slot, p.Index, u.LLID), LinkID: uint32(u.LLID),
 					RemoteMAC: u.MAC, State: eponmib.RegistrationState(u.State), RTT: u.RTT,
-					PendingGrants: u.PendingGrants, Stats: mibStats(u.Stats)})
+					PendingGrants: u.PendingGrants, Stats: mibStats(u.Stats), OAMStatus: int32(u.OAMStatus)})
 			}
 		}
 	}

@@ -68,8 +68,8 @@ func TestFeedServedAndTrapped(t *testing.T) {
 
 	epon := statefeed.NewPublisher(feedSender{feed, 5})
 	if err := epon.EPON(statefeed.EPONState{PONs: []statefeed.PON{{Name: "pon0", Index: 0, ONUs: []statefeed.ONU{
-		{LLID: 1, MAC: [6]byte{2, 0, 0, 0, 0x20, 1}, State: statefeed.Registered, RTT: 700},
-		{LLID: 2, MAC: [6]byte{2, 0, 0, 0, 0x20, 2}, State: statefeed.Registered, RTT: 710},
+		{LLID: 1, MAC: [6]byte{2, 0, 0, 0, 0x20, 1}, State: statefeed.Registered, RTT: 700, OAMStatus: 9},
+		{LLID: 2, MAC: [6]byte{2, 0, 0, 0, 0x20, 2}, State: statefeed.Registered, RTT: 710, OAMStatus: 9},
 	}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,10 @@ func TestFeedServedAndTrapped(t *testing.T) {
 		if v, ok := want["."+strings.TrimPrefix(p.Name, ".")]; !ok || gosnmp.ToBigInt(p.Value).Int64() != int64(v) {
 			t.Errorf("%s = %v, want one of %v", p.Name, p.Value, want)
 		}
+	}
+	oam, err := c.Get([]string{eponmib.OIDOamEntry.Append(2, EPONIfIndex(5, 0, 1)).String()})
+	if err != nil || len(oam.Variables) != 1 || gosnmp.ToBigInt(oam.Variables[0].Value).Int64() != 9 {
+		t.Errorf("dot3OamOperStatus of LLID 1 = %+v, %v; want operational(9)", oam, err)
 	}
 	pkt, err := c.Get([]string{bridgemib.OIDBase.Append(1, 0).String(), bridgemib.OIDStp.Append(2, 0).String()})
 	if err != nil || len(pkt.Variables) != 2 || pkt.Variables[0].Type != gosnmp.OctetString ||

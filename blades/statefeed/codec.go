@@ -155,9 +155,10 @@ type ONU struct {
 	// RTT is dot3MpcpRoundTripTime, in 16 ns time quanta.
 	RTT           uint32
 	PendingGrants uint8
-	// OAMUp says the 802.3ah OAM discovery with the ONU completed.
-	OAMUp bool
-	Stats MPCPStats
+	// OAMStatus is the OLT's OAM discovery state with the ONU as DOT3-OAM-MIB (RFC 4878)
+	// dot3OamOperStatus says it (1..10; operational(9) once discovery completed).
+	OAMStatus uint8
+	Stats     MPCPStats
 }
 
 // MPCPStats are dot3MpcpStatTable counters (RFC 4837 names without the dot3Mpcp prefix).
@@ -455,7 +456,7 @@ func EncodeEPON(st EPONState) ([]byte, error) {
 			w.u8(uint8(u.State))
 			w.u32(u.RTT)
 			w.u8(u.PendingGrants)
-			w.bool(u.OAMUp)
+			w.u8(u.OAMStatus)
 			for _, v := range u.Stats.fields() {
 				w.u64(*v)
 			}
@@ -493,7 +494,10 @@ func DecodeEPON(b []byte) (EPONState, error) {
 			}
 			u.RTT = r.u32()
 			u.PendingGrants = r.u8()
-			u.OAMUp = r.bool()
+			u.OAMStatus = r.u8()
+			if u.OAMStatus < 1 || u.OAMStatus > 10 {
+				r.fail(fmt.Errorf("%w: OAM status %d", ErrBounds, u.OAMStatus))
+			}
 			for _, v := range u.Stats.fields() {
 				*v = r.u64()
 			}

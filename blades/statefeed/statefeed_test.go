@@ -68,7 +68,7 @@ func bigEPON(pons, onus int) EPONState {
 			Stats: MPCPStats{MACCtrlFramesTransmitted: 1000, DiscoveryWindowsSent: 10, RxReport: 900}}
 		for u := 0; u < onus; u++ {
 			pon.ONUs = append(pon.ONUs, ONU{LLID: uint16(u + 1), MAC: [6]byte{2, 0, 0, 1, byte(p), byte(u)}, State: Registered,
-				RTT: uint32(600 + u), PendingGrants: 4, OAMUp: u%2 == 0,
+				RTT: uint32(600 + u), PendingGrants: 4, OAMStatus: uint8(4 + 5*(u%2)),
 				Stats: MPCPStats{MACCtrlFramesReceived: uint64(u), TxGate: 55, RxReport: 54}})
 		}
 		st.PONs = append(st.PONs, pon)

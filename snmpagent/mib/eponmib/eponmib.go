@@ -14,6 +14,10 @@ var (
 	OIDControlEntry = snmpagent.MustOID("1.3.6.1.2.1.155.1.1.1.1")
 	OIDStatEntry    = snmpagent.MustOID("1.3.6.1.2.1.155.1.1.2.1")
 
+	OIDOamMIB   = snmpagent.MustOID("1.3.6.1.2.1.158")
+	OIDOamTable = snmpagent.MustOID("1.3.6.1.2.1.158.1.1")
+	OIDOamEntry = snmpagent.MustOID("1.3.6.1.2.1.158.1.1.1")
+
 	OIDCgoaEponMIB     = snmpagent.MustOID("1.3.6.1.4.1.99999.2.2")
 	OIDOnuRegistered   = OIDCgoaEponMIB.Append(0, 1)
 	OIDOnuDeregistered = OIDCgoaEponMIB.Append(0, 2)
@@ -64,6 +68,9 @@ type Link struct {
 	RTT           uint32
 	PendingGrants uint8
 	Stats         Stats
+	// OAMStatus is dot3OamOperStatus (RFC 4878, 1..10) of the link's 802.3ah OAM; 0: the
+	// link has no OAM (a PON port's own row), so no dot3OamTable row.
+	OAMStatus int32
 }
 
 // Source gives the current rows.
@@ -124,12 +131,33 @@ func (e *EPON) build(f *flat.Builder) {
 	}
 }
 
-// Register serves dot3EponMpcpObjects in a's tree and announces DOT3-EPON-MIB in sysORTable.
+// oam serves dot3OamTable: dot3OamAdminState enabled(1), dot3OamOperStatus, dot3OamMode
+// active(2) (an OLT is the active OAM entity).
+func (e *EPON) oam(f *flat.Builder) {
+	seen := map[uint32]bool{}
+	for _, l := range e.src.Links() {
+		if l.IfIndex == 0 || l.IfIndex > 1<<31-1 || seen[l.IfIndex] || l.OAMStatus < 1 || l.OAMStatus > 10 {
+			continue
+		}
+		seen[l.IfIndex] = true
+		f.Add(OIDOamEntry, snmpagent.Integer(1), 1, l.IfIndex)
+		f.Add(OIDOamEntry, snmpagent.Integer(l.OAMStatus), 2, l.IfIndex)
+		f.Add(OIDOamEntry, snmpagent.Integer(2), 3, l.IfIndex)
+	}
+}
+
+// Register serves dot3EponMpcpObjects and dot3OamTable in a's tree and announces
+// DOT3-EPON-MIB and DOT3-OAM-MIB in sysORTable.
 func (e *EPON) Register(a *snmpagent.Agent) error {
 	if err := a.Tree().Register(OIDMpcpObjects, flat.Handler{Build: e.build}); err != nil {
 		return fmt.Errorf("eponmib: %w", err)
 	}
+	if err := a.Tree().Register(OIDOamTable, flat.Handler{Build: e.oam}); err != nil {
+		a.Tree().Unregister(OIDMpcpObjects)
+		return fmt.Errorf("eponmib: %w", err)
+	}
 	a.AddSysOR(OIDEponMIB, "The MIB module for EPON interfaces (RFC 4837)")
+	a.AddSysOR(OIDOamMIB, "The MIB module for Ethernet OAM (RFC 4878)")
 	return nil
 }
 

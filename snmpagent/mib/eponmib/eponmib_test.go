@@ -18,10 +18,10 @@ import (
 func links() []eponmib.Link {
 	return []eponmib.Link{
 		{IfIndex: 0x05010001, LinkID: 1, RemoteMAC: [6]byte{2, 0, 0, 0, 0x10, 1}, State: eponmib.Registered, RTT: 625, PendingGrants: 4,
-			Stats: eponmib.Stats{MACCtrlFramesTransmitted: 1 << 40, MACCtrlFramesReceived: 77, RxReport: 70, TxGate: 71, TxRegister: 1, RxRegAck: 1, RxRegRequest: 2}},
+			Stats: eponmib.Stats{MACCtrlFramesTransmitted: 1 << 40, MACCtrlFramesReceived: 77, RxReport: 70, TxGate: 71, TxRegister: 1, RxRegAck: 1, RxRegRequest: 2}, OAMStatus: 9},
 		{IfIndex: 0x0501ffff, LinkID: eponmib.BroadcastLLID, State: eponmib.Unregistered,
 			Stats: eponmib.Stats{DiscoveryWindowsSent: 40, DiscoveryTimeout: 2}},
-		{IfIndex: 0x05010002, LinkID: 2, RemoteMAC: [6]byte{2, 0, 0, 0, 0x10, 2}, State: eponmib.Registering, RTT: 1 << 20},
+		{IfIndex: 0x05010002, LinkID: 2, RemoteMAC: [6]byte{2, 0, 0, 0, 0x10, 2}, State: eponmib.Registering, RTT: 1 << 20, OAMStatus: 4},
 		{IfIndex: 0, LinkID: 9},          // no valid index: not served
 		{IfIndex: 0x05010001, LinkID: 5}, // a duplicate index: only the first row
 	}
@@ -29,7 +29,7 @@ func links() []eponmib.Link {
 
 func mibArgs(t *testing.T) []string {
 	dir := mibtest.MIBDir(t)
-	return []string{"-M", "+:" + dir + ":" + filepath.Join(dir, "base"), "-m", "DOT3-EPON-MIB:CGOA-EPON-MIB"}
+	return []string{"-M", "+:" + dir + ":" + filepath.Join(dir, "base"), "-m", "DOT3-EPON-MIB:DOT3-OAM-MIB:CGOA-EPON-MIB"}
 }
 
 func TestWalkEponMIB(t *testing.T) {
@@ -62,12 +62,23 @@ func TestWalkEponMIB(t *testing.T) {
 	mibtest.Want(t, vbs, stat+"5."+one, "Counter64", "0")
 	mibtest.Want(t, vbs, stat+"3."+bc, "Counter32", "40")
 	mibtest.Want(t, vbs, stat+"4."+bc, "Counter32", "2")
+	// dot3OamTable: the two LLIDs, not the PON port.
+	oam := mibtest.Walk(t, a, ".1.3.6.1.2.1.158")
+	if len(oam) != 3*2 {
+		t.Errorf("walk of dot3OamTable: %d varbinds, want 6", len(oam))
+	}
+	mibtest.Want(t, oam, ".1.3.6.1.2.1.158.1.1.1.1."+one, "INTEGER", "1")
+	mibtest.Want(t, oam, ".1.3.6.1.2.1.158.1.1.1.2."+one, "INTEGER", "9")
+	mibtest.Want(t, oam, ".1.3.6.1.2.1.158.1.1.1.3."+one, "INTEGER", "2")
+	mibtest.Want(t, oam, ".1.3.6.1.2.1.158.1.1.1.2."+two, "INTEGER", "4")
 
 	// net-snmp names the columns with the shipped module.
 	out, err := mibtest.Tool(t, "snmpget", append(mibArgs(t), "-v2c", "-c", mibtest.Public, mibtest.Target(a),
-		"DOT3-EPON-MIB::dot3MpcpRegistrationState."+one, "DOT3-EPON-MIB::dot3MpcpRemoteMACAddress."+one)...)
+		"DOT3-EPON-MIB::dot3MpcpRegistrationState."+one, "DOT3-EPON-MIB::dot3MpcpRemoteMACAddress."+one,
+		"DOT3-OAM-MIB::dot3OamOperStatus."+one)...)
 	if err != nil || !strings.Contains(out, "dot3MpcpRegistrationState."+one+" = INTEGER: registered(3)") ||
-		!strings.Contains(out, "dot3MpcpRemoteMACAddress."+one+" = STRING: 2:0:0:0:10:1") {
+		!strings.Contains(out, "dot3MpcpRemoteMACAddress."+one+" = STRING: 2:0:0:0:10:1") ||
+		!strings.Contains(out, "dot3OamOperStatus."+one+" = INTEGER: operational(9)") {
 		t.Errorf("snmpget by name = %q, %v", out, err)
 	}
 	// Rows go with the source.
@@ -88,6 +99,8 @@ func TestNetSNMPParsesMIBs(t *testing.T) {
 	for name, want := range map[string]snmpagent.OID{
 		"dot3MpcpRoundTripTime":        eponmib.OIDControlEntry.Append(eponmib.ColRoundTripTime),
 		"dot3MpcpRxRegister":           eponmib.OIDStatEntry.Append(14),
+		"dot3OamOperStatus":            eponmib.OIDOamEntry.Append(2),
+		"dot3OamMode":                  eponmib.OIDOamEntry.Append(3),
 		"cgoaEponOnuRegistered":        eponmib.OIDOnuRegistered,
 		"cgoaEponOnuDeregistered":      eponmib.OIDOnuDeregistered,
 		"cgoaEponOnuLost":              eponmib.OIDOnuLost,
