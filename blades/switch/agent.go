@@ -508,7 +508,7 @@ func restoreFrom(store Store, br *bridge.Bridge) (*stp.Bridge, time.Duration, ui
 
 // checkpointPeriod is how often the active looks at the bridge's
 // Generation; the timers go out asynchronously at least every hello time.
-const checkpointPeriod = 20 * time.Millisecond
+const checkpointPeriod = 50 * time.Millisecond
 
 // checkpoint writes the bridge's state while ctx lives: synchronously when
 // Generation moved (a state, root or held information changed), otherwise

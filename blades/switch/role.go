@@ -100,7 +100,7 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 	ctx := b.Context()
 	stopTrack := node.Track(h, shelf.GroupSwitch, 20*time.Millisecond)
 	store := newCkptStore(node)
-	go store.watch(ctx, 20*time.Millisecond)
+	go store.watch(ctx, 50*time.Millisecond)
 	go func() {
 		<-ctx.Done()
 		stopTrack()
