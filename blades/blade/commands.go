@@ -120,6 +120,33 @@ func (b *Blade) registerCommands() {
 			fmt.Fprintf(w, "rss %d KiB (peak %d KiB), heap %d KiB, go runtime %d KiB, %d goroutines, %d GC cycles\n",
 				m.RSSKiB, m.HWMKiB, m.HeapKiB, m.SysKiB, m.Goroutines, m.NumGC)
 		})
+	c.View([]string{"show", "cpu"}, "[SECONDS]", "where the CPU went over a window (default 1 s, at most 10)", 0, 1,
+		func(args []string) (any, error) {
+			window := time.Second
+			if len(args) == 1 {
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n < 1 || n > 10 {
+					return nil, fmt.Errorf("show cpu: window %q: want whole seconds 1..10", args[0])
+				}
+				window = time.Duration(n) * time.Second
+			}
+			a, err := readCPU()
+			if err != nil {
+				return nil, err
+			}
+			t0 := time.Now()
+			time.Sleep(window) // the measurement window itself, not a wait for an event
+			b, err := readCPU()
+			if err != nil {
+				return nil, err
+			}
+			return load(a, b, time.Since(t0), runtime.NumCPU())
+		}, func(w io.Writer, v any) {
+			l := v.(cpuLoad)
+			fmt.Fprintf(w, "over %v: firmware user %.1f%% system %.1f%%; all: user %.1f%% system %.1f%% irq %.1f%% softirq %.1f%% steal %.1f%% idle %.1f%%\n",
+				l.Window.Round(time.Millisecond), l.FirmwareUser, l.FirmwareSys, l.User, l.System, l.IRQ, l.SoftIRQ, l.Steal, l.Idle)
+			fmt.Fprintf(w, "interrupts %.1f/s, context switches %.1f/s\n", l.IntrPerSec, l.CtxtPerSec)
+		})
 	c.View([]string{"show", "components"}, "", "supervised components and their restarts", 0, 0,
 		func([]string) (any, error) {
 			b.mu.Lock()
