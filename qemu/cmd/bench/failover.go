@@ -23,7 +23,7 @@ import (
 // management address, around the kill; the pulled blade is reinserted and must rejoin as
 // standby before the next kill. The results are merged into the file at out, beside the
 // process-mode figures and the keepalived peers that `make bench-failover` measured first.
-func benchFailover(a vm.Artifacts, kills int, out string) (Report, error) {
+func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, error) {
 	rep := Report{Bench: "failover"}
 	if b, err := os.ReadFile(out); err == nil {
 		_ = json.Unmarshal(b, &rep)
@@ -35,7 +35,7 @@ func benchFailover(a vm.Artifacts, kills int, out string) (Report, error) {
 	defer os.RemoveAll(run)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(kills+2)*2*time.Minute)
 	defer cancel()
-	s, err := shelf.New(shelf.Options{Topology: topology.Default(), Artifacts: a, RunDir: run})
+	s, err := shelf.New(shelf.Options{Topology: topology.Default(), Artifacts: a, RunDir: run, HATimers: haTimers})
 	if err != nil {
 		return rep, err
 	}
@@ -119,7 +119,19 @@ func benchFailover(a vm.Artifacts, kills int, out string) (Report, error) {
 			return rep, err
 		}
 		gaps = append(gaps, gap)
-		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v\n", i+1, active, other, gap.Round(time.Millisecond))
+		// The new active's own view: from the last claim it heard to holding the assignment.
+		inside := "?"
+		if out, err := s.Exec(ctx, other, "show ha json"); err == nil {
+			var v struct {
+				Last *struct {
+					Duration time.Duration `json:"duration_ns"`
+				} `json:"last_failover"`
+			}
+			if json.Unmarshal([]byte(out), &v) == nil && v.Last != nil {
+				inside = v.Last.Duration.Round(time.Millisecond).String()
+			}
+		}
+		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
 		if err := s.Restart(ctx, active); err != nil {
 			return rep, err
 		}

@@ -55,7 +55,7 @@ type Report struct {
 }
 
 func main() {
-	if len(os.Args) < 2 || (os.Args[1] != "boot" && os.Args[1] != "shelf" && os.Args[1] != "failover") {
+	if len(os.Args) < 2 || (os.Args[1] != "boot" && os.Args[1] != "shelf" && os.Args[1] != "failover" && os.Args[1] != "switchover") {
 		fmt.Fprintln(os.Stderr, "usage: bench boot|shelf|failover [--build DIR] [--boots N] [--execs N] [--kills N] [-o FILE]")
 		os.Exit(2)
 	}
@@ -64,6 +64,7 @@ func main() {
 	boots := fs.Int("boots", 5, "boots per role (boot bench)")
 	execs := fs.Int("execs", 50, "exec round trips (shelf bench)")
 	kills := fs.Int("kills", 20, "kills of the active mgmt blade (failover bench)")
+	haTimers := fs.String("ha-timers", "", "shelf HA timers INTERVALxMISSES (failover bench; default the shelf's)")
 	outPath := fs.String("o", "", "output file (default <build>/bench/<bench>.json)")
 	fs.Parse(os.Args[2:])
 	a, err := vm.FindArtifacts(*buildDir)
@@ -81,7 +82,9 @@ func main() {
 		if out == "" {
 			out = filepath.Join(a.Build, "bench", "failover.json")
 		}
-		rep, err = benchFailover(a, *kills, out)
+		rep, err = benchFailover(a, *kills, *haTimers, out)
+	case "switchover":
+		rep, err = benchSwitchover(a, *kills, *haTimers)
 	}
 	if err != nil {
 		fail(err)
