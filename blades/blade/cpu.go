@@ -16,8 +16,8 @@ import (
 // (/proc/self/stat).
 type cpuSample struct {
 	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal uint64
-	Intr, Ctxt                                             uint64
-	SelfUser, SelfSystem                                   uint64
+	Intr, Ctxt                                            uint64
+	SelfUser, SelfSystem                                  uint64
 }
 
 func (s cpuSample) total() uint64 {
