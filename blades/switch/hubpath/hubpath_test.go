@@ -1,0 +1,233 @@
+package hubpath
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+func TestPreferred(t *testing.T) {
+	for _, tc := range []struct {
+		hub     int
+		carrier [2]bool
+		want    int
+	}{
+		{1, [2]bool{true, true}, 0},
+		{2, [2]bool{true, true}, 1},
+		{0, [2]bool{true, true}, 0},
+		{1, [2]bool{false, true}, 1}, // hub 1 pulled, HA has not noticed yet
+		{2, [2]bool{true, false}, 0},
+		{2, [2]bool{false, false}, 1},
+	} {
+		if got := Preferred(tc.hub, tc.carrier); got != tc.want {
+			t.Errorf("Preferred(%d, %v) = %d, want %d", tc.hub, tc.carrier, got, tc.want)
+		}
+	}
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func newNS(t *testing.T, tag string) string {
+	t.Helper()
+	var r [3]byte
+	rand.Read(r[:])
+	name := "cgoa-hp-" + hex.EncodeToString(r[:]) + "-" + tag
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "netns", "exec", name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+// arpWatch collects the gratuitous ARPs for addr seen on ifname in ns.
+type arpWatch struct {
+	senders chan net.HardwareAddr
+	conn    *packet.Conn
+}
+
+func watchARP(t *testing.T, ns, ifname string, addr netip.Addr) *arpWatch {
+	t.Helper()
+	w := &arpWatch{senders: make(chan net.HardwareAddr, 16)}
+	err := inNetNS("/var/run/netns/"+ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		w.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("packet socket on %s: %v", ifname, err)
+	}
+	t.Cleanup(func() { w.conn.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := w.conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p arp.Packet
+			if n < 14 || p.UnmarshalBinary(buf[14:n]) != nil {
+				continue
+			}
+			if p.SenderIP == addr && p.TargetIP == addr {
+				w.senders <- p.SenderHardwareAddr
+			}
+		}
+	}()
+	return w
+}
+
+func (w *arpWatch) expect(t *testing.T, from net.HardwareAddr) {
+	t.Helper()
+	select {
+	case got := <-w.senders:
+		if got.String() != from.String() {
+			t.Fatalf("gratuitous ARP from %v, want %v", got, from)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no gratuitous ARP from %v within 5 s", from)
+	}
+}
+
+func macOf(t *testing.T, ns, ifname string) net.HardwareAddr {
+	t.Helper()
+	var l []struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "ip", "-n", ns, "-j", "link", "show", ifname)), &l); err != nil || len(l) != 1 {
+		t.Fatalf("ip link show %s: %v", ifname, err)
+	}
+	m, _ := net.ParseMAC(l[0].Address)
+	return m
+}
+
+// routeDev is the device `ip route get` picks for dst in ns.
+func routeDev(t *testing.T, ns, dst string) string {
+	t.Helper()
+	var r []struct {
+		Dev string `json:"dev"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "ip", "-n", ns, "-j", "route", "get", dst)), &r); err != nil || len(r) != 1 {
+		t.Fatalf("ip route get %s: %v", dst, err)
+	}
+	return r[0].Dev
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, s := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v; last: %s", what, within, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestFollowsActiveHub: a node blade's shared address leaves through the channel toward the
+// active hub, moves when the assignment moves or that channel loses carrier, and is announced
+// from the new channel each time; the plane addresses stay on their channels.
+func TestFollowsActiveHub(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("hubpath: needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("hubpath: needs ip (iproute2)")
+	}
+	node, hubs := newNS(t, "node"), newNS(t, "hubs")
+	for i := range 2 {
+		run(t, "ip", "-n", node, "link", "add", fmt.Sprintf("base%d", i), "type", "veth", "peer", "name", fmt.Sprintf("h%d", i), "netns", hubs)
+		run(t, "ip", "-n", node, "link", "set", fmt.Sprintf("base%d", i), "up")
+		run(t, "ip", "-n", hubs, "link", "set", fmt.Sprintf("h%d", i), "up")
+		run(t, "ip", "-n", node, "addr", "add", fmt.Sprintf("169.254.%d.3/24", i+1), "dev", fmt.Sprintf("base%d", i))
+	}
+	mgmt := netip.MustParseAddr("169.254.3.1")
+	w0, w1 := watchARP(t, hubs, "h0", mgmt), watchARP(t, hubs, "h1", mgmt)
+	mac0, mac1 := macOf(t, node, "base0"), macOf(t, node, "base1")
+
+	var hub atomic.Int64
+	hub.Store(1)
+	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, NetNS: "/var/run/netns/" + node, Logf: t.Logf})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+	devIs := func(dev string) func() (bool, string) {
+		return func() (bool, string) {
+			got := routeDev(t, node, "169.254.3.250")
+			return got == dev, got
+		}
+	}
+	// The shared address appears on both channels (as the mgmt service adds it).
+	for i := range 2 {
+		run(t, "ip", "-n", node, "addr", "add", "169.254.3.1/24", "dev", fmt.Sprintf("base%d", i))
+	}
+	eventually(t, 5*time.Second, "traffic via base0 with hub 1 active", devIs("base0"))
+	w0.expect(t, mac0)
+
+	hub.Store(2)
+	eventually(t, 5*time.Second, "traffic via base1 with hub 2 active", devIs("base1"))
+	w1.expect(t, mac1)
+	var routes []struct {
+		Dev    string `json:"dev"`
+		Metric int    `json:"metric"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "ip", "-n", node, "-j", "route", "show", "169.254.3.0/24")), &routes); err != nil {
+		t.Fatal(err)
+	}
+	metrics := map[string]int{}
+	for _, r := range routes {
+		metrics[r.Dev] = r.Metric
+	}
+	if len(routes) != 2 || metrics["base1"] != PreferredMetric || metrics["base0"] != FallbackMetric {
+		t.Fatalf("routes of the shared prefix %+v, want base1 metric %d, base0 metric %d", routes, PreferredMetric, FallbackMetric)
+	}
+
+	// Hub 2 pulled: base1 loses carrier before HA notices; traffic moves to base0 at once.
+	run(t, "ip", "-n", hubs, "link", "set", "h1", "down")
+	eventually(t, 5*time.Second, "traffic via base0 when base1 loses carrier", devIs("base0"))
+	w0.expect(t, mac0)
+
+	// The plane addresses keep their own channels.
+	if d := routeDev(t, node, "169.254.2.9"); d != "base1" {
+		t.Fatalf("plane 2 route via %s, want base1", d)
+	}
+	if d := routeDev(t, node, "169.254.1.9"); d != "base0" {
+		t.Fatalf("plane 1 route via %s, want base0", d)
+	}
+	if p.Changes.Load() < 3 || p.GARPs.Load() < 3 || p.Errors.Load() != 0 {
+		t.Fatalf("counters: changes %d, GARPs %d, errors %d; want >= 3, >= 3, 0", p.Changes.Load(), p.GARPs.Load(), p.Errors.Load())
+	}
+}
