@@ -142,4 +142,28 @@ func TestFeedServedAndTrapped(t *testing.T) {
 		}
 		break
 	}
+	// The switch blade's events: topologyChange, then newRoot (RFC 4188), in order.
+	for _, k := range []statefeed.EventKind{statefeed.TopologyChange, statefeed.NewRoot} {
+		if err := sw.Event(statefeed.Event{Kind: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := []string{bridgemib.OIDTopologyChange.String(), bridgemib.OIDNewRoot.String()}
+	for len(order) > 0 {
+		trapConn.SetReadDeadline(deadline)
+		n, err := trapConn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %v: %v", order, err)
+		}
+		tp, err := (&gosnmp.GoSNMP{Version: gosnmp.Version2c}).SnmpDecodePacket(buf[:n])
+		if err != nil || len(tp.Variables) < 2 {
+			continue
+		}
+		switch tp.Variables[1].Value {
+		case order[0]:
+			order = order[1:]
+		case bridgemib.OIDTopologyChange.String(), bridgemib.OIDNewRoot.String():
+			t.Fatalf("trap %v before %v", tp.Variables[1].Value, order[0])
+		}
+	}
 }
