@@ -1,8 +1,10 @@
 package epon
 
 import (
+	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/cgoa/cgoa/blades/epon/olt"
 	"github.com/cgoa/cgoa/blades/statefeed"
@@ -77,5 +79,52 @@ func TestEPONFeed(t *testing.T) {
 	if len(events) != 2 || events[0].Kind != statefeed.ONURegistered || events[0].RTT != 625 || events[0].From != 7 ||
 		events[1].Kind != statefeed.ONULost || events[1].LLID != 2 || events[1].PONIndex != 1 {
 		t.Errorf("events %+v, want registered (RTT 625) then lost LLID 2", events)
+	}
+}
+
+// kindLog records the kinds of the frames a publisher sends.
+type kindLog struct{ kinds chan statefeed.Kind }
+
+func (k kindLog) Send(_ transport.Type, _ uint8, p []byte) error {
+	pt, err := statefeed.Decode(p)
+	if err != nil {
+		return err
+	}
+	if pt.Index == 0 {
+		k.kinds <- pt.Kind
+	}
+	return nil
+}
+
+// TestEPONFeedRun: Run publishes the table at once, and for an alarm the table again and
+// then the event, so the mgmt blade holds the ONU's row when it sends the trap.
+func TestEPONFeedRun(t *testing.T) {
+	kl := kindLog{kinds: make(chan statefeed.Kind, 64)}
+	o := fakeOLT{name: "pon0", onus: []olt.ONUView{{PON: "pon0", LLID: 1, MAC: "02:00:00:00:10:01", State: "registered", RTT: 600}}}
+	ef := NewEPONFeed(kl, func() []OLTSource { return []OLTSource{o} })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ef.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	next := func() statefeed.Kind {
+		t.Helper()
+		select {
+		case k := <-kl.kinds:
+			return k
+		case <-time.After(10 * time.Second):
+			t.Fatal("no frame published")
+			return 0
+		}
+	}
+	if k := next(); k != statefeed.KindEPON {
+		t.Fatalf("first publication %v, want the table", k)
+	}
+	ef.Alarm(olt.Alarm{Kind: olt.AlarmDeregistered, PON: "pon0", LLID: 1, MAC: "02:00:00:00:10:01"})
+	var got []statefeed.Kind
+	for len(got) == 0 || got[len(got)-1] != statefeed.KindEPONEvent {
+		got = append(got, next())
+	}
+	if len(got) < 2 || got[len(got)-2] != statefeed.KindEPON {
+		t.Errorf("after the alarm %v, want the table then the event", got)
 	}
 }
