@@ -1,12 +1,14 @@
 package switchblade
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,7 +147,11 @@ type Agent struct {
 	store   Store
 	lastErr string
 	restore restoreInfo
-	kick    chan struct{}
+	held    struct {
+		data []byte
+		rec  checkpointRecord
+	}
+	kick chan struct{}
 
 	ckptWrites, ckptErrors, restores, restoreFails atomic.Uint64
 }
@@ -566,9 +572,17 @@ func (a *Agent) heldSnapshot() (*stp.Snapshot, time.Duration, error) {
 	if err != nil || data == nil {
 		return nil, 0, err
 	}
-	var rec checkpointRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, 0, err
+	// Decode only when the checkpoint changed (the feed asks ten times a second).
+	a.mu.Lock()
+	rec, cached := a.held.rec, bytes.Equal(a.held.data, data)
+	a.mu.Unlock()
+	if !cached {
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return nil, 0, err
+		}
+		a.mu.Lock()
+		a.held.data, a.held.rec = slices.Clone(data), rec
+		a.mu.Unlock()
 	}
 	age := max(time.Since(at), 0)
 	b, err := stp.Restore(rec.State.Aged(age), bridge.WallClock{}, nopEnv{})
@@ -577,6 +591,22 @@ func (a *Agent) heldSnapshot() (*stp.Snapshot, time.Duration, error) {
 	}
 	s := b.Snapshot()
 	return &s, age, nil
+}
+
+// Snapshot is the bridge as this hub runs it or, on the standby, holds it from the
+// checkpoint (the zero Snapshot when it has neither): what BRIDGE-MIB serves, through
+// blades/statefeed.
+func (a *Agent) Snapshot() stp.Snapshot {
+	a.mu.Lock()
+	sb := a.sb
+	a.mu.Unlock()
+	if sb != nil {
+		return sb.Snapshot()
+	}
+	if s, _, err := a.heldSnapshot(); err == nil && s != nil {
+		return *s
+	}
+	return stp.Snapshot{}
 }
 
 // errNotActive refuses management changes on a hub that does not run the tree.

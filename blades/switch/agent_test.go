@@ -292,8 +292,9 @@ func TestProtectedTakeover(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "standby holds the tree from the checkpoint", func() (bool, string) {
 		v := b.agent.Status()
+		snap := b.agent.Snapshot()
 		ok := v.Role == "standby" && v.Held && v.Bridge != nil && v.Bridge.ID == want && v.Bridge.RootPortName == "uplink0" &&
-			kernelPortState(t, nsB, "uplink0") == "listening"
+			kernelPortState(t, nsB, "uplink0") == "listening" && snap.ID == want && snap.RootPortName == "uplink0"
 		return ok, fmt.Sprintf("%+v", v)
 	})
 	// Let K go through the topology change the shelf's port going forwarding

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
+	"github.com/cgoa/cgoa/blades/statefeed"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/ckpt"
@@ -107,6 +108,8 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 		node.Close()
 	}()
 	r.agent.SetStore(store)
+	// BRIDGE-MIB on the mgmt blades: the snapshot and new-root/topology-change events.
+	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error { return statefeed.PublishSTP(ctx, h, r.agent.Snapshot) })
 	unit := shelf.UnitName(shelf.GroupSwitch, id.Slot)
 	return h.Register(amf.Component{Name: "switch-stp", Unit: unit, Assign: func(a amf.Assignment) {
 		// On the HA loop: record the wish; the agent's loop acts.
