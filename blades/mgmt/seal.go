@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,7 @@ import (
 const SealLabel = "cgoa mgmt snmp checkpoint aes-256-gcm v1"
 
 // ErrCkptRefused wraps a checkpointed SNMP state that cannot be used: it fails to open (tampered,
-// sealed under another shelf key, not sealed at all) or to decode.
+// sealed under another shelf key, an unknown version) or to decode.
 var ErrCkptRefused = errors.New("snmp: checkpointed state refused")
 
 // Sealed section layout (version 1):
@@ -56,6 +57,8 @@ type sealedCkpt struct {
 	// the last key derived to open, cached for its salt
 	openSalt [saltLen]byte
 	openAEAD cipher.AEAD
+	// legacy counts loads of an unsealed section (JSON, from firmware before sealing).
+	legacy atomic.Uint64
 }
 
 // SealCheckpoint wraps ck so that the SNMP state is stored encrypted and authenticated under a
@@ -105,6 +108,14 @@ func (s *sealedCkpt) Load() ([]byte, time.Time, error) {
 	b, seen, err := s.inner.Load()
 	if err != nil || b == nil {
 		return b, seen, err
+	}
+	if len(b) > 0 && b[0] == '{' {
+		// Written by a firmware that did not seal yet (a rolling upgrade takes over from
+		// one): read it, so the engine carries on; the next save seals it. Accepting it gives
+		// nothing away: the checkpoint stream itself is authenticated with the shelf key, so
+		// only a shelf member could have written it.
+		s.legacy.Add(1)
+		return b, seen, nil
 	}
 	plain, err := s.open(b)
 	if err != nil {

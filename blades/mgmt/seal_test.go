@@ -97,7 +97,7 @@ func TestSealedCheckpointRefusals(t *testing.T) {
 		{"tampered nonce", flip(sealHdrLen - 1), testShelfKey},
 		{"tampered salt", flip(5), testShelfKey},
 		{"other shelf key", good, otherShelfKey},
-		{"not sealed", []byte(`{"agent":{"EngineID":"gAAAAAVhYmNkZWZnaA=="}}`), testShelfKey},
+		{"not sealed, not JSON", []byte(`["agent"]`), testShelfKey},
 		{"truncated", good[:sealHdrLen+3], testShelfKey},
 		{"version 2", append([]byte{2}, good[1:]...), testShelfKey},
 	}
@@ -123,6 +123,31 @@ func TestSealedCheckpointRefusals(t *testing.T) {
 	// The untampered section opens.
 	if data, _, err := sealed(t, mem, testShelfKey).Load(); err != nil || string(data) != `{"agent":{}}` {
 		t.Errorf("Load(good) = %q, %v", data, err)
+	}
+}
+
+// TestSealedCheckpointReadsLegacy: a section from a firmware that did not seal (JSON) is read
+// and counted, so a rolling upgrade's first takeover keeps the engine; the next save seals.
+func TestSealedCheckpointReadsLegacy(t *testing.T) {
+	mem := &memCkpt{}
+	old := startBlade(t, mem, freeUDP(t), 3) // writes JSON, as before sealing
+	old.s.SetActive(true)
+	waitUp(t, old)
+	engineID := old.s.Agent().EngineID()
+	old.kill()
+	ck := sealed(t, mem, testShelfKey)
+	b := startBlade(t, ck, freeUDP(t), 4)
+	b.s.SetActive(true)
+	waitUp(t, b)
+	if !bytes.Equal(b.s.Agent().EngineID(), engineID) || b.s.CkptRefused.Load() != 0 {
+		t.Errorf("takeover from an unsealed section: engine %x refused %d, want engine %x refused 0",
+			b.s.Agent().EngineID(), b.s.CkptRefused.Load(), engineID)
+	}
+	if n := ck.(*sealedCkpt).legacy.Load(); n != 1 {
+		t.Errorf("legacy reads = %d, want 1", n)
+	}
+	if raw := mem.raw(); len(raw) == 0 || raw[0] != sealVersion {
+		t.Errorf("section after the takeover starts %q, want sealed (version %d)", raw[:min(len(raw), 8)], sealVersion)
 	}
 }
 

@@ -250,6 +250,7 @@ type ServiceCounters struct {
 	// shelf key); Refused counts checkpointed states that failed to open or decode.
 	Sealed  bool   `json:"checkpoint_sealed"`
 	Refused uint64 `json:"checkpoint_refused"`
+	Legacy  uint64 `json:"checkpoint_unsealed_reads"` // sections from firmware that did not seal
 }
 
 // View returns `show snmp` data: the live agent's on the active blade, the checkpointed
@@ -260,7 +261,9 @@ func (s *SNMP) View() (SNMPView, error) {
 			NotActive: s.NotActive.Load(), Activations: s.Activations.Load(),
 			TrapsSent: s.traps.Sent(), TrapsFailed: s.traps.Failed(), TrapsDropped: s.traps.Dropped(),
 			Refused: s.CkptRefused.Load()}}
-	_, v.Service.Sealed = s.cfg.Ckpt.(*sealedCkpt)
+	if sc, ok := s.cfg.Ckpt.(*sealedCkpt); ok {
+		v.Service.Sealed, v.Service.Legacy = true, sc.legacy.Load()
+	}
 	if f := s.cfg.Feed; f != nil {
 		fv := &FeedView{Counters: f.Counters()}
 		for _, b := range f.PONs() {
@@ -348,7 +351,8 @@ func WriteSNMPView(w io.Writer, v SNMPView) {
 	sc := v.Service
 	fmt.Fprintf(w, "responses %d after %d checkpoint commits (%d failed), dropped without lease %d, activations %d, traps sent %d failed %d dropped %d\n",
 		sc.Responses, sc.Commits, sc.CommitFails, sc.NotActive, sc.Activations, sc.TrapsSent, sc.TrapsFailed, sc.TrapsDropped)
-	fmt.Fprintf(w, "checkpoint %s, refused %d\n", map[bool]string{true: "sealed (AES-GCM, shelf key)", false: "NOT sealed"}[sc.Sealed], sc.Refused)
+	fmt.Fprintf(w, "checkpoint %s, refused %d, unsealed sections read %d\n",
+		map[bool]string{true: "sealed (AES-GCM, shelf key)", false: "NOT sealed"}[sc.Sealed], sc.Refused, sc.Legacy)
 	if f := v.Feed; f != nil {
 		fmt.Fprintf(w, "state feed: %d EPON blades, %d ONUs, bridge %v; frames %d, publications %d, events %d, bad frames %d, bad bodies %d, abandoned %d\n",
 			f.EPONBlades, f.ONUs, f.Bridge, f.Frames, f.Publications, f.Events, f.BadFrames, f.BadBodies, f.Abandoned)
