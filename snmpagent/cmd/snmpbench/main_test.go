@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestLoadAgainstAgent(t *testing.T) {
 			t.Fatalf("requests(%s) = %v", metric, err)
 		}
 		before := a.Counters().InPkts
-		rate, seen, err := load(p.addr, msgs, 4, 20*time.Millisecond, 200*time.Millisecond)
+		rate, _, seen, err := load(p.addr, msgs, 4, 20*time.Millisecond, 200*time.Millisecond, nil)
 		if err != nil || rate <= 0 {
 			t.Fatalf("load(%s) = %v, %v; want a positive rate", metric, rate, err)
 		}
@@ -56,5 +57,36 @@ func TestLoadAgainstAgent(t *testing.T) {
 	}
 	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 2, 3}) != 2.5 {
 		t.Errorf("median wrong")
+	}
+}
+
+// processCPU reads a process's CPU time: this process's grows while it computes.
+func TestProcessCPU(t *testing.T) {
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := uint64(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for i := 0; i < 1e6; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		after, err := processCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after < before {
+			t.Fatalf("processCPU went backward: %v then %v", before, after)
+		}
+		if after > before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processCPU stayed at %v while computing for 10 s (%d)", before, x)
+		}
+	}
+	if _, err := processCPU(1 << 30); err == nil {
+		t.Error("processCPU(no such process) = nil error")
 	}
 }
