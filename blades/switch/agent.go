@@ -178,7 +178,10 @@ type AgentConfig struct {
 	Open func(bridge.Config) (*bridge.Bridge, error)
 }
 
-// NewAgent makes an agent in protected mode, stopped until SetActive.
+// NewAgent makes an agent in protected mode that holds the uplinks discarding from the start
+// (Run opens the bridge at once) until SetActive(true): a hub that boots next to a running
+// one must not forward on its uplinks before it knows its role, or the LAN its uplinks share
+// with the other hub's, and isl0, close a loop.
 func NewAgent(cfg AgentConfig) *Agent {
 	if cfg.Open == nil {
 		cfg.Open = bridge.Open
@@ -191,7 +194,7 @@ func NewAgent(cfg AgentConfig) *Agent {
 	}
 	return &Agent{shelf: cfg.Shelf, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
 		set:  settings{Priority: stp.DefaultPriority, PortCost: map[string]uint32{}, PortPrio: map[string]uint8{}},
-		mode: Protected, want: roleStopped, role: roleStopped, kick: make(chan struct{}, 1)}
+		mode: Protected, want: roleStandby, role: roleStopped, kick: make(chan struct{}, 1)}
 }
 
 func (a *Agent) poke() {

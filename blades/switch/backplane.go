@@ -21,10 +21,12 @@ func bridgedPort(name string) bool {
 	return strings.HasPrefix(name, "node") || name == "isl0" || strings.HasPrefix(name, "uplink")
 }
 
-// startBackplane creates br0 over the hub's backplane ports and brings it up. Spanning tree is
-// off until the STP agent runs it: the shelf wiring has no loop through a hub alone (node
-// blades do not bridge base0 and base1, and each hub's uplink ends at its own far end).
-func startBackplane(b *blade.Blade) error {
+// startBackplane creates br0 over the hub's backplane ports and brings it up with kernel STP
+// off, so the HA transport runs over it at once (node blades do not bridge base0 and base1:
+// the backplane has no loop). The uplinks join br0 but stay down unless upUplinks: the STP
+// agent brings them up once br0 is in user STP mode, where they start blocking. In mode off
+// (upUplinks) they forward from boot, as a bridge without spanning tree does.
+func startBackplane(b *blade.Blade, upUplinks bool) error {
 	c, err := rtnetlink.Dial(nil)
 	if err != nil {
 		return fmt.Errorf("backplane: %w", err)
@@ -57,10 +59,18 @@ func startBackplane(b *blade.Blade) error {
 			Attributes: &rtnetlink.LinkAttributes{Master: &master}}); err != nil {
 			return fmt.Errorf("backplane: add %s to %s: %w", p.Name, Bridge, err)
 		}
+		joined = append(joined, p.Name)
+		if strings.HasPrefix(p.Name, "uplink") && !upUplinks {
+			// Down until the agent opens br0 in user STP mode: it may have been up
+			// (a restarted role), so say it.
+			if err := b.HW.Ports.SetAdmin(p.Name, false); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := b.HW.Ports.SetAdmin(p.Name, true); err != nil {
 			return err
 		}
-		joined = append(joined, p.Name)
 	}
 	if err := c.Link.Set(&rtnetlink.LinkMessage{Family: unix.AF_UNSPEC, Index: uint32(br.Index), Flags: unix.IFF_UP, Change: unix.IFF_UP}); err != nil {
 		return fmt.Errorf("backplane: bring %s up: %w", Bridge, err)

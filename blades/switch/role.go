@@ -32,7 +32,17 @@ type role struct {
 }
 
 func (r *role) start(b *blade.Blade) error {
-	if err := startBackplane(b); err != nil {
+	mode := Protected
+	if b.HW.Mode != "process" {
+		if m, ok, err := cmdlineMode("/proc/cmdline"); err != nil {
+			b.Log.Errorf("%v; staying in %s mode", err, Protected)
+		} else if ok {
+			mode = m
+		}
+	}
+	// With spanning tree the uplinks stay down until the agent has put br0 in user STP mode
+	// (they come up blocking then): forwarding on them from boot could close a loop.
+	if err := startBackplane(b, mode == Off); err != nil {
 		return err
 	}
 	r.agent = NewAgent(AgentConfig{
@@ -49,13 +59,7 @@ func (r *role) start(b *blade.Blade) error {
 		Logf: b.Log.Printf,
 		Errf: b.Log.Errorf,
 	})
-	if b.HW.Mode != "process" {
-		if m, ok, err := cmdlineMode("/proc/cmdline"); err != nil {
-			b.Log.Errorf("%v; staying in %s mode", err, Protected)
-		} else if ok {
-			_ = r.agent.SetMode(m)
-		}
-	}
+	_ = r.agent.SetMode(mode)
 	r.agent.RegisterCommands(b.Console)
 	ctx := b.Context()
 	b.Supervise(ctx, "stp-agent", r.agent.Run)
