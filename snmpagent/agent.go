@@ -716,16 +716,22 @@ func (a *Agent) marshal(r *request, status gosnmp.SNMPError, index int, vbs []go
 		ErrorIndex: uint8(min(index, 255)), // gosnmp limits the index to a byte
 		Variables:  vbs,
 	}
+	// The PDU by the agent's own encoder (ber.go), gosnmp's for values it does not know.
+	pdu, native := appendResponsePDU(nil, r.pkt.RequestID, status, min(index, 255), vbs)
+	if native && r.version != gosnmp.Version3 {
+		return appendCommunityMessage(make([]byte, 0, len(pdu)+len(r.community)+12), r.version, r.community, pdu), nil
+	}
 	if r.version == gosnmp.Version3 && (r.flags != gosnmp.AuthPriv || r.user.privBlock != nil) {
-		// The PDU through gosnmp's v2c encoder, the v3 envelope and USM ourselves.
-		pkt.Version, pkt.Community = gosnmp.Version2c, ""
-		v2, err := pkt.MarshalMsg()
-		if err != nil {
-			return nil, err
-		}
-		pdu, err := v2cPDU(v2)
-		if err != nil {
-			return nil, err
+		// The v3 envelope and USM ourselves.
+		if !native {
+			pkt.Version, pkt.Community = gosnmp.Version2c, ""
+			v2, err := pkt.MarshalMsg()
+			if err != nil {
+				return nil, err
+			}
+			if pdu, err = v2cPDU(v2); err != nil {
+				return nil, err
+			}
 		}
 		boots, now := a.engineTime()
 		a.mu.RLock()
