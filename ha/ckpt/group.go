@@ -10,9 +10,12 @@ import (
 
 // Roles works out, from a blade's `show ha` data, who writes and who
 // replicates group's checkpoints: the slot of the group's active unit
-// (0: none known) and the slots of its standby units, other than self,
-// whose blades are up (the AMF's choice of standby; for a 2N group the
-// standby unit's blade).
+// (0: none known) and the slots of its other units, other than self,
+// whose blades are up (the AMF's standby, for a 2N group the standby
+// unit's blade, and any unit it does not count as standby at this
+// instant: a unit whose standby state flickers under load, or one that
+// is locked, stays a replica and in sync, so it can take over when the
+// AMF next chooses it).
 func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
 	for _, g := range st.Groups {
 		if g.Name != group {
@@ -22,13 +25,13 @@ func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
 			if !u.Known {
 				continue
 			}
-			switch u.State {
-			case amf.Active:
+			if u.State == amf.Active {
 				writer = u.Node
-			case amf.Standby:
-				if u.Node != st.Self && !slices.Contains(replicas, u.Node) {
-					replicas = append(replicas, u.Node)
-				}
+			}
+		}
+		for _, u := range g.Units {
+			if u.Known && u.State != amf.Active && u.Node != st.Self && u.Node != writer && !slices.Contains(replicas, u.Node) {
+				replicas = append(replicas, u.Node)
 			}
 		}
 	}

@@ -27,6 +27,7 @@ type Node struct {
 	// active (a live writer to sync from).
 	tracked    bool
 	liveWriter bool
+	lastLive   time.Duration // when Track last saw a live writer (0: never)
 }
 
 // NewNode starts a Node around a new Service. opt.Send is called with the
@@ -170,8 +171,12 @@ func (n *Node) Status() Status {
 // before it joined the writer's replica set, and every synchronous
 // write since then waited for it; Service.Ready); or when the AMF, as
 // Track last read it, shows no live writer (no other blade's unit of
-// the group active): then nothing better can be had, and a gate that
-// stayed shut would leave the group unassigned forever. Until Track has
+// the group active) and has shown none for one in-sync lease
+// (Options.SyncLease) since it last showed one: then nothing better can
+// be had, and a gate that stayed shut would leave the group unassigned
+// forever; the wait lets a writer that only seemed dead (a starved
+// process on a loaded blade) come back before a replica without its
+// state takes over. A replica in sync is not delayed. Until Track has
 // read the AMF once, a replica that is not in sync is not ready.
 //
 // Ready runs on the HA loop (the AMF calls it for every heartbeat): it
@@ -180,7 +185,15 @@ func (n *Node) Status() Status {
 func (n *Node) Ready() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.svc.Ready() || (n.tracked && !n.liveWriter)
+	return n.svc.Ready() || (n.tracked && !n.liveWriter && (n.lastLive == 0 || n.now()-n.lastLive >= n.svc.opt.SyncLease))
+}
+
+// LiveWriter reports whether Track last saw another blade's unit of the
+// group active (a live writer to sync from).
+func (n *Node) LiveWriter() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.liveWriter
 }
 
 // setView records what Track read from the AMF: writer is the slot of the
@@ -188,6 +201,9 @@ func (n *Node) Ready() bool {
 func (n *Node) setView(self, writer uint8) {
 	n.tracked = true
 	n.liveWriter = writer != 0 && writer != self
+	if n.liveWriter {
+		n.lastLive = max(n.now(), 1)
+	}
 }
 
 // ServeLink runs the Node's stream over l (to or from its one peer): the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -95,8 +96,9 @@ func TestNodeOverBlades(t *testing.T) {
 // amf.Component.Ready). A replica is not ready while the AMF shows a live
 // writer and that writer does not count it in sync (before Track has read
 // the AMF at all, likewise); it is ready once the writer counts it in
-// sync, and when no live writer is left to sync from. The writer is
-// always ready.
+// sync, and when no live writer is left to sync from (at once if it never
+// saw one, one in-sync lease after it last saw one). The writer is always
+// ready.
 func TestNodeReady(t *testing.T) {
 	type msg struct {
 		to   uint8
@@ -104,8 +106,9 @@ func TestNodeReady(t *testing.T) {
 	}
 	q := make(chan msg, 1024)
 	send := func(to uint8, b []byte) { q <- msg{to, append([]byte(nil), b...)} }
-	w := NewNode(Options{Self: 1, Send: send})
-	r := NewNode(Options{Self: 2, Send: send})
+	const lease = 100 * time.Millisecond
+	w := NewNode(Options{Self: 1, Send: send, SyncLease: lease})
+	r := NewNode(Options{Self: 2, Send: send, SyncLease: lease})
 	t.Cleanup(w.Close)
 	t.Cleanup(r.Close)
 	done := make(chan struct{})
@@ -130,13 +133,24 @@ func TestNodeReady(t *testing.T) {
 	if r.Ready() {
 		t.Errorf("fresh replica, AMF not read: Ready() = true, want false")
 	}
+	r.Do(func(s *Service, _ time.Duration) { r.setView(2, 0) })
+	if !r.Ready() {
+		t.Errorf("fresh replica, never saw a writer: Ready() = false, want true (nothing better to be had)")
+	}
 	r.Do(func(s *Service, _ time.Duration) { r.setView(2, 1) })
 	if r.Ready() {
 		t.Errorf("fresh replica, live writer 1: Ready() = true, want false")
 	}
+	gone := time.Now()
 	r.Do(func(s *Service, _ time.Duration) { r.setView(2, 0) })
-	if !r.Ready() {
-		t.Errorf("fresh replica, no live writer: Ready() = false, want true (nothing better to be had)")
+	if r.Ready() && time.Since(gone) < lease {
+		t.Errorf("fresh replica, writer just gone: Ready() = true, want false for %v (it may only seem dead)", lease)
+	}
+	for !r.Ready() {
+		if time.Since(gone) > 10*lease {
+			t.Fatalf("fresh replica, writer gone %v: Ready() = false, want true after %v", time.Since(gone), lease)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	// The writer writes alone (durable at once), then the replica joins:
 	// not ready until it holds those records.
@@ -270,10 +284,28 @@ func TestSyncLease(t *testing.T) {
 	if r.Ready() {
 		t.Errorf("replica cut off for longer than its lease: Ready() = true, want false (the writer acknowledged %d without it)", seq)
 	}
+	// A replica dropped and taken back within its lease (the AMF's view
+	// flickered) is taken back as it was: in sync, no resync.
+	cut = false
+	w.SetReplicas(now, []uint8{2})
+	step(50 * time.Millisecond)
+	resyncs := w.Status().Counters.Resyncs
+	w.SetReplicas(now, nil)
+	w.SetReplicas(now, []uint8{2})
+	if _, err := w.Write(now, "c", "a", []byte("three"), true); err != nil {
+		t.Fatal(err)
+	}
+	step(20 * time.Millisecond)
+	if got := w.Status().Counters.Resyncs; got != resyncs || !r.Ready() || w.Durable() != w.Seq() {
+		t.Errorf("replica dropped and taken back at once: resyncs %d (want %d), Ready() = %v (want true), Durable() = %d (want %d)",
+			got, resyncs, r.Ready(), w.Durable(), w.Seq())
+	}
+	w.SetReplicas(now, nil)
+	step(lease + 10*time.Millisecond)
 	// Told the writer is gone while its claim holds: it keeps it.
 	r2 := New(Options{Self: 3, SyncLease: lease, Send: send})
 	svcs[3] = r2
-	cut = false
+	delete(svcs, 2)
 	r2.Follow(1)
 	w.SetReplicas(now, []uint8{3})
 	step(50 * time.Millisecond)
@@ -284,5 +316,28 @@ func TestSyncLease(t *testing.T) {
 	step(2 * lease)
 	if !r2.Ready() {
 		t.Errorf("replica told the writer is gone while in sync: Ready() = false %v later, want true", 2*lease)
+	}
+}
+
+// TestRoles: the writer is the active unit's blade; every other blade of
+// the group that is up replicates, standby or not at this instant.
+func TestRoles(t *testing.T) {
+	st := amf.Status{Self: 3, Groups: []amf.GroupStatus{
+		{Name: "other", Units: []amf.UnitStatus{{Node: 7, State: amf.Active, Known: true}}},
+		{Name: "mgmt", Units: []amf.UnitStatus{
+			{Node: 3, State: amf.Active, Known: true},
+			{Node: 4, State: amf.Standby, Known: true},
+			{Node: 5, State: amf.Unassigned, Known: true},
+			{Node: 6, State: amf.Standby, Known: false},
+		}},
+	}}
+	w, r := Roles(st, "mgmt")
+	if w != 3 || !slices.Equal(r, []uint8{4, 5}) {
+		t.Errorf("Roles(mgmt) = %d, %v, want 3, [4 5]", w, r)
+	}
+	st.Self = 4
+	st.Groups[1].Units[0].Known = false // the active's blade is down
+	if w, r := Roles(st, "mgmt"); w != 0 || !slices.Equal(r, []uint8{5}) {
+		t.Errorf("Roles(mgmt) with the active down, from slot 4 = %d, %v, want 0, [5]", w, r)
 	}
 }

@@ -177,7 +177,7 @@ func (l *lineage) take(t *testing.T, ls []string) {
 				l.intents = l.intents[:p]
 				delete(l.pos, id)
 			}
-		case len(f) == 5 && f[0] == "promote":
+		case len(f) == 7 && f[0] == "promote":
 			// The writer's assignment flapped (a starved process lost its
 			// lease) and came back: it must hold its whole lineage.
 			var ready bool
@@ -248,7 +248,7 @@ func TestProcessKills(t *testing.T) {
 slots: [1, 3, 4]
 timers:
   interval: 20ms
-  misses: 5
+  misses: 10
 groups:
   - name: mgmt
     model: 2n
@@ -346,12 +346,12 @@ groups:
 		time.Sleep(5 * time.Millisecond)
 	}
 	// newLineage reads a writer's promotion: what it held, its base.
-	newLineage := func(c *cnode, at int) (*lineage, uint64, bool) {
+	newLineage := func(c *cnode, at int) (*lineage, uint64, bool, bool) {
 		c.await(t, at, 10*time.Second, "base", func(l string) bool { return strings.HasPrefix(l, "base ") })
 		ls := c.snapshot()
-		var ready bool
+		var ready, live bool
 		var seq uint64
-		if _, err := fmt.Sscanf(ls[at], "promote ready %t seq %d", &ready, &seq); err != nil {
+		if _, err := fmt.Sscanf(ls[at], "promote ready %t seq %d live %t", &ready, &seq, &live); err != nil {
 			t.Fatalf("bad promote line %q", ls[at])
 		}
 		l := &lineage{slot: c.slot, start: parseSecs(t, ls, at+1), pos: map[uint64]int{}}
@@ -363,10 +363,10 @@ groups:
 			t.Fatalf("bad base line %q", ls[i+1])
 		}
 		l.parsed = i + 2
-		return l, seq, ready
+		return l, seq, ready, live
 	}
 	first := nodes[active].await(t, 0, time.Second, "promote", isPromote)
-	cur, _, _ := newLineage(nodes[active], first)
+	cur, _, _, _ := newLineage(nodes[active], first)
 	checkAgainst := func(what string, got map[string]secState, l *lineage, seq uint64) {
 		t.Helper()
 		if seq < l.base || seq-l.base > uint64(len(l.intents)) {
@@ -406,12 +406,19 @@ groups:
 	takeover := func(what string, standby uint8, at int) {
 		t.Helper()
 		cur.take(t, nodes[active].snapshot())
-		next, seq, ready := newLineage(nodes[standby], at)
-		if !ready {
-			stderrMu.Lock()
-			t.Logf("stderr:\n%s", stderr.String())
-			stderrMu.Unlock()
-			t.Fatalf("%s: slot %d promoted while not ready", what, standby)
+		next, seq, ready, live := newLineage(nodes[standby], at)
+		switch {
+		case !ready && live:
+			// The readiness gate's contract: with a live writer to sync
+			// from, only a replica in sync takes over.
+			t.Fatalf("%s: slot %d promoted while not ready, with a live writer", what, standby)
+		case !ready:
+			// No live writer as the AMF saw it (a writer starved past
+			// detection on a loaded machine, or killed while the
+			// replica's in-sync lease had lapsed): the gate opens,
+			// nothing better can be had. The checks below still hold
+			// whenever nothing was acknowledged without this replica.
+			t.Logf("%s: slot %d promoted without a live writer and not provably in sync", what, standby)
 		}
 		if seq < cur.acked {
 			t.Fatalf("%s: promoted slot %d has sequence %d, slot %d saw synchronous write %d acknowledged", what, standby, seq, active, cur.acked)
@@ -425,7 +432,10 @@ groups:
 	promoteSeen := map[uint8]int{active: first + 1}
 	// converge pauses the writer and checks the replica reaches exactly
 	// its sections (and the model's).
-	converge := func(what string) {
+	// If the AMF promotes the replica meanwhile (by itself, on a loaded
+	// machine), converge resumes the writer and returns the promote
+	// line's index for the caller to check that takeover; else -1.
+	converge := func(what string) int {
 		t.Helper()
 		w, r := nodes[active], nodes[7-active]
 		i := w.await(t, w.send(t, "pause"), 10*time.Second, "paused", func(l string) bool { return strings.HasPrefix(l, "paused ") })
@@ -436,6 +446,13 @@ groups:
 		checkAgainst(what+": writer", wd.sections, cur, seq)
 		deadline := time.Now().Add(10 * time.Second)
 		for {
+			ls := r.snapshot()
+			for at := promoteSeen[r.slot]; at < len(ls); at++ {
+				if isPromote(ls[at]) {
+					w.send(t, "resume")
+					return at
+				}
+			}
 			rd := r.dump(t)
 			if rd.seq == seq && rd.ready {
 				if !maps.Equal(rd.sections, wd.sections) {
@@ -449,6 +466,7 @@ groups:
 			time.Sleep(10 * time.Millisecond)
 		}
 		w.send(t, "resume")
+		return -1
 	}
 	var stallResyncs uint64
 	spontaneous := 0
@@ -473,11 +491,22 @@ groups:
 		time.Sleep(60 * time.Millisecond) // the fault's length, not a wait for an event
 		syscall.Kill(nodes[standby].cmd.Process.Pid, syscall.SIGCONT)
 		w.send(t, "mode mixed")
-		converge(fmt.Sprintf("round %d after a stall", round))
+		if at := converge(fmt.Sprintf("round %d after a stall", round)); at >= 0 {
+			promoteSeen[standby] = at + 1
+			takeover(fmt.Sprintf("round %d, failover by the AMF itself during the stall", round), standby, at)
+			spontaneous++
+			round--
+			if spontaneous > 3 {
+				t.Fatalf("%d failovers nobody caused", spontaneous)
+			}
+			continue
+		}
 		stallResyncs += w.dump(t).resyncs - before
 		// kill -9 of the active at a random point of the workload.
 		time.Sleep(time.Duration(20+rng.IntN(300)) * time.Millisecond)
-		from := max(len(nodes[standby].snapshot()), promoteSeen[standby])
+		// From the last promotion checked: if the AMF moved the group by
+		// itself just before the kill, that promotion is the takeover.
+		from := promoteSeen[standby]
 		killed := active
 		kill(active)
 		at := nodes[standby].await(t, from, 10*time.Second, "promotion after the kill", isPromote)
@@ -486,11 +515,20 @@ groups:
 		start(killed)
 		promoteSeen[killed] = 0
 	}
-	if at := awaitReady(nodes[7-active], promoteSeen[7-active]); at >= 0 {
-		takeover("end, failover by the AMF itself", 7-active, at)
-		awaitReady(nodes[7-active], promoteSeen[7-active])
+	for i := 0; ; i++ {
+		sb := 7 - active
+		at := awaitReady(nodes[sb], promoteSeen[sb])
+		if at < 0 {
+			if at = converge("end"); at < 0 {
+				break
+			}
+		}
+		if i == 3 {
+			t.Fatalf("the AMF keeps moving the group by itself")
+		}
+		promoteSeen[sb] = at + 1
+		takeover("end, failover by the AMF itself", sb, at)
 	}
-	converge("end")
 	if stallResyncs == 0 {
 		t.Errorf("no stall made the replica fall behind the ring (resyncs 0): the test did not exercise the resync")
 	}

@@ -170,6 +170,7 @@ type leaver struct {
 	slot  uint8
 	acked uint64
 	until time.Duration
+	peer  *peer // taken back as it was if the replica returns to the set
 }
 
 type peer struct {
@@ -323,6 +324,18 @@ func (s *Service) SetReplicas(now time.Duration, slots []uint8) {
 		}
 		p := s.peers[sl]
 		if p == nil {
+			// A replica back within its lease (the AMF's view flickered)
+			// is still in sync: nothing was acknowledged without it.
+			for i, l := range s.leaving {
+				if l.slot == sl && l.until > now {
+					p = l.peer
+					p.acked = max(p.acked, l.acked)
+					s.leaving = slices.Delete(s.leaving, i, i+1)
+					break
+				}
+			}
+		}
+		if p == nil {
 			p = &peer{slot: sl, joinSeq: s.seq}
 		}
 		keep[sl] = p
@@ -334,7 +347,7 @@ func (s *Service) SetReplicas(now time.Duration, slots []uint8) {
 		// A replica leaving while in sync may still believe so: its
 		// lease runs out SyncLease after the ack we last answered.
 		if keep[sl] == nil && s.active && p.synced && p.grantAt+s.opt.SyncLease > now {
-			s.leaving = append(s.leaving, leaver{slot: sl, acked: p.acked, until: p.grantAt + s.opt.SyncLease})
+			s.leaving = append(s.leaving, leaver{slot: sl, acked: p.acked, until: p.grantAt + s.opt.SyncLease, peer: p})
 		}
 	}
 	s.peers = keep

@@ -110,6 +110,9 @@ func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) err
 	return err
 }
 
+// gcPercent is the collector setting the process runs with (-gogc).
+var gcPercent = 100
+
 // profileDone stops the CPU profile, if one runs.
 var profileDone = func() {}
 
@@ -286,7 +289,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
 		Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
 	report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
-		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections)", 10), float64(ring) / (1 << 20)}})
+		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections; GOGC=%d)", 10, gcPercent), float64(ring) / (1 << 20)}})
 
 	hn, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: self, Ring: ring})
 	if err != nil {
