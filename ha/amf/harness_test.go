@@ -47,6 +47,8 @@ type simNode struct {
 	gen    int
 	// assigned is the last Assignment each of its components was told.
 	assigned map[string]Assignment
+	// sent counts the frames it sent, by type.
+	sent map[transport.Type]int
 }
 
 type simShelf struct {
@@ -104,6 +106,10 @@ func (s *simShelf) start(slot uint8) {
 	}
 	env := Env{
 		Send: func(typ transport.Type, to uint8, p []byte) {
+			if sn.sent == nil {
+				sn.sent = map[transport.Type]int{}
+			}
+			sn.sent[typ]++
 			if sn.tr != nil {
 				sn.tr.Send(typ, to, p)
 			}

@@ -127,8 +127,16 @@ type Node struct {
 	announced  map[string]announce
 
 	nextHB, nextHealth time.Duration
-	inQuorum           bool
-	unitFailovers      []time.Duration
+	// renewals are this voter's replies to holders renewing a key they
+	// hold: they go out together in one broadcast (with the next lease
+	// message, or when the oldest has waited half an interval) instead of
+	// one frame per requester. Under emulation every frame costs a
+	// millisecond of a blade's CPU; a renewal's vote counts from its
+	// request's send time, so the wait only uses some of its margin.
+	renewals      []quorum.Reply
+	renewalsDue   time.Duration
+	inQuorum      bool
+	unitFailovers []time.Duration
 
 	extracting      bool
 	extractKeys     []string
@@ -212,6 +220,9 @@ func (n *Node) publish(now time.Duration, k evt.Kind, subject, from, to, detail 
 // NextDeadline is when Tick must be called next, given the time now.
 func (n *Node) NextDeadline(now time.Duration) time.Duration {
 	d := min(n.nextHB, n.nextHealth)
+	if len(n.renewals) > 0 {
+		d = min(d, n.renewalsDue)
+	}
 	if t, ok := n.mem.NextDeadline(); ok {
 		d = min(d, t)
 	}
@@ -261,6 +272,9 @@ func (n *Node) Tick(now time.Duration) {
 	} else {
 		n.kick(now)
 	}
+	if r := n.takeRenewals(now, false); len(r) > 0 {
+		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(LeaseMsg{Replies: r}))
+	}
 	n.checkExtraction(now)
 }
 
@@ -302,7 +316,15 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 		var out LeaseMsg
 		for _, q := range m.Requests {
 			n.noteRequester(now, q)
-			out.Replies = append(out.Replies, n.lessor.Request(now, q, n.preferred(now, q.Key, q.From)))
+			renewal := q.Holding && n.lessor.Holder(q.Key, now) == q.From
+			rep := n.lessor.Request(now, q, n.preferred(now, q.Key, q.From))
+			if renewal && rep.Granted {
+				n.queueRenewal(now, rep)
+				continue
+			}
+			// A grant that moves a key, or a refusal, goes out at once:
+			// failover and split-vote resolution must not wait.
+			out.Replies = append(out.Replies, rep)
 		}
 		for _, p := range m.Replies {
 			if p.To == n.self {
@@ -331,6 +353,29 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	n.update(now)
 	n.kick(now)
 	n.checkExtraction(now)
+}
+
+// queueRenewal keeps a renewal for the next batch.
+func (n *Node) queueRenewal(now time.Duration, rep quorum.Reply) {
+	if len(n.renewals) == 0 {
+		n.renewalsDue = now + n.cfg.Timers.Interval/2
+	}
+	n.renewals = append(n.renewals, rep)
+}
+
+// maxRenewals bounds one batch (a reply is ~30 bytes; frames stay far
+// below the transport's payload limit).
+const maxRenewals = 32
+
+// takeRenewals returns the queued renewals if they must go now (due, or
+// force: a lease message is going out anyway) and forgets them.
+func (n *Node) takeRenewals(now time.Duration, force bool) []quorum.Reply {
+	if len(n.renewals) == 0 || (!force && now < n.renewalsDue && len(n.renewals) < maxRenewals) {
+		return nil
+	}
+	r := n.renewals
+	n.renewals = nil
+	return r
 }
 
 // grantDue answers requests this voter refused only because another
@@ -491,6 +536,7 @@ func (n *Node) sendRequests(now time.Duration) {
 		}
 	}
 	if len(m.Requests)+len(m.Releases) > 0 {
+		m.Replies = n.takeRenewals(now, true)
 		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
 	}
 	n.update(now)

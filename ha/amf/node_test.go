@@ -1,9 +1,12 @@
 package amf
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/cgoa/cgoa/ha/transport"
 )
 
 func stateOf(s *simShelf, unit string) (HAState, []string) {
@@ -80,5 +83,31 @@ func TestFailoverOnKill(t *testing.T) {
 	}
 	if got, _ := stateOf(s, "mgmt-4"); got != Active {
 		t.Errorf("mgmt-4 after mgmt-3 returned = %v, want active (no pre-emption)", got)
+	}
+}
+
+// TestRenewalsBatched: in a settled shelf a voter answers the renewals of
+// every holder in batches, so each member sends about two lease frames per
+// heartbeat interval (its requests with the renewals it owes, and at most
+// one more batch; a few refusals go out at once), not one reply per
+// requester (seven members: about seven frames per interval before
+// batching); every lease stays held throughout.
+func TestRenewalsBatched(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 21)
+	settle(t, s)
+	before := map[uint8]int{}
+	for slot, sn := range s.nodes {
+		before[slot] = sn.sent[transport.TypeLease]
+	}
+	holdersBefore := fmt.Sprint(holders(s, "mgmt"), holders(s, "switch"))
+	const intervals = 100
+	s.loop.RunFor(intervals * s.cfg.Timers.Interval)
+	for slot, sn := range s.nodes {
+		if n := sn.sent[transport.TypeLease] - before[slot]; n > 3*intervals {
+			t.Errorf("slot %d sent %d lease frames in %d intervals, want <= %d", slot, n, intervals, 3*intervals)
+		}
+	}
+	if got := fmt.Sprint(holders(s, "mgmt"), holders(s, "switch")); got != holdersBefore {
+		t.Errorf("holders changed in a quiet shelf: %s, were %s", got, holdersBefore)
 	}
 }
