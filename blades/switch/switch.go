@@ -27,6 +27,12 @@
 //
 // Traffic from node blades reaches the active hub's uplinks from either hub, since both
 // forward node ports and isl0; a node must only stop using the channel to a hub that is gone.
+// Package hubpath (blades/switch/hubpath) is the node side: it prefers the channel toward the
+// active hub (or the live one) for the addresses a node blade carries on both channels, and
+// announces them from it, leaving the HA transport's per-plane addresses alone.
+//
+// The bridge's snapshot (running, or held from the checkpoint on the standby) goes to the
+// mgmt blades through blades/statefeed for BRIDGE-MIB and its traps.
 //
 // Independent mode (`stp mode independent`): each hub is a plain 802.1D bridge over its uplinks
 // and isl0 with its own identifier, as without protection; it is the peer the protected mode
