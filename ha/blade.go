@@ -61,6 +61,9 @@ type Blade struct {
 	once      sync.Once
 }
 
+// minRaftTick is the shortest raft tick of the replicated configuration.
+const minRaftTick = 100 * time.Millisecond
+
 // Start brings the HA core up over UDP on opts.Paths.
 func Start(opts Options) (*Blade, error) {
 	return StartWith(opts, func(ep *transport.Endpoint, h transport.Handler) (transport.Transport, error) {
@@ -99,7 +102,11 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
-	b.tick = opts.Config.Timers.Interval
+	// The replicated configuration is off the failover path: its raft
+	// ticks (heartbeats every tick, elections after ten) need not follow
+	// a tight membership interval, and every raft heartbeat is a frame per
+	// follower and path.
+	b.tick = max(opts.Config.Timers.Interval, minRaftTick)
 	b.synced = map[string]bool{}
 	b.store, err = cfg.New(cfg.Options{Slot: opts.Slot, Voters: opts.Config.Slots, VoteFile: opts.VoteFile,
 		MaxMessage: transport.MaxPayload,
