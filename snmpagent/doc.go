@@ -30,10 +30,11 @@
 // snmpOutPkts, snmpOutGetResponses and the snmpOut<error-status> counters; Start's own
 // socket does so itself.
 //
-// On the v3 request path with AES privacy the agent also decrypts the scoped PDU and builds
-// the response's USM envelope, AES encryption and HMAC itself, with per-user cipher blocks and
-// pooled HMACs (scoped.go); gosnmp encodes and decodes the PDU. DES users go through gosnmp's
-// v3 codec.
+// For speed the agent encodes its Response-PDUs itself (ber.go; gosnmp's encoder for values
+// of other Go types), and on the v3 request path with AES privacy it decrypts the scoped PDU
+// and builds the response's USM envelope, AES encryption and HMAC itself, with per-user cipher
+// blocks and pooled HMACs (scoped.go); gosnmp decodes every PDU. DES users go through
+// gosnmp's v3 codec.
 //
 // Export and Import move the state that must survive a failover (engine
 // ID, boots, engine time, counters, SET-able configuration) to a standby.
