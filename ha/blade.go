@@ -398,6 +398,16 @@ func (b *Blade) Status() Status {
 	return s
 }
 
+// Group returns service group name as this blade sees it now, with the
+// blade's slot and the lease time: the part of Status a role polling for
+// its group's writer and standbys needs, at a fraction of Status's cost.
+func (b *Blade) Group(name string) (g amf.GroupStatus, self uint8, lease time.Duration, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g, ok = b.node.GroupStatus(name)
+	return g, b.node.Self(), b.node.Timing().Lease, ok
+}
+
 // ErrClosed is returned by Close when called twice.
 var ErrClosed = errors.New("ha: blade closed")
 

@@ -2,6 +2,7 @@ package amf
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -330,5 +331,22 @@ func TestReadinessGate(t *testing.T) {
 	}
 	if bound := 3 * s.cfg.Timers.Interval; took > bound {
 		t.Errorf("takeover after the gate opened took %v, want <= %v (the lease had long expired)", took, bound)
+	}
+}
+
+func TestGroupStatus(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 12)
+	settle(t, s)
+	for _, slot := range []uint8{1, 3, 5} {
+		st := s.nodes[slot].node.Status(s.now(slot))
+		for _, want := range st.Groups {
+			got, ok := s.nodes[slot].node.GroupStatus(want.Name)
+			if !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("slot %d: GroupStatus(%s) = %v, %v; want %v (as in Status)", slot, want.Name, got, ok, want)
+			}
+		}
+	}
+	if _, ok := s.nodes[1].node.GroupStatus("nosuch"); ok {
+		t.Error("GroupStatus(nosuch) ok, want false")
 	}
 }

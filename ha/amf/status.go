@@ -53,38 +53,8 @@ func (n *Node) Status(now time.Duration) Status {
 		rec := *n.last
 		s.LastFailover = &rec
 	}
-	for _, g := range n.cfg.Groups {
-		gs := GroupStatus{Name: g.Name, Model: g.Model}
-		for _, su := range g.Units {
-			us := UnitStatus{Name: su.Name, Node: su.Node}
-			if u := n.units[su.Name]; u != nil {
-				us.Known, us.State, us.Instances = true, u.state, u.sis
-				switch {
-				case u.failed:
-					us.Oper = Failed
-				case u.locked:
-					us.Oper = Locked
-				case n.extracting:
-					us.Oper = Extracting
-				case !n.ready(u):
-					us.Oper = NotReady
-				default:
-					us.Oper = InService
-				}
-			} else if r := n.remotes[su.Node]; r != nil && n.mem.Up(su.Node) {
-				for _, rep := range r.units {
-					if rep.Name == su.Name {
-						us.Known, us.State, us.Instances = true, rep.State, rep.Instances
-						us.Oper = InService
-						if !rep.Ready {
-							us.Oper = NotReady // locked, failed, extracting or gated
-						}
-					}
-				}
-			}
-			gs.Units = append(gs.Units, us)
-		}
-		s.Groups = append(s.Groups, gs)
+	for i := range n.cfg.Groups {
+		s.Groups = append(s.Groups, n.groupStatus(&n.cfg.Groups[i]))
 	}
 	for _, k := range n.lessee.Keys() {
 		ls := LeaseStatus{Key: k, Held: n.lessee.Holds(k, now)}
@@ -94,6 +64,51 @@ func (n *Node) Status(now time.Duration) Status {
 		s.Leases = append(s.Leases, ls)
 	}
 	return s
+}
+
+// GroupStatus is one service group's part of Status, without the rest
+// (membership view, leases): cheap enough for a role to poll.
+func (n *Node) GroupStatus(name string) (GroupStatus, bool) {
+	for i := range n.cfg.Groups {
+		if n.cfg.Groups[i].Name == name {
+			return n.groupStatus(&n.cfg.Groups[i]), true
+		}
+	}
+	return GroupStatus{}, false
+}
+
+func (n *Node) groupStatus(g *ServiceGroup) GroupStatus {
+	gs := GroupStatus{Name: g.Name, Model: g.Model}
+	for _, su := range g.Units {
+		us := UnitStatus{Name: su.Name, Node: su.Node}
+		if u := n.units[su.Name]; u != nil {
+			us.Known, us.State, us.Instances = true, u.state, u.sis
+			switch {
+			case u.failed:
+				us.Oper = Failed
+			case u.locked:
+				us.Oper = Locked
+			case n.extracting:
+				us.Oper = Extracting
+			case !n.ready(u):
+				us.Oper = NotReady
+			default:
+				us.Oper = InService
+			}
+		} else if r := n.remotes[su.Node]; r != nil && n.mem.Up(su.Node) {
+			for _, rep := range r.units {
+				if rep.Name == su.Name {
+					us.Known, us.State, us.Instances = true, rep.State, rep.Instances
+					us.Oper = InService
+					if !rep.Ready {
+						us.Oper = NotReady // locked, failed, extracting or gated
+					}
+				}
+			}
+		}
+		gs.Units = append(gs.Units, us)
+	}
+	return gs
 }
 
 // Active reports whether the local unit of group is active for instance
