@@ -128,6 +128,16 @@ func Open(key Key, b []byte) (Frame, error) {
 	return open(hmac.New(sha256.New, key), b)
 }
 
+// peekSeq reads the sender, epoch and sequence number of a well-formed
+// frame of shelf without checking its tag (ok false: not well formed).
+func peekSeq(b []byte, shelf uint16) (from uint8, epoch, seq uint64, ok bool) {
+	if len(b) < HeaderLen+TagLen || b[0] != magic[0] || b[1] != magic[1] || b[2] != Version ||
+		binary.BigEndian.Uint16(b[4:]) != shelf || len(b) != HeaderLen+int(binary.BigEndian.Uint16(b[24:]))+TagLen {
+		return 0, 0, 0, false
+	}
+	return b[6], binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:]), true
+}
+
 func open(mac hash.Hash, b []byte) (Frame, error) {
 	if len(b) < HeaderLen+TagLen {
 		return Frame{}, ErrShort

@@ -106,6 +106,13 @@ func TestEndpointCounts(t *testing.T) {
 	if _, err := b.Accept(0, forged); !errors.Is(err, ErrAuth) {
 		t.Errorf("Accept(forged) = %v, want %v", err, ErrAuth)
 	}
+	// A forgery reusing an accepted frame's sender and sequence number is
+	// dropped as a duplicate before its tag is checked: it changes nothing.
+	reused := append([]byte(nil), f1...)
+	reused[len(reused)-1] ^= 0xff
+	if _, err := b.Accept(0, reused); !errors.Is(err, ErrDuplicate) {
+		t.Errorf("Accept(altered copy of an accepted frame) = %v, want %v", err, ErrDuplicate)
+	}
 	wrongShelf, _ := other.Seal(TypeHeartbeat, Broadcast, nil)
 	if _, err := b.Accept(0, wrongShelf); !errors.Is(err, ErrShelf) {
 		t.Errorf("Accept(other shelf) = %v, want %v", err, ErrShelf)
@@ -128,7 +135,7 @@ func TestEndpointCounts(t *testing.T) {
 		t.Errorf("Accept(old epoch) = %v, want %v", err, ErrStale)
 	}
 	c := b.Counters()
-	want := Counters{Received: 2, PathRx: [Paths]uint64{2, 1}, Duplicates: 1, Short: 1, Forged: 1, Stale: 1, Misrouted: 1, NotForUs: 1}
+	want := Counters{Received: 2, PathRx: [Paths]uint64{3, 1}, Duplicates: 2, Short: 1, Forged: 1, Stale: 1, Misrouted: 1, NotForUs: 1}
 	if c != want {
 		t.Errorf("Counters() = %+v, want %+v", c, want)
 	}

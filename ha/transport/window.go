@@ -13,6 +13,16 @@ type window struct {
 	seen  uint64 // bit i set: top-i accepted
 }
 
+// accepted reports whether (epoch, seq) was already accepted, without
+// recording anything.
+func (w *window) accepted(epoch, seq uint64) bool {
+	if epoch != w.epoch || seq > w.top {
+		return false
+	}
+	back := w.top - seq
+	return back < 64 && w.seen&(uint64(1)<<back) != 0
+}
+
 // check decides whether (epoch, seq) is fresh and, if so, records it.
 // A higher epoch means the sender restarted: the window starts over.
 func (w *window) check(epoch, seq uint64) error {
