@@ -110,6 +110,10 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 	b.synced = map[string]bool{}
 	b.store, err = cfg.New(cfg.Options{Slot: opts.Slot, Voters: opts.Config.Slots, VoteFile: opts.VoteFile,
 		MaxMessage: transport.MaxPayload,
+		// A leader heartbeat every third tick (elections after ten):
+		// raft's liveness needs no more, and each one is a frame per
+		// follower and path.
+		HeartbeatTicks: 3,
 		Send: func(to uint8, msg []byte) {
 			if b.tr != nil {
 				b.tr.Send(transport.TypeRaft, to, msg)
