@@ -1,10 +1,13 @@
 package blade
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"text/tabwriter"
@@ -187,6 +190,27 @@ func (b *Blade) registerCommands() {
 		b.Log.Printf("poweroff requested from the console")
 		return b.cfg.Reboot(true)
 	})
+	c.Action([]string{"debug", "profile"}, "SECONDS", "CPU profile of the firmware over SECONDS (1..30), printed as base64 pprof for `go tool pprof`", 1, 1,
+		func(w io.Writer, args []string) error {
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 || n > 30 {
+				return fmt.Errorf("debug profile: %q: want whole seconds 1..30", args[0])
+			}
+			var buf bytes.Buffer
+			if err := pprof.StartCPUProfile(&buf); err != nil {
+				return fmt.Errorf("debug profile: %w", err)
+			}
+			time.Sleep(time.Duration(n) * time.Second) // the profiling window itself
+			pprof.StopCPUProfile()
+			enc := base64.StdEncoding.EncodeToString(buf.Bytes())
+			fmt.Fprintf(w, "pprof cpu %d s, %d bytes, base64:\n", n, buf.Len())
+			for len(enc) > 0 {
+				k := min(len(enc), 76)
+				fmt.Fprintln(w, enc[:k])
+				enc = enc[k:]
+			}
+			return nil
+		})
 	c.Action([]string{"debug", "hang"}, "", "hang the main loop: stop petting the watchdog", 0, 0, func(w io.Writer, _ []string) error {
 		b.Hang()
 		if b.HW.Watchdog.Present() {
