@@ -32,8 +32,11 @@
 // staged aside and swapped in whole at its end), then continues from the
 // ring. Memory is the ring plus the sections (plus a Link's 64 KiB
 // queue, twice), whatever the number of writes; section buffers are
-// reused in place when nothing shares them, and the write path allocates
-// nothing.
+// reused in place when nothing shares them, and neither the write path
+// nor a replica's receive path makes garbage. The ring is mapped outside
+// the Go heap: as heap it would count as live data and let the collector
+// keep as much garbage again before collecting. A blade short of memory
+// also runs the collector tighter (ckptnode -gogc 25 in the bench).
 //
 // # Reliability
 //
@@ -106,6 +109,8 @@
 //
 // sim_test.go kills writers on virtual time (40 seeds); procmode_test.go
 // runs cmd/ckptnode as three processes in network namespaces (ha/procmode)
-// and kills the active with SIGKILL; bench_test.go is the bench
-// (CGOA_BENCH_CKPT).
+// with the real AMF and the readiness gate, stalls the replica and kills
+// the active with SIGKILL, and checks every takeover (also those the AMF
+// makes by itself on a loaded machine); node_test.go checks the gate and
+// the in-sync lease; bench_test.go is the bench (CGOA_BENCH_CKPT).
 package ckpt

@@ -104,7 +104,8 @@ type Service struct {
 	writer   uint8             // slot the current lineage comes from
 	nackN    uint64
 	sinceAck int
-	free     [][]byte // spare section buffers (bounded)
+	free     [][]byte          // spare section buffers (bounded)
+	names    map[string]string // interned checkpoint and section names
 
 	buf []byte
 	c   Counters
@@ -630,7 +631,7 @@ func (s *Service) send(to uint8, m *Msg) {
 // Receive handles one message from slot from.
 func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
 	s.clock = max(s.clock, now)
-	m, err := Unmarshal(b)
+	m, err := unmarshal(b, s.intern)
 	if err != nil {
 		s.c.Bad++
 		return err
@@ -1057,6 +1058,38 @@ func (s *Service) apply(m *Msg) error {
 		}
 	}
 	return nil
+}
+
+// intern returns name as a string, the same one each time (a replica
+// rewriting a section makes no garbage for its name). The table is
+// rebuilt from the names in use when it outgrows them.
+func (s *Service) intern(name []byte) string {
+	if len(name) == 0 {
+		return ""
+	}
+	if v, ok := s.names[string(name)]; ok {
+		return v
+	}
+	if s.names == nil || len(s.names) > 1024+4*s.sectionCount() {
+		s.names = map[string]string{}
+		for cn, c := range s.ckpts {
+			s.names[cn] = cn
+			for sn := range c.sections {
+				s.names[sn] = sn
+			}
+		}
+	}
+	v := string(name)
+	s.names[v] = v
+	return v
+}
+
+func (s *Service) sectionCount() int {
+	n := len(s.ckpts)
+	for _, c := range s.ckpts {
+		n += len(c.sections)
+	}
+	return n
 }
 
 func (s *Service) recycle(b []byte) {

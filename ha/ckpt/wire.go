@@ -123,7 +123,11 @@ func AppendMsg(b []byte, m *Msg) ([]byte, error) {
 
 // Unmarshal decodes a message. Data aliases b. It checks the structure
 // only; the Service checks the message against its state.
-func Unmarshal(b []byte) (Msg, error) {
+func Unmarshal(b []byte) (Msg, error) { return unmarshal(b, nil) }
+
+// unmarshal decodes a message, taking its names from intern when given
+// (a replica's names of sections it already holds: no allocation).
+func unmarshal(b []byte, intern func([]byte) string) (Msg, error) {
 	if len(b) < HeaderLen {
 		return Msg{}, ErrShort
 	}
@@ -141,8 +145,11 @@ func Unmarshal(b []byte) (Msg, error) {
 	if len(b) < HeaderLen+c+s {
 		return Msg{}, ErrShort
 	}
-	m.Ckpt = string(b[HeaderLen : HeaderLen+c])
-	m.Section = string(b[HeaderLen+c : HeaderLen+c+s])
+	if intern != nil {
+		m.Ckpt, m.Section = intern(b[HeaderLen:HeaderLen+c]), intern(b[HeaderLen+c:HeaderLen+c+s])
+	} else {
+		m.Ckpt, m.Section = string(b[HeaderLen:HeaderLen+c]), string(b[HeaderLen+c:HeaderLen+c+s])
+	}
 	m.Data = b[HeaderLen+c+s:]
 	switch m.Kind {
 	case KindData, KindSnapSection:

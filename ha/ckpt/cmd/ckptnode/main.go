@@ -28,7 +28,9 @@
 // async" (asynchronous writes only) and "mode mixed", "dump"
 // (prints "dump <role> gen <g> seq <n> ready <bool> resyncs <n>", the
 // sec lines and "end"), "status" (show ckpt). With -bench writer|replica
-// it runs one side of the checkpoint bench instead (bench.go).
+// it runs one side of the checkpoint bench instead (bench.go; -cpuprofile
+// writes that side's CPU profile). -gogc sets the collector's target
+// percentage (the bench runs 25, as a blade short of memory would).
 package main
 
 import (
