@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -144,6 +145,22 @@ func TestProcessModeSNMPFailover(t *testing.T) {
 	})
 	if out, err := procs[standby].con.Exec(ctx, "snmp user add x SHA-256 auth-pass-1 AES priv-pass-1"); err == nil {
 		t.Errorf("snmp user add on the standby = %q, want an error", out)
+	}
+	// The USM secrets cross the backplane sealed under a key from the shelf key.
+	for _, slot := range []int{active, standby} {
+		out, err := procs[slot].con.Exec(ctx, "show snmp json")
+		var v struct {
+			Service struct {
+				Sealed  *bool   `json:"checkpoint_sealed"`
+				Refused *uint64 `json:"checkpoint_refused"`
+			} `json:"service"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Service.Sealed == nil || v.Service.Refused == nil {
+			t.Fatalf("slot %d: show snmp json = %q, %v", slot, out, err)
+		}
+		if !*v.Service.Sealed || *v.Service.Refused != 0 {
+			t.Errorf("slot %d: checkpoint sealed %v, refused %d; want sealed, none refused", slot, *v.Service.Sealed, *v.Service.Refused)
+		}
 	}
 
 	// v2c walk of the whole tree, with the default community from the core network.

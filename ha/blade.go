@@ -53,6 +53,7 @@ type Blade struct {
 	cfgErr    error
 	tick      time.Duration
 	tr        transport.Transport
+	key       transport.Key
 	bus       *evt.Bus
 	start     time.Time
 	wake      chan struct{}
@@ -87,7 +88,7 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
-	b := &Blade{bus: evt.NewBus(opts.Events), start: time.Now(), wake: make(chan struct{}, 1),
+	b := &Blade{bus: evt.NewBus(opts.Events), start: time.Now(), wake: make(chan struct{}, 1), key: append(transport.Key(nil), opts.Key...),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	env := amf.Env{
 		Send: func(typ transport.Type, to uint8, p []byte) {
@@ -411,6 +412,11 @@ func (b *Blade) Group(name string) (g amf.GroupStatus, self uint8, lease time.Du
 	g, ok = b.node.GroupStatus(name)
 	return g, b.node.Self(), b.node.Timing().Lease, ok
 }
+
+// ShelfKey returns a copy of the shelf key, for roles that derive keys of
+// their own from it (HKDF with their own label: the mgmt blade's sealed
+// SNMP checkpoint, say).
+func (b *Blade) ShelfKey() transport.Key { return append(transport.Key(nil), b.key...) }
 
 // ErrClosed is returned by Close when called twice.
 var ErrClosed = errors.New("ha: blade closed")
