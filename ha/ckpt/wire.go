@@ -63,7 +63,9 @@ const (
 //	5   8   generation (writer's term; larger after every promotion)
 //	13  8   seq (record sequence; snapshot: its sequence; ack: applied)
 //	21  8   n (stream frame index of this frame; ack: frames taken)
-//	29  4   index (snapshot: section index)
+//	29  4   index (snapshot: section index; ack: its number; data and
+//	            poll: the number of the replica's last ack the writer
+//	            took, which anchors the replica's in-sync lease)
 //	33  4   frag (fragment index; snap begin: section count)
 //	37  4   total (record data length; snap begin: retention ms)
 //	41  c   checkpoint name
