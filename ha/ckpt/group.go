@@ -18,21 +18,24 @@ import (
 // AMF next chooses it).
 func Roles(st amf.Status, group string) (writer uint8, replicas []uint8) {
 	for _, g := range st.Groups {
-		if g.Name != group {
-			continue
+		if g.Name == group {
+			return GroupRoles(g, st.Self)
 		}
-		for _, u := range g.Units {
-			if !u.Known {
-				continue
-			}
-			if u.State == amf.Active {
-				writer = u.Node
-			}
+	}
+	return 0, nil
+}
+
+// GroupRoles is Roles for one group's status as slot self sees it
+// (ha.Blade.Group: far cheaper to poll than the whole status).
+func GroupRoles(g amf.GroupStatus, self uint8) (writer uint8, replicas []uint8) {
+	for _, u := range g.Units {
+		if u.Known && u.State == amf.Active {
+			writer = u.Node
 		}
-		for _, u := range g.Units {
-			if u.Known && u.State != amf.Active && u.Node != st.Self && u.Node != writer && !slices.Contains(replicas, u.Node) {
-				replicas = append(replicas, u.Node)
-			}
+	}
+	for _, u := range g.Units {
+		if u.Known && u.State != amf.Active && u.Node != self && u.Node != writer && !slices.Contains(replicas, u.Node) {
+			replicas = append(replicas, u.Node)
 		}
 	}
 	slices.Sort(replicas)
@@ -53,14 +56,14 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 	done := make(chan struct{})
 	exited := make(chan struct{})
 	update := func() {
-		st := b.Status().Status
-		w, r := Roles(st, group)
+		g, self, lease, _ := b.Group(group)
+		w, r := GroupRoles(g, self)
 		n.Do(func(s *Service, now time.Duration) {
 			n.setView(s.opt.Self, w)
 			// The in-sync lease must outlast a writer's death going
 			// unnoticed (detection, up to the lease, is st.Lease) plus an
 			// idle poll, with room for a loaded machine.
-			s.SetSyncLease(3*st.Lease + 2*s.opt.KeepAlive + 2*interval)
+			s.SetSyncLease(3*lease + 2*s.opt.KeepAlive + 2*interval)
 			if s.Active() {
 				if !slices.Equal(r, s.Replicas()) {
 					s.SetReplicas(now, r)

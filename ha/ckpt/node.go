@@ -21,6 +21,10 @@ type Node struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	// wake tells the loop that a call may have brought its next tick
+	// forward (Promote, a write); due is that tick (under mu).
+	wake chan struct{}
+	due  time.Duration
 
 	// What Track last learnt from the AMF (under mu): whether it has
 	// looked at all, and whether another blade's unit of the group is
@@ -33,7 +37,7 @@ type Node struct {
 // NewNode starts a Node around a new Service. opt.Send is called with the
 // Node's lock held: it must not call back into the Node.
 func NewNode(opt Options) *Node {
-	n := &Node{svc: New(opt), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{svc: New(opt), start: time.Now(), stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	n.durable = sync.NewCond(&n.mu)
 	go n.loop()
 	return n
@@ -53,20 +57,48 @@ func AttachBlade(b *ha.Blade, typ transport.Type, opt Options) (*Node, error) {
 
 func (n *Node) now() time.Duration { return time.Since(n.start) }
 
+// loop ticks the Service at its deadlines (a writer every RTO/2, a
+// replica every keep-alive), not on a fixed fast ticker: an idle blade,
+// emulated ones above all, must not wake hundreds of times a second.
 func (n *Node) loop() {
 	defer close(n.done)
-	t := time.NewTicker(2 * time.Millisecond)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		fired := false
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
-			n.mu.Lock()
-			n.svc.Tick(n.now())
-			n.durable.Broadcast()
-			n.mu.Unlock()
+			fired = true
+		case <-n.wake:
 		}
+		n.mu.Lock()
+		now := n.now()
+		if fired || now >= n.due {
+			n.svc.Tick(now)
+			n.durable.Broadcast()
+			n.due = n.svc.NextDeadline(now)
+		} else {
+			n.due = min(n.due, n.svc.NextDeadline(now))
+		}
+		d := n.due - now
+		n.mu.Unlock()
+		if !fired && !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(max(d, 0))
+	}
+}
+
+// poke wakes the loop to reconsider its next tick.
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -97,6 +129,7 @@ func (n *Node) Do(f func(s *Service, now time.Duration)) {
 	f(n.svc, now)
 	n.durable.Broadcast()
 	n.mu.Unlock()
+	n.poke()
 }
 
 // Write writes a section. A synchronous write returns once every replica
@@ -106,6 +139,7 @@ func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, syn
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	seq, err := n.svc.Write(n.now(), ckpt, section, data, sync)
+	n.poke()
 	if err != nil || !sync {
 		return seq, err
 	}

@@ -190,6 +190,7 @@ type peer struct {
 	lastPoll time.Duration
 	joinSeq  uint64
 	synced   bool
+	full     bool // its path had no room: wait for Pump or Tick
 }
 
 // New returns a Service; it starts as a replica following nobody.
@@ -578,6 +579,9 @@ func (s *Service) Tick(now time.Duration) {
 		return
 	}
 	s.leaving = slices.DeleteFunc(s.leaving, func(l leaver) bool { return l.until <= now })
+	for _, p := range s.peers {
+		p.full = false // the path may have room by now
+	}
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
 		if c.openers == 0 && now-c.idleSince >= c.retention {
@@ -809,7 +813,7 @@ func (s *Service) pump(now time.Duration) {
 			}
 			continue
 		}
-		for p.next.n-p.base.n < uint64(s.opt.Window) {
+		for !p.full && p.next.n-p.base.n < uint64(s.opt.Window) {
 			if !p.next.snap && p.next.pos < s.ring.tail {
 				// It fell behind the ring: resync from the sections.
 				s.startSnapshot(now, p, p.base.n)
@@ -858,6 +862,7 @@ func (s *Service) sendAt(p *peer) bool {
 			m.Data = data[lo:min(lo+ch, len(data))]
 		}
 		if s.opt.Room != nil && s.opt.Room(p.slot) < m.Len() {
+			p.full = true
 			return false
 		}
 		s.send(p.slot, &m)
@@ -877,9 +882,11 @@ func (s *Service) sendAt(p *peer) bool {
 	switch {
 	case s.opt.Offer != nil:
 		if !s.opt.Offer(p.slot, b, data) {
+			p.full = true
 			return false
 		}
 	case s.opt.Room != nil && s.opt.Room(p.slot) < len(b)+len(data):
+		p.full = true
 		return false
 	default:
 		s.opt.Send(p.slot, append(b, data...))
@@ -911,9 +918,14 @@ func (s *Service) AckPending() {
 	}
 }
 
-// Pump sends what the windows (and Options.Room) allow now.
+// Pump sends what the windows (and Options.Room) allow now: the path
+// has room again (a Link's OnRoom). Writes meanwhile only queue in the
+// ring: no attempt per write at a path that is full.
 func (s *Service) Pump(now time.Duration) {
 	s.clock = max(s.clock, now)
+	for _, p := range s.peers {
+		p.full = false
+	}
 	s.pump(now)
 }
 
