@@ -142,6 +142,9 @@ type lineage struct {
 	intents []intent
 	acked   uint64
 	parsed  int // lines of the writer taken
+	// index after its last promote line taken here (it was demoted and
+	// promoted again): not a takeover to check later
+	promoted int
 	pos     map[uint64]int
 }
 
@@ -186,6 +189,7 @@ func (l *lineage) take(t *testing.T, ls []string) {
 			if want := l.base + uint64(len(l.intents)); !ready || seq != want {
 				t.Fatalf("slot %d promoted again: ready %v at sequence %d, want ready at its own %d", l.slot, ready, seq, want)
 			}
+			l.promoted = l.parsed + 1
 		case len(f) == 2 && f[0] == "base":
 			seq, _ := strconv.ParseUint(f[1], 10, 64)
 			if want := l.base + uint64(len(l.intents)); seq != want {
@@ -366,6 +370,9 @@ groups:
 		return l, seq, ready, live
 	}
 	first := nodes[active].await(t, 0, time.Second, "promote", isPromote)
+	// promoteSeen: per slot, the line index after the last promotion
+	// checked (a takeover, or a writer's flap taken with its lineage).
+	promoteSeen := map[uint8]int{active: first + 1}
 	cur, _, _, _ := newLineage(nodes[active], first)
 	checkAgainst := func(what string, got map[string]secState, l *lineage, seq uint64) {
 		t.Helper()
@@ -406,6 +413,7 @@ groups:
 	takeover := func(what string, standby uint8, at int) {
 		t.Helper()
 		cur.take(t, nodes[active].snapshot())
+		promoteSeen[active] = max(promoteSeen[active], cur.promoted)
 		next, seq, ready, live := newLineage(nodes[standby], at)
 		switch {
 		case !ready && live:
@@ -429,7 +437,6 @@ groups:
 		cur = next
 		active = standby
 	}
-	promoteSeen := map[uint8]int{active: first + 1}
 	// converge pauses the writer and checks the replica reaches exactly
 	// its sections (and the model's).
 	// If the AMF promotes the replica meanwhile (by itself, on a loaded
@@ -442,6 +449,7 @@ groups:
 		var seq uint64
 		fmt.Sscanf(w.snapshot()[i], "paused %d", &seq)
 		cur.take(t, w.snapshot())
+		promoteSeen[active] = max(promoteSeen[active], cur.promoted)
 		wd := w.dump(t)
 		checkAgainst(what+": writer", wd.sections, cur, seq)
 		deadline := time.Now().Add(10 * time.Second)
