@@ -145,7 +145,7 @@ type lineage struct {
 	// index after its last promote line taken here (it was demoted and
 	// promoted again): not a takeover to check later
 	promoted int
-	pos     map[uint64]int
+	pos      map[uint64]int
 }
 
 func wantState(id uint64, size int) secState {
