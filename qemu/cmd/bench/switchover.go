@@ -228,9 +228,14 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		if err := settle(); err != nil {
 			return res, fmt.Errorf("kill %d: %w", i+1, err)
 		}
-		dead, err := victim()
-		if err != nil {
-			return res, err
+		// The assignment may still move (a rejoining hub): wait for one hub to hold it.
+		var dead int
+		if err := poll("hub to kill", time.Minute, func() error {
+			var err error
+			dead, err = victim()
+			return err
+		}); err != nil {
+			return res, fmt.Errorf("kill %d: %w", i+1, err)
 		}
 		time.Sleep(time.Second) // steady frames before the kill
 		survivor := 3 - dead    // the node's traffic toward the surviving hub is what must go on
