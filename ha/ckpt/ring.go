@@ -20,6 +20,10 @@ type ring struct {
 	buf        []byte
 	head, tail uint64
 	records    int
+	// The last record decoded: a record is sent, then stepped over, at
+	// the same position (one decode, not two).
+	memo   record
+	memoOK bool
 }
 
 const (
@@ -62,8 +66,16 @@ func (r *ring) size() uint64 { return uint64(len(r.buf)) }
 // used is the number of bytes between tail and head (records and pads).
 func (r *ring) used() uint64 { return r.head - r.tail }
 
+// reset drops every record (a writer's new generation starts afresh).
+func (r *ring) reset() {
+	r.tail, r.records, r.memoOK = r.head, 0, false
+}
+
 // at decodes the record at pos (tail <= pos < head), skipping a pad.
 func (r *ring) at(pos uint64) (record, bool) {
+	if r.memoOK && r.memo.pos == pos && pos >= r.tail {
+		return r.memo, true
+	}
 	for pos < r.head {
 		off := pos % r.size()
 		if r.size()-off < recHeader || binary.BigEndian.Uint32(r.buf[off:]) == padMark {
@@ -77,6 +89,7 @@ func (r *ring) at(pos uint64) (record, bool) {
 		rec.ckpt = b[recHeader : recHeader+c]
 		rec.section = b[recHeader+c : recHeader+c+s]
 		rec.data = b[recHeader+c+s : n]
+		r.memo, r.memoOK = rec, true
 		return rec, true
 	}
 	return record{}, false
@@ -91,6 +104,9 @@ func (r *ring) evictOne() (record, bool) {
 	}
 	r.tail = rec.next
 	r.records--
+	if r.memoOK && r.memo.pos < r.tail {
+		r.memoOK = false // its bytes are about to be reused
+	}
 	return rec, true
 }
 

@@ -85,6 +85,7 @@ type Service struct {
 	seq    uint64 // writer: last record; replica: last applied
 	peers  map[uint8]*peer
 	order  []uint8 // sorted replica slots
+	list   []*peer // the peers in that order (the hot loops: no map walk)
 	clock  time.Duration
 	// writer: replicas dropped from the set while in sync, whose lease
 	// has not run out: synchronous writes still wait for them.
@@ -282,8 +283,7 @@ func (s *Service) Promote(now time.Duration) {
 	s.active = true
 	s.gen = (s.gen>>8+1)<<8 | uint64(s.opt.Self)
 	s.asm, s.staging = nil, nil
-	s.ring.tail = s.ring.head
-	s.ring.records = 0
+	s.ring.reset()
 	s.leaving = nil
 	for _, c := range s.ckpts {
 		c.openers = 0
@@ -308,7 +308,7 @@ func (s *Service) Demote() {
 	s.synced, s.orphan, s.writer = true, true, s.opt.Self
 	s.rxN = 0
 	s.peers = map[uint8]*peer{}
-	s.order = nil
+	s.order, s.list = nil, nil
 	s.leaving = nil
 }
 
@@ -353,6 +353,10 @@ func (s *Service) SetReplicas(now time.Duration, slots []uint8) {
 		}
 	}
 	s.peers = keep
+	s.list = s.list[:0]
+	for _, sl := range s.order {
+		s.list = append(s.list, keep[sl])
+	}
 	if s.active {
 		s.pump(now)
 	}
@@ -366,7 +370,7 @@ func (s *Service) Replicas() []uint8 { return slices.Clone(s.order) }
 // Durable() >= seq.
 func (s *Service) Durable() uint64 {
 	d := s.seq
-	for _, p := range s.peers {
+	for _, p := range s.list {
 		if !p.known {
 			return 0
 		}
@@ -563,7 +567,7 @@ func (s *Service) record(now time.Duration, op Op, flags uint8, ckpt, section st
 }
 
 func (s *Service) snapshotting() bool {
-	for _, p := range s.peers {
+	for _, p := range s.list {
 		if p.snap != nil {
 			return true
 		}
@@ -579,7 +583,7 @@ func (s *Service) Tick(now time.Duration) {
 		return
 	}
 	s.leaving = slices.DeleteFunc(s.leaving, func(l leaver) bool { return l.until <= now })
-	for _, p := range s.peers {
+	for _, p := range s.list {
 		p.full = false // the path may have room by now
 	}
 	for _, name := range sortedKeys(s.ckpts) {
@@ -590,8 +594,7 @@ func (s *Service) Tick(now time.Duration) {
 			}
 		}
 	}
-	for _, sl := range s.order {
-		p := s.peers[sl]
+	for _, p := range s.list {
 		// Unacknowledged frames, or an unknown replica: poll; the reply
 		// says where it is and the writer goes back to there.
 		waiting := !p.known || p.next.n > p.base.n
@@ -805,8 +808,7 @@ func (s *Service) pump(now time.Duration) {
 	if !s.active {
 		return
 	}
-	for _, sl := range s.order {
-		p := s.peers[sl]
+	for _, p := range s.list {
 		if !p.known {
 			if now-p.lastPoll >= s.opt.RTO || p.lastPoll == 0 {
 				s.poll(now, p)
@@ -923,7 +925,7 @@ func (s *Service) AckPending() {
 // ring: no attempt per write at a path that is full.
 func (s *Service) Pump(now time.Duration) {
 	s.clock = max(s.clock, now)
-	for _, p := range s.peers {
+	for _, p := range s.list {
 		p.full = false
 	}
 	s.pump(now)
