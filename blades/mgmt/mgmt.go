@@ -127,7 +127,7 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 	})
 	h.Events().Subscribe(s.HAMIB().Observe)
 	h.Events().Subscribe(s.HAEvent)
-	err = h.Register(amf.Component{Name: "mgmt-snmp", Unit: unit, Assign: func(a amf.Assignment) {
+	err = h.Register(amf.Component{Name: "mgmt-snmp", Unit: unit, Ready: node.Ready, Assign: func(a amf.Assignment) {
 		// On the HA loop: only quick state changes here; the agent starts in Run.
 		active := a.State == amf.Active
 		node.Do(func(cs *ckpt.Service, now time.Duration) {
