@@ -152,8 +152,14 @@ type Agent struct {
 		rec  checkpointRecord
 	}
 	kick chan struct{}
+	// provisional: the standby took over on its own when isl0 lost carrier (MateLost),
+	// before HA confirms; since provisionalAt.
+	provisional   bool
+	provisionalAt time.Time
+	mateGrace     time.Duration
 
 	ckptWrites, ckptErrors, restores, restoreFails atomic.Uint64
+	fastTakeovers, fastReverts                     atomic.Uint64
 }
 
 // restoreInfo describes the last takeover.
@@ -176,6 +182,9 @@ type AgentConfig struct {
 	Errf  func(string, ...any)
 	// Open opens the bridge (default bridge.Open).
 	Open func(bridge.Config) (*bridge.Bridge, error)
+	// MateGrace is how long a standby that took over on losing isl0's carrier runs the
+	// tree without HA's confirmation before it goes back to holding (default 10 s).
+	MateGrace time.Duration
 }
 
 // NewAgent makes an agent in protected mode that holds the uplinks discarding from the start
@@ -192,7 +201,10 @@ func NewAgent(cfg AgentConfig) *Agent {
 	if cfg.Errf == nil {
 		cfg.Errf = cfg.Logf
 	}
-	return &Agent{shelf: cfg.Shelf, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
+	if cfg.MateGrace <= 0 {
+		cfg.MateGrace = 10 * time.Second
+	}
+	return &Agent{shelf: cfg.Shelf, mateGrace: cfg.MateGrace, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
 		set:  settings{Priority: stp.DefaultPriority, PortCost: map[string]uint32{}, PortPrio: map[string]uint8{}},
 		mode: Protected, want: roleStandby, role: roleStopped, kick: make(chan struct{}, 1)}
 }
@@ -221,7 +233,53 @@ func (a *Agent) SetActive(active bool) {
 	} else {
 		a.want = roleStandby
 	}
+	a.provisional = false // HA has spoken
 	a.mu.Unlock()
+	a.poke()
+}
+
+// MateLost is the standby's fast path: isl0 lost carrier, so the other hub was most likely
+// pulled or died (a hub's death takes its end of isl0 down at once; HA needs its detection
+// time). In protected mode, a standby that holds a checkpoint takes over at once from it,
+// provisionally: HA confirms (SetActive(true)) or, if it has not within the grace time,
+// the hub goes back to holding. Taking over while the mate lives is loop-free: with isl0
+// down nothing joins the two hubs but the uplink LAN, and node blades bridge nothing; the
+// nodes may get broadcasts twice meanwhile.
+func (a *Agent) MateLost() {
+	a.mu.Lock()
+	if a.mode != Protected || a.want != roleStandby || a.role != roleStandby || a.provisional || a.store == nil {
+		a.mu.Unlock()
+		return
+	}
+	store := a.store
+	a.mu.Unlock()
+	if data, _, err := store.Load(); err != nil || data == nil {
+		return // nothing to continue from: a fresh bridge gains nothing over waiting for HA
+	}
+	a.mu.Lock()
+	if a.want != roleStandby || a.provisional {
+		a.mu.Unlock()
+		return
+	}
+	at := time.Now()
+	a.provisional, a.provisionalAt = true, at
+	grace := a.mateGrace
+	a.mu.Unlock()
+	a.fastTakeovers.Add(1)
+	a.logf("stp: isl0 lost carrier: taking over from the checkpoint before HA confirms")
+	time.AfterFunc(grace, func() {
+		a.mu.Lock()
+		revert := a.provisional && a.provisionalAt.Equal(at)
+		if revert {
+			a.provisional = false
+		}
+		a.mu.Unlock()
+		if revert {
+			a.fastReverts.Add(1)
+			a.errf("stp: HA did not confirm the takeover within %v: holding again", grace)
+			a.poke()
+		}
+	})
 	a.poke()
 }
 
@@ -246,6 +304,8 @@ func (a *Agent) desired() (Mode, agentRole) {
 	case a.mode == Off:
 		return a.mode, roleStopped
 	case a.mode == Independent && a.want != roleStopped:
+		return a.mode, roleActive
+	case a.mode == Protected && a.want == roleStandby && a.provisional:
 		return a.mode, roleActive
 	}
 	return a.mode, a.want
@@ -352,7 +412,12 @@ func (a *Agent) openBridge(mode Mode) (*bridge.Bridge, error) {
 	if len(stpPorts) == 0 {
 		return nil, fmt.Errorf("no uplink on this hub (ports %v)", names)
 	}
-	br, err = a.open(bridge.Config{Name: Bridge, Ports: stpPorts, EdgePorts: edges, NoSTP: a.noSTP})
+	br, err = a.open(bridge.Config{Name: Bridge, Ports: stpPorts, EdgePorts: edges, NoSTP: a.noSTP,
+		OnEdgeCarrier: func(name string, up bool) {
+			if name == "isl0" && !up {
+				go a.MateLost() // off the watch goroutine: it reads the checkpoint
+			}
+		}})
 	if err != nil {
 		return nil, err
 	}

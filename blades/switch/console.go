@@ -23,8 +23,10 @@ type View struct {
 	Held          bool          `json:"held"`
 	CheckpointAge time.Duration `json:"checkpoint_age,omitempty"`
 	Takeover      *restoreInfo  `json:"last_takeover,omitempty"`
-	Counters      AgentCounters `json:"counters"`
-	Error         string        `json:"error,omitempty"`
+	// Provisional: this hub took over when isl0 lost carrier and waits for HA to confirm.
+	Provisional bool          `json:"provisional,omitempty"`
+	Counters    AgentCounters `json:"counters"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // AgentCounters are the agent's own counters.
@@ -33,6 +35,8 @@ type AgentCounters struct {
 	CheckpointErrors uint64                 `json:"checkpoint_errors"`
 	Restores         uint64                 `json:"restores"`
 	RestoreFailures  uint64                 `json:"restore_failures"`
+	FastTakeovers    uint64                 `json:"fast_takeovers"` // on isl0 carrier loss
+	FastReverts      uint64                 `json:"fast_reverts"`   // HA did not confirm in time
 	Shell            *bridge.BridgeCounters `json:"shell,omitempty"`
 }
 
@@ -45,7 +49,7 @@ type PortRow struct {
 // Status returns `show stp`.
 func (a *Agent) Status() View {
 	a.mu.Lock()
-	v := View{Mode: a.mode, Role: string(a.role), Error: a.lastErr}
+	v := View{Mode: a.mode, Role: string(a.role), Error: a.lastErr, Provisional: a.provisional}
 	sb, br := a.sb, a.br
 	if a.role == roleActive && !a.restore.At.IsZero() {
 		r := a.restore
@@ -53,7 +57,8 @@ func (a *Agent) Status() View {
 	}
 	a.mu.Unlock()
 	v.Counters = AgentCounters{CheckpointWrites: a.ckptWrites.Load(), CheckpointErrors: a.ckptErrors.Load(),
-		Restores: a.restores.Load(), RestoreFailures: a.restoreFails.Load()}
+		Restores: a.restores.Load(), RestoreFailures: a.restoreFails.Load(),
+		FastTakeovers: a.fastTakeovers.Load(), FastReverts: a.fastReverts.Load()}
 	if br != nil {
 		c := br.BridgeCounters()
 		v.Counters.Shell = &c
@@ -293,7 +298,11 @@ func writeView(w io.Writer, v View) {
 		}
 	}
 	c := v.Counters
-	fmt.Fprintf(w, "checkpoints written %d (errors %d), restores %d (failed %d)\n", c.CheckpointWrites, c.CheckpointErrors, c.Restores, c.RestoreFailures)
+	if v.Provisional {
+		fmt.Fprintln(w, "provisional: took over on isl0 carrier loss, waiting for HA to confirm")
+	}
+	fmt.Fprintf(w, "checkpoints written %d (errors %d), restores %d (failed %d), fast takeovers %d (reverted %d)\n",
+		c.CheckpointWrites, c.CheckpointErrors, c.Restores, c.RestoreFailures, c.FastTakeovers, c.FastReverts)
 }
 
 func writePorts(w io.Writer, rows []PortRow) {

@@ -21,7 +21,11 @@
 // standby restores the state aged by the checkpoint's age (stp.Restore of State.Aged) and
 // continues the same bridge: same identifier, port identifiers, roles, states and timers, so
 // its next hello goes out when the dead hub's would have, and flushes its FDB (addresses
-// learnt across isl0 from the dead hub). For the outside network not to see a new bridge
+// learnt across isl0 from the dead hub). The standby does not wait for HA's detection time
+// when isl0 loses carrier (a pulled hub takes its end down at once): it takes over from the
+// checkpoint right then, provisionally, until HA confirms or, after a grace time, it holds
+// again (Agent.MateLost; loop-free even if the mate lives, since isl0 is down). For the
+// outside network not to see a new bridge
 // port, the two hubs' uplinks must face the same LAN (a Y-cable, an optical splitter, or a
 // shared segment of the core network); the QEMU tests join them so.
 //

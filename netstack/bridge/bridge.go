@@ -103,6 +103,10 @@ type Config struct {
 	// put them back whenever the kernel changes them (in user mode it makes
 	// a port blocking on carrier up). No BPDUs are sent or read on them.
 	EdgePorts []string
+	// OnEdgeCarrier, when set, is told when an edge port's carrier changes while Run or Hold
+	// watches the links (the switch blade's standby hub watches isl0: its mate was pulled).
+	// It runs on the watch goroutine and must not block.
+	OnEdgeCarrier func(name string, up bool)
 }
 
 // Bridge is a Linux bridge driven by a user-space STP agent: the rtnetlink

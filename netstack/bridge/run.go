@@ -206,9 +206,13 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 	for _, p := range b.ports {
 		byIndex[p.index] = p
 	}
-	edge := map[uint32]bool{}
+	edge := map[uint32]*port{}
+	edgeUp := map[uint32]bool{}
 	for _, e := range b.edges {
-		edge[e.index] = true
+		edge[e.index] = e
+		if l, err := b.portLink(e); err == nil {
+			edgeUp[e.index] = carrier(l)
+		}
 	}
 	for {
 		msgs, _, err := c.Receive()
@@ -239,8 +243,15 @@ func (b *Bridge) watchLinks(ctx context.Context, c *rtnetlink.Conn, sb *stp.Brid
 			if !ok {
 				continue
 			}
-			if edge[l.Index] {
+			if e, ok := edge[l.Index]; ok {
 				ours = true
+				c := carrier(*l)
+				if c != edgeUp[l.Index] {
+					edgeUp[l.Index] = c
+					if f := b.cfg.OnEdgeCarrier; f != nil {
+						f(e.Name, c)
+					}
+				}
 				continue
 			}
 			p, ok := byIndex[l.Index]
