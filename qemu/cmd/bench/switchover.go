@@ -211,6 +211,25 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 				return err
 			}
 		}
+		// Every blade is in the quorum partition: a kill must test the switchover, not a
+		// shelf still rejoining after a reboot.
+		if err := poll("every blade in quorum", 3*time.Minute, func() error {
+			for _, slot := range []int{1, 2, 3, 4} {
+				out, err := s.Exec(ctx, slot, "show ha json")
+				var v struct {
+					InQuorum bool `json:"in_quorum"`
+				}
+				if err == nil {
+					err = json.Unmarshal([]byte(out), &v)
+				}
+				if err != nil || !v.InQuorum {
+					return fmt.Errorf("slot %d not in quorum (%v)", slot, err)
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		// Traffic flows and the core is out of any topology change.
 		return poll("steady traffic, core without topology change", 3*time.Minute, func() error {
 			for _, hub := range []int{1, 2} {
@@ -269,7 +288,11 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		if tc {
 			res.tcKills++
 		}
-		fmt.Fprintf(os.Stderr, "switchover %s: kill %d of hub %d: upstream gap %v, core topology change %v\n", mode, i+1, dead, gap.Round(time.Millisecond), tc)
+		how := ""
+		if v, err := view(survivor); err == nil {
+			how = fmt.Sprintf(" (hub %d: %s, fast takeovers %d, reverted %d)", survivor, v.Role, v.Counters.FastTakeovers, v.Counters.FastReverts)
+		}
+		fmt.Fprintf(os.Stderr, "switchover %s: kill %d of hub %d: upstream gap %v, core topology change %v%s\n", mode, i+1, dead, gap.Round(time.Millisecond), tc, how)
 		if err := s.Restart(ctx, dead); err != nil {
 			return res, err
 		}
