@@ -132,8 +132,17 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, err
 			}
 		}
 		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
+		rejoin := time.Now()
 		if err := s.Restart(ctx, active); err != nil {
 			return rep, err
+		}
+		// The pulled blade's return must not disturb the service: the longest gap while it
+		// boots and rejoins as the standby.
+		if err := standbyReady(active); err != nil {
+			return rep, err
+		}
+		if g, err := farend.Gap(p.Answers(), rejoin, time.Now().Add(-50*time.Millisecond)); err == nil {
+			fmt.Fprintf(os.Stderr, "  slot %d back as standby after %v; longest gap meanwhile %v\n", active, time.Since(rejoin).Round(100*time.Millisecond), g.Round(time.Millisecond))
 		}
 	}
 	ms := func(q float64) float64 {
