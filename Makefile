@@ -18,7 +18,7 @@ PKGS_UNIT  = $(filter-out $(PKGS_VM),$(PKGS_NOFW))
 TEST_FLAGS ?=
 
 .PHONY: all deps kernel firmware image images shelf test test-unit test-firmware test-vm vet fmt-check \
-	bench bench-boot bench-shelf bench-failover bench-ckpt bench-dba bench-snmp keys clean
+	bench bench-boot bench-shelf bench-failover bench-switchover bench-ckpt bench-dba bench-snmp keys clean
 
 all: images
 
@@ -93,7 +93,7 @@ test: deps fmt-check vet images test-firmware
 	$(GO) test -timeout 30m $(TEST_FLAGS) $(PKGS_UNIT)
 	CGOA_REQUIRE_VM=1 $(GO) test -p 1 -timeout 45m $(TEST_FLAGS) $(PKGS_VM)
 
-bench: bench-boot bench-shelf bench-failover bench-ckpt bench-dba bench-snmp
+bench: bench-boot bench-shelf bench-failover bench-switchover bench-ckpt bench-dba bench-snmp
 
 bench-boot: deps images
 	$(GO) run ./qemu/cmd/bench boot -o build/bench/boot.json
@@ -112,6 +112,10 @@ bench-failover: deps
 
 # Checkpoint replication between two processes in network namespaces over veth, with raw
 # TCP over the same veth as the peer.
+# 20 pulls of the active hub (protected STP), then the unprotected peer (plain 802.1D on both hubs).
+bench-switchover: deps images
+	$(GO) run ./qemu/cmd/bench switchover -kills 20 -o build/bench/switchover.json
+
 bench-ckpt: deps
 	@mkdir -p build/bench
 	CGOA_BENCH_CKPT=$(CURDIR)/build/bench/ckpt.json $(GO) test -run '^TestBenchCkpt$$' -v -count=1 -timeout 20m ./ha/ckpt/
