@@ -111,3 +111,34 @@ func TestRenewalsBatched(t *testing.T) {
 		t.Errorf("holders changed in a quiet shelf: %s, were %s", got, holdersBefore)
 	}
 }
+
+// TestStandbyReturnKeepsActive: a standby that dies and comes back (a new
+// incarnation joining, its voter in quarantine) never interrupts the
+// active: the mgmt group has exactly one holder at every event.
+func TestStandbyReturnKeepsActive(t *testing.T) {
+	for seed := uint64(30); seed < 40; seed++ {
+		s := newSimShelf(t, shelfConfig(), seed)
+		settle(t, s)
+		h := holders(s, "mgmt")
+		if len(h) != 1 {
+			t.Fatalf("seed %d: settled holders %v", seed, h)
+		}
+		active := h[0]
+		standby := uint8(7) - active
+		var gaps int
+		check := s.loop.AfterEvent
+		s.loop.AfterEvent = func() {
+			check()
+			if h := holders(s, "mgmt"); len(h) != 1 || h[0] != active {
+				gaps++
+			}
+		}
+		s.kill(standby)
+		s.loop.RunFor(500 * time.Millisecond)
+		s.start(standby)
+		s.loop.RunFor(2 * time.Second)
+		if gaps > 0 {
+			t.Errorf("seed %d: the active slot %d lost or shared the assignment at %d events while slot %d left and rejoined", seed, active, gaps, standby)
+		}
+	}
+}
