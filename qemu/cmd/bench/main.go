@@ -261,6 +261,57 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 		pssKiB += kib
 	}
 
+	// Idle cost: the host CPU each blade's QEMU burns on a settled, quiet shelf (every
+	// wakeup of an emulated blade costs host CPU; this is what leaves room for heartbeats).
+	for slot := range s.Pids() {
+		for {
+			out, err := s.Exec(ctx, slot, "show ha json")
+			var v struct {
+				InQuorum bool `json:"in_quorum"`
+			}
+			if err == nil && json.Unmarshal([]byte(out), &v) == nil && v.InQuorum {
+				break
+			}
+			if ctx.Err() != nil {
+				return rep, fmt.Errorf("slot %d never in quorum: %w", slot, ctx.Err())
+			}
+			time.Sleep(200 * time.Millisecond) // poll interval
+		}
+	}
+	cpuOf := func() (map[int]float64, error) {
+		m := map[int]float64{}
+		for slot, pid := range s.Pids() {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				return nil, err
+			}
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			if len(f) < 13 {
+				return nil, fmt.Errorf("slot %d: short /proc stat", slot)
+			}
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			m[slot] = (ut + st) / 100 // USER_HZ
+		}
+		return m, nil
+	}
+	c0, err := cpuOf()
+	if err != nil {
+		return rep, err
+	}
+	t0 := time.Now()
+	time.Sleep(20 * time.Second) // the measurement window
+	c1, err := cpuOf()
+	if err != nil {
+		return rep, err
+	}
+	var idle []float64
+	for slot, v := range c1 {
+		pct := 100 * (v - c0[slot]) / time.Since(t0).Seconds()
+		idle = append(idle, pct)
+		fmt.Fprintf(os.Stderr, "slot %d idle: %.1f%% of a host core\n", slot, pct)
+	}
+
 	// Round trips the way `shelf exec` makes them: a control-socket
 	// connection per command, through the supervisor, to the console.
 	srv, err := shelf.Serve(s)
@@ -286,6 +337,7 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 		{Metric: "shelf.rss", Unit: "MiB", Value: round(float64(rssKiB)/1024, 1), Samples: len(s.Pids())},
 		{Metric: "shelf.pss", Unit: "MiB", Value: round(float64(pssKiB)/1024, 1), Samples: len(s.Pids())},
 		{Metric: "shelf.exec_rtt", Unit: "ms", Value: round(median(rtts), 2), Samples: len(rtts)},
+		{Metric: "shelf.idle_cpu", Unit: "% of a host core per blade (median, 20 s window)", Value: round(median(idle), 1), Samples: len(idle)},
 	}
 	return rep, nil
 }
