@@ -200,20 +200,22 @@ func TestFollowsActiveHub(t *testing.T) {
 	hub.Store(2)
 	eventually(t, 5*time.Second, "traffic via base1 with hub 2 active", devIs("base1"))
 	w1.expect(t, mac1)
-	var routes []struct {
-		Dev    string `json:"dev"`
-		Metric int    `json:"metric"`
-	}
-	if err := json.Unmarshal([]byte(run(t, "ip", "-n", node, "-j", "route", "show", "169.254.3.0/24")), &routes); err != nil {
-		t.Fatal(err)
-	}
-	metrics := map[string]int{}
-	for _, r := range routes {
-		metrics[r.Dev] = r.Metric
-	}
-	if len(routes) != 2 || metrics["base1"] != PreferredMetric || metrics["base0"] != FallbackMetric {
-		t.Fatalf("routes of the shared prefix %+v, want base1 metric %d, base0 metric %d", routes, PreferredMetric, FallbackMetric)
-	}
+	// The preferred route moves first; the other channel's comes back as the fallback.
+	eventually(t, 5*time.Second, fmt.Sprintf("routes of the shared prefix: base1 metric %d, base0 metric %d", PreferredMetric, FallbackMetric), func() (bool, string) {
+		var routes []struct {
+			Dev    string `json:"dev"`
+			Metric int    `json:"metric"`
+		}
+		out := run(t, "ip", "-n", node, "-j", "route", "show", "169.254.3.0/24")
+		if err := json.Unmarshal([]byte(out), &routes); err != nil {
+			t.Fatal(err)
+		}
+		metrics := map[string]int{}
+		for _, r := range routes {
+			metrics[r.Dev] = r.Metric
+		}
+		return len(routes) == 2 && metrics["base1"] == PreferredMetric && metrics["base0"] == FallbackMetric, out
+	})
 
 	// Hub 2 pulled: base1 loses carrier before HA notices; traffic moves to base0 at once.
 	run(t, "ip", "-n", hubs, "link", "set", "h1", "down")
