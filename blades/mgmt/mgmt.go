@@ -87,7 +87,7 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 		node.Close()
 	}()
 	store := newCkptStore(node)
-	go store.watch(ctx, 100*time.Millisecond)
+	go store.Watch(ctx, 100*time.Millisecond)
 	var ck Checkpoint = store
 	if ks, ok := any(h).(shelfKeyer); ok {
 		if ck, err = SealCheckpoint(store, ks.ShelfKey()); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cgoa/cgoa/blades/blade"
@@ -104,8 +103,8 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 	}
 	ctx := b.Context()
 	stopTrack := node.Track(h, shelf.GroupSwitch, 20*time.Millisecond)
-	store := newCkptStore(node)
-	go store.watch(ctx, 50*time.Millisecond)
+	store := ckpt.NewSection(node, ckptName, ckptSection)
+	go store.Watch(ctx, 50*time.Millisecond)
 	go func() {
 		<-ctx.Done()
 		stopTrack()
@@ -132,56 +131,4 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 		})
 		r.agent.SetActive(active)
 	}})
-}
-
-// ckptStore is the agent's Store in the switch group's checkpoint.
-type ckptStore struct {
-	node *ckpt.Node
-
-	mu      sync.Mutex
-	lastSeq uint64
-	seen    time.Time // local time at which the replicated stream last moved
-}
-
-func newCkptStore(node *ckpt.Node) *ckptStore { return &ckptStore{node: node, seen: time.Now()} }
-
-func (c *ckptStore) Save(ctx context.Context, data []byte, sync bool) error {
-	_, err := c.node.Write(ctx, ckptName, ckptSection, data, sync)
-	return err
-}
-
-func (c *ckptStore) Load() ([]byte, time.Time, error) {
-	c.observe()
-	data, err := c.node.Read(ckptName, ckptSection)
-	if errors.Is(err, ckpt.ErrNoCheckpoint) || errors.Is(err, ckpt.ErrNoSection) {
-		return nil, time.Time{}, nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return data, c.seen, err
-}
-
-// observe notes when the replicated stream last advanced: on the standby, on its own clock,
-// the moment the state it holds was current, late by at most the watch period plus the
-// replication delay (so a restored state's timers run slightly behind the dead active's).
-func (c *ckptStore) observe() {
-	seq := c.node.Status().Seq
-	c.mu.Lock()
-	if seq != c.lastSeq {
-		c.lastSeq, c.seen = seq, time.Now()
-	}
-	c.mu.Unlock()
-}
-
-func (c *ckptStore) watch(ctx context.Context, period time.Duration) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.observe()
-		}
-	}
 }

@@ -190,6 +190,14 @@ func (n *Node) Read(ckpt, section string) ([]byte, error) {
 	return append([]byte(nil), d...), err
 }
 
+// Seq is the sequence number of the last record written or applied here
+// (cheap: no status is built).
+func (n *Node) Seq() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.svc.Seq()
+}
+
 // Status returns `show ckpt` data.
 func (n *Node) Status() Status {
 	n.mu.Lock()
