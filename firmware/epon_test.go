@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgoa/cgoa/blades/epon/onu"
+	nsutil "github.com/cgoa/cgoa/netstack/netns"
 	"github.com/cgoa/cgoa/netstack/ponlink"
 	"github.com/cgoa/cgoa/qemu/vm"
 )
@@ -29,7 +30,7 @@ func TestProcessModeEPON(t *testing.T) {
 	ns.ip(t, "link", "add", "pon0", "type", "veth", "peer", "name", "pon0-far")
 	ns.ip(t, "link", "set", "pon0-far", "up")
 	var nic *ponlink.NIC
-	if err := inNetns(string(ns), func() error {
+	if err := nsutil.Do(nsutil.Named(string(ns)), func() error {
 		var err error
 		nic, err = ponlink.OpenNIC("pon0-far")
 		return err

@@ -7,13 +7,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	nsutil "github.com/cgoa/cgoa/netstack/netns"
 )
 
 // backplane is a dual-star backplane made of network namespaces: one "hubs" namespace with
@@ -135,7 +134,7 @@ type prober struct {
 func startProber(t *testing.T, ns, target string) *prober {
 	t.Helper()
 	var conn *net.UDPConn
-	err := inNetns(ns, func() error {
+	err := nsutil.Do(nsutil.Named(ns), func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(169, 254, 3, 250)})
 		conn = c
 		return err
@@ -189,39 +188,4 @@ func (p *prober) waitAnswer(ctx context.Context, t *testing.T, ok func(string) b
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-}
-
-// inNetns runs f on a thread switched into namespace ns, then switches the thread back; sockets
-// made in f stay in ns. The thread must not die: a process started with Pdeathsig from it
-// (the firmware under test) would be killed with it.
-func inNetns(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread() // back home: the thread may serve other goroutines
-		} // else: stay locked, and the thread ends with this goroutine
-		errc <- ferr
-	}()
-	return <-errc
 }

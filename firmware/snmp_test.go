@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/blades/epon/onu"
+	nsutil "github.com/cgoa/cgoa/netstack/netns"
 	"github.com/cgoa/cgoa/netstack/ponlink"
 )
 
@@ -489,7 +490,7 @@ func startTrapd(ctx context.Context, t *testing.T, ns, addr string) <-chan strin
 func startONUs(t *testing.T, ns, far string, macs []net.HardwareAddr) *onu.Emulator {
 	t.Helper()
 	var nic *ponlink.NIC
-	if err := inNetns(ns, func() error {
+	if err := nsutil.Do(nsutil.Named(ns), func() error {
 		var err error
 		nic, err = ponlink.OpenNIC(far)
 		return err

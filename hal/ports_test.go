@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 // TestPortsInNetns exercises the netlink side of the process backend in a namespace the test
@@ -28,21 +27,7 @@ func TestPortsInNetns(t *testing.T) {
 	if out, err := exec.Command("ip", "-n", ns, "link", "add", "base0", "type", "veth", "peer", "name", "far0").CombinedOutput(); err != nil {
 		t.Fatalf("veth: %v %s", err, out)
 	}
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // this thread ends in the namespace; it is not given back
-		fd, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err == nil {
-			err = unix.Setns(fd, unix.CLONE_NEWNET)
-			unix.Close(fd)
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- portsChecks(ns)
-	}()
-	if err := <-done; err != nil {
+	if err := netns.Do(netns.Named(ns), func() error { return portsChecks(ns) }); err != nil {
 		t.Fatal(err)
 	}
 }

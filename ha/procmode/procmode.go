@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +31,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 // Require skips t unless namespaces can be made here.
@@ -200,7 +201,7 @@ func (s *Shelf) link(ns, ifname, hub, hubIf, addr string) {
 // "active <id>" until the returned function is called.
 func (s *Shelf) responder(ns string, id uint8) (func(), error) {
 	var c *net.UDPConn
-	err := inNetns(ns, func() error {
+	err := netns.Do(netns.Named(ns), func() error {
 		var err error
 		c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: Probe})
 		return err
@@ -348,32 +349,6 @@ type Answer struct {
 	Slot uint8
 }
 
-// inNetns runs f on a thread switched into namespace ns; sockets made in f
-// stay in ns.
-func inNetns(ns string, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("setns %s: %w", ns, err)
-	}
-	ferr := f()
-	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-		// The thread is stuck in the wrong namespace: do not give it back.
-		runtime.Goexit()
-	}
-	return ferr
-}
-
 // NewProber opens the prober socket for the slots' probe ports.
 func (s *Shelf) NewProber(slots ...uint8) *Prober {
 	s.t.Helper()
@@ -388,7 +363,7 @@ func (s *Shelf) NewProber(slots ...uint8) *Prober {
 func (s *Shelf) NewProberTo(targets ...netip.AddrPort) *Prober {
 	s.t.Helper()
 	p := &Prober{targets: targets}
-	err := inNetns(s.prober, func() error {
+	err := netns.Do(netns.Named(s.prober), func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(proberIP)})
 		p.conn = c
 		return err

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 
 	"sync/atomic"
 	"time"
 
+	"github.com/cgoa/cgoa/netstack/netns"
 	"github.com/cgoa/cgoa/stp"
 	"github.com/jsimonetti/rtnetlink/v2"
 	"github.com/jsimonetti/rtnetlink/v2/driver"
@@ -311,7 +311,7 @@ func (b *Bridge) open() error {
 			return err
 		}
 	}
-	return inNetNS(b.cfg.NetNS, b.openSockets)
+	return netns.Do(b.cfg.NetNS, b.openSockets)
 }
 
 func (b *Bridge) openSockets() error {
@@ -333,47 +333,6 @@ func (b *Bridge) openSockets() error {
 		}
 	}
 	return nil
-}
-
-// inNetNS runs fn on a thread that has entered the network namespace at
-// path, so that the sockets fn opens live there. A dedicated goroutine
-// holds the thread: if switching back fails, the goroutine ends still
-// locked and the runtime discards the thread.
-func inNetNS(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("leave %s: %w", path, err))
-			return // thread stays locked: the runtime discards it
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 func (b *Bridge) linkByName(name string) (rtnetlink.LinkMessage, error) {

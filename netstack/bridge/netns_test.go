@@ -12,6 +12,8 @@ import (
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 // requireNetNS skips the test unless it can make network namespaces.
@@ -87,7 +89,7 @@ func rawSocket(t *testing.T, ns netNS, ifname string) (*packet.Conn, net.Hardwar
 		c   *packet.Conn
 		mac net.HardwareAddr
 	)
-	err := inNetNS(ns.path, func() error {
+	err := netns.Do(ns.path, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 // Tap relays frames between an Endpoint and a Linux tap device, so that a host network
@@ -40,20 +41,20 @@ type TapCounters struct {
 	Errors  uint64 // failed writes to the tap, failed sends to the blade
 }
 
-// NewTap makes tap device name in network namespace netns (a name under /run/netns; ""
+// NewTap makes tap device name in network namespace ns (a name under /run/netns; ""
 // means the caller's namespace) and relays between it and ep, whose handler it replaces.
-func NewTap(ep *Endpoint, name, netns string) (*Tap, error) {
+func NewTap(ep *Endpoint, name, ns string) (*Tap, error) {
 	if len(name) == 0 || len(name) >= unix.IFNAMSIZ {
 		return nil, fmt.Errorf("farend: tap %q: name must be 1..%d characters", name, unix.IFNAMSIZ-1)
 	}
 	var fd int
-	err := inNetns(netns, func() error {
+	err := netns.Do(nsPath(ns), func() error {
 		var err error
 		fd, err = openTap(name)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("farend: tap %s in %q: %w", name, netns, err)
+		return nil, fmt.Errorf("farend: tap %s in %q: %w", name, ns, err)
 	}
 	t := &Tap{ep: ep, name: name, f: os.NewFile(uintptr(fd), "/dev/net/tun:"+name), done: make(chan struct{})}
 	ep.SetHandler(t.fromBlade)
@@ -78,41 +79,12 @@ func openTap(name string) (int, error) {
 	return fd, nil
 }
 
-// inNetns runs f on a thread switched into namespace ns and switches it back; a thread
-// that cannot be switched back is not returned to the runtime.
-func inNetns(ns string, f func() error) error {
-	if ns == "" {
-		return f()
+// nsPath is the path of namespace name ("" : the caller's).
+func nsPath(name string) string {
+	if name == "" {
+		return ""
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := f()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
+	return netns.Named(name)
 }
 
 // Name is the tap device's name.

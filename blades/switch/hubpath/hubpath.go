@@ -27,7 +27,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +36,8 @@ import (
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 // Metrics of the connected routes of a shared prefix.
@@ -325,7 +326,7 @@ func (p *Path) setRoutes(c *rtnetlink.Conn, idx [2]uint32, pref int, shared []ne
 
 // announce sends a gratuitous ARP reply for each shared address from port.
 func (p *Path) announce(port string, shared []netip.Prefix) error {
-	return inNetNS(p.cfg.NetNS, func() error {
+	return netns.Do(p.cfg.NetNS, func() error {
 		ifi, err := net.InterfaceByName(port)
 		if err != nil {
 			return err
@@ -347,40 +348,4 @@ func (p *Path) announce(port string, shared []netip.Prefix) error {
 		}
 		return nil
 	})
-}
-
-// inNetNS runs fn on a thread in the namespace at path ("" : the caller's).
-func inNetNS(path string, fn func() error) error {
-	if path == "" {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }

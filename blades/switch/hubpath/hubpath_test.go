@@ -18,6 +18,8 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns"
 )
 
 func TestPreferred(t *testing.T) {
@@ -69,7 +71,7 @@ type arpWatch struct {
 func watchARP(t *testing.T, ns, ifname string, addr netip.Addr) *arpWatch {
 	t.Helper()
 	w := &arpWatch{senders: make(chan net.HardwareAddr, 16)}
-	err := inNetNS("/var/run/netns/"+ns, func() error {
+	err := netns.Do(netns.Named(ns), func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err

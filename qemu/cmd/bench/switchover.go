@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	switchblade "github.com/cgoa/cgoa/blades/switch"
+	"github.com/cgoa/cgoa/netstack/netns"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/shelf"
 	"github.com/cgoa/cgoa/qemu/topology"
@@ -399,38 +399,13 @@ func newSwitchoverCore(s *shelf.Shelf) (*switchoverCore, error) {
 
 // listen opens a packet socket on the sink, in the namespace.
 func (c *switchoverCore) listen() error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open("/run/netns/"+c.ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
+	return netns.Do(netns.Named(c.ns), func() error {
 		ifi, err := net.InterfaceByName("sink")
 		if err == nil {
 			c.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
 		}
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+		return err
+	})
 }
 
 // read records the arrival of every frame from the traffic source that K forwarded.
