@@ -96,12 +96,26 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 	if r.agent == nil {
 		return errors.New("stp: agent not started")
 	}
-	id := b.HW.Identity
-	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot)})
-	if err != nil {
+	ctx := b.Context()
+	if _, err := attachHA(ctx, h, b.HW.Identity.Slot, r.agent, b.Log.Errorf); err != nil {
 		return err
 	}
-	ctx := b.Context()
+	// BRIDGE-MIB on the mgmt blades: the snapshot and new-root/topology-change events.
+	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error { return statefeed.PublishSTP(ctx, h, r.agent.Snapshot) })
+	return nil
+}
+
+// attachHA gives hub slot's agent its checkpoint (a ckpt node following the switch group, the
+// STP section as the agent's store) and registers the unit's "switch-stp" component, until
+// ctx ends. The component's readiness gate is the node's: a hub whose replica of the active's
+// tree is not in sync does not take a free active assignment while an in-sync hub lives (it
+// would start the shelf's bridge afresh, and the network outside would re-converge), and
+// does not count as the standby meanwhile.
+func attachHA(ctx context.Context, h *ha.Blade, slot int, agent *Agent, errf func(string, ...any)) (*ckpt.Node, error) {
+	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(slot)})
+	if err != nil {
+		return nil, err
+	}
 	stopTrack := node.Track(h, shelf.GroupSwitch, 20*time.Millisecond)
 	store := ckpt.NewSection(node, ckptName, ckptSection)
 	go store.Watch(ctx, 50*time.Millisecond)
@@ -110,11 +124,9 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 		stopTrack()
 		node.Close()
 	}()
-	r.agent.SetStore(store)
-	// BRIDGE-MIB on the mgmt blades: the snapshot and new-root/topology-change events.
-	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error { return statefeed.PublishSTP(ctx, h, r.agent.Snapshot) })
-	unit := shelf.UnitName(shelf.GroupSwitch, id.Slot)
-	return h.Register(amf.Component{Name: "switch-stp", Unit: unit, Assign: func(a amf.Assignment) {
+	agent.SetStore(store)
+	unit := shelf.UnitName(shelf.GroupSwitch, slot)
+	err = h.Register(amf.Component{Name: "switch-stp", Unit: unit, Ready: node.Ready, Assign: func(a amf.Assignment) {
 		// On the HA loop: record the wish; the agent's loop acts.
 		active := a.State == amf.Active
 		node.Do(func(cs *ckpt.Service, now time.Duration) {
@@ -125,10 +137,14 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 			if !cs.Active() {
 				cs.Promote(now)
 				if err := cs.Open(now, ckptName, ckptRetention); err != nil {
-					b.Log.Errorf("stp: checkpoint %s: %v", ckptName, err)
+					errf("stp: checkpoint %s: %v", ckptName, err)
 				}
 			}
 		})
-		r.agent.SetActive(active)
+		agent.SetActive(active)
 	}})
+	if err != nil {
+		return nil, err
+	}
+	return node, nil
 }
