@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/epon/olt"
+	"github.com/cgoa/cgoa/blades/switch/hubpath"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/netstack/ponlink"
 )
@@ -40,6 +42,7 @@ type EPON struct {
 	mu    sync.Mutex
 	hooks []func(olt.Alarm)
 	pons  *pons
+	up    *Upstream
 }
 
 // New returns the role, to add alarm hooks to before the blade starts.
@@ -54,11 +57,14 @@ func (e *EPON) Role() blade.Role {
 // transport (blades/statefeed), which serve them as DOT3-EPON-MIB and traps.
 func (e *EPON) startHA(b *blade.Blade, h *ha.Blade) error {
 	e.mu.Lock()
-	p := e.pons
+	p, up := e.pons, e.up
 	e.mu.Unlock()
 	if p == nil {
 		return fmt.Errorf("epon: state feed: the role has not started")
 	}
+	// Upstream data leaves on the base channel toward the active hub.
+	path := hubpath.Follow(b, h)
+	up.SetVia(path.Current)
 	feed := NewEPONFeed(h, func() []OLTSource {
 		var out []OLTSource
 		for _, o := range p.sorted() {
@@ -112,6 +118,7 @@ type pons struct {
 	olts map[string]*olt.OLT
 	nics map[string]*ponlink.NIC
 	role *EPON
+	up   *Upstream // upstream data frames to the backplane
 }
 
 func (e *EPON) start(b *blade.Blade) error {
@@ -119,10 +126,19 @@ func (e *EPON) start(b *blade.Blade) error {
 	if err != nil {
 		return err
 	}
-	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e}
+	var base []string
+	for _, pt := range ports {
+		if pt.Name == "base0" || pt.Name == "base1" {
+			base = append(base, pt.Name)
+		}
+	}
+	slices.Sort(base)
+	up := NewUpstream(base, "", UpstreamQueue)
+	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e, up: up}
 	e.mu.Lock()
-	e.pons = p
+	e.pons, e.up = p, up
 	e.mu.Unlock()
+	b.Supervise(b.Context(), "epon-upstream", up.Run)
 	for _, pt := range ports {
 		if !strings.HasPrefix(pt.Name, "pon") {
 			continue
@@ -154,6 +170,7 @@ func (p *pons) run(ctx context.Context, b *blade.Blade, name string, mac net.Har
 		return err
 	}
 	o.OnAlarm = func(a olt.Alarm) { p.role.publish(b.Log, a) }
+	o.OnData = func(_ uint16, frame []byte, _ int64) { p.up.Frame(frame) }
 	p.mu.Lock()
 	p.olts[name] = o
 	p.nics[name] = nic
@@ -241,6 +258,8 @@ func (p *pons) registerCommands(b *blade.Blade) {
 			}
 			tw.Flush()
 		})
+	c.View([]string{"show", "upstream"}, "", "ONU upstream data forwarded to the backplane: channel, counters", 0, 0,
+		func([]string) (any, error) { return p.up.View(), nil }, writeUpstream)
 	c.Action([]string{"onu", "deregister"}, "PON LLID|MAC", "deregister an ONU (it may register again)", 2, 2,
 		func(w io.Writer, args []string) error {
 			o, err := p.get(args[0])

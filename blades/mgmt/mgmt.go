@@ -27,6 +27,7 @@ import (
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
 	"github.com/cgoa/cgoa/blades/statefeed"
+	"github.com/cgoa/cgoa/blades/switch/hubpath"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/ckpt"
@@ -50,6 +51,9 @@ func Role() blade.Role {
 }
 
 func startHA(b *blade.Blade, h *ha.Blade) error {
+	// The management address sits on both base channels: its traffic leaves toward the
+	// active hub (show hubpath).
+	hubpath.Follow(b, h)
 	svc := NewService(b, h, BasePorts)
 	unit := shelf.UnitName(shelf.GroupMgmt, b.HW.Identity.Slot)
 	if err := h.Register(amf.Component{Name: "mgmt-address", Unit: unit, Assign: svc.Assign}); err != nil {

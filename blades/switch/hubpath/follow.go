@@ -1,6 +1,8 @@
 package hubpath
 
 import (
+	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -11,30 +13,50 @@ import (
 )
 
 // Follow runs a Path on node blade b for as long as the blade lives, following the switch
-// group's active unit in h's view (read every 50 ms off the HA loop), as component
-// "hubpath". It returns the Path (for counters).
+// group's active unit in h's view (read every 50 ms off the HA loop, from the one group's
+// status: cheap), as component "hubpath", and registers `show hubpath [json]` on the blade's
+// console. It returns the Path (for the channel in use and counters).
 func Follow(b *blade.Blade, h *ha.Blade) *Path {
 	var hub atomic.Int64
-	stop := make(chan struct{})
+	ctx := b.Context()
 	go func() {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			w, _ := ckpt.Roles(h.Status().Status, shelf.GroupSwitch)
-			hub.Store(int64(w))
+			if g, self, _, ok := h.Group(shelf.GroupSwitch); ok {
+				w, _ := ckpt.GroupRoles(g, self)
+				hub.Store(int64(w))
+			}
 			select {
-			case <-stop:
+			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 		}
 	}()
 	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, Logf: b.Log.Printf})
-	ctx := b.Context()
-	go func() {
-		<-ctx.Done()
-		close(stop)
-	}()
 	b.Supervise(ctx, "hubpath", p.Run)
+	b.Console.View([]string{"show", "hubpath"}, "", "the base channel node traffic takes (toward the active hub)", 0, 0,
+		func([]string) (any, error) { return p.View(), nil }, WriteView)
 	return p
+}
+
+// WriteView prints a View (a *View or View) as text.
+func WriteView(w io.Writer, v any) {
+	var pv View
+	switch x := v.(type) {
+	case View:
+		pv = x
+	case *View:
+		pv = *x
+	default:
+		return
+	}
+	cur := pv.Current
+	if cur == "" {
+		cur = "(undecided)"
+	}
+	fmt.Fprintf(w, "traffic via %s (active hub %d; carrier %s %v, %s %v; shared %s)\n", cur, pv.ActiveHub,
+		pv.Ports[0], pv.Carrier[0], pv.Ports[1], pv.Carrier[1], pv.Shared)
+	fmt.Fprintf(w, "changes %d, gratuitous ARPs %d, errors %d\n", pv.Changes, pv.GARPs, pv.Errors)
 }

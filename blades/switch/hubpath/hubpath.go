@@ -84,6 +84,31 @@ type Path struct {
 
 	mu   sync.Mutex
 	pref int // -1 until the first decision
+	last state
+}
+
+// View is what `show hubpath` prints: the channel in use and why.
+type View struct {
+	Current   string    `json:"current"`    // preferred channel ("" before the first decision)
+	ActiveHub int       `json:"active_hub"` // slot active in the switch group (0: unknown)
+	Ports     [2]string `json:"ports"`
+	Carrier   [2]bool   `json:"carrier"`
+	Shared    string    `json:"shared"` // addresses on both channels, whose routes it steers
+	Changes   uint64    `json:"changes"`
+	GARPs     uint64    `json:"garps"`
+	Errors    uint64    `json:"errors"`
+}
+
+// View returns the path's state.
+func (p *Path) View() View {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v := View{ActiveHub: p.last.hub, Ports: p.cfg.Ports, Carrier: p.last.carrier, Shared: p.last.shared,
+		Changes: p.Changes.Load(), GARPs: p.GARPs.Load(), Errors: p.Errors.Load()}
+	if p.pref >= 0 {
+		v.Current = p.cfg.Ports[p.pref]
+	}
+	return v
 }
 
 // New makes a Path.
@@ -178,6 +203,9 @@ func (p *Path) Run(ctx context.Context) error {
 			}
 		}
 		last = p.reconcile(conn, last)
+		p.mu.Lock()
+		p.last = last
+		p.mu.Unlock()
 	}
 }
 

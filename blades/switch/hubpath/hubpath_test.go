@@ -199,6 +199,10 @@ func TestFollowsActiveHub(t *testing.T) {
 	eventually(t, 5*time.Second, "traffic via base0 with hub 1 active", devIs("base0"))
 	w0.expect(t, mac0)
 
+	eventually(t, 5*time.Second, "View with hub 1 active", func() (bool, string) {
+		v := p.View()
+		return v.Current == "base0" && v.ActiveHub == 1 && v.Carrier == [2]bool{true, true}, fmt.Sprintf("%+v", v)
+	})
 	hub.Store(2)
 	eventually(t, 5*time.Second, "traffic via base1 with hub 2 active", devIs("base1"))
 	w1.expect(t, mac1)
@@ -223,6 +227,16 @@ func TestFollowsActiveHub(t *testing.T) {
 	run(t, "ip", "-n", hubs, "link", "set", "h1", "down")
 	eventually(t, 5*time.Second, "traffic via base0 when base1 loses carrier", devIs("base0"))
 	w0.expect(t, mac0)
+	// show hubpath says so: the channel toward the pulled (still active) hub has no carrier.
+	eventually(t, 5*time.Second, "View after hub 2's channel lost carrier", func() (bool, string) {
+		v := p.View()
+		return v.Current == "base0" && v.ActiveHub == 2 && v.Carrier == [2]bool{true, false} && v.Shared != "", fmt.Sprintf("%+v", v)
+	})
+	var text strings.Builder
+	WriteView(&text, p.View())
+	if !strings.HasPrefix(text.String(), "traffic via base0 (active hub 2;") {
+		t.Fatalf("WriteView = %q, want it to start with the channel in use", text.String())
+	}
 
 	// The plane addresses keep their own channels.
 	if d := routeDev(t, node, "169.254.2.9"); d != "base1" {
