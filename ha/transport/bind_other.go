@@ -7,6 +7,9 @@ import (
 	"runtime"
 )
 
-func sockopts(fd uintptr, iface string, broadcast bool) error {
+func sockopts(fd uintptr, iface string, broadcast bool, self uint8) error {
+	if iface == "" && !broadcast {
+		return nil
+	}
 	return fmt.Errorf("transport: interface binding and broadcast paths not implemented on %s", runtime.GOOS)
 }

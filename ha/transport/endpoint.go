@@ -91,11 +91,21 @@ func (e *Endpoint) Seal(typ Type, to uint8, payload []byte) ([]byte, error) {
 func (e *Endpoint) Accept(path int, b []byte) (Frame, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// The copy of a frame already accepted (every frame travels on both
-	// paths) is dropped before its tag is checked: whatever it is, the
-	// genuine copy or a forgery with a used sequence number, it is
-	// dropped anyway, and the tag is the receive path's main cost.
-	if from, epoch, seq, ok := peekSeq(b, e.shelf); ok {
+	// Frames that would be dropped whatever their tag says are dropped
+	// before it is checked, since the tag is the receive path's main cost:
+	// our own frames looped back and frames for another slot (both normal
+	// on a broadcast path), and the copy of a frame already accepted
+	// (every frame travels on both paths), be it the genuine copy or a
+	// forgery with a used sequence number.
+	if from, to, epoch, seq, ok := peek(b, e.shelf); ok {
+		switch {
+		case from == e.slot:
+			e.c.Own++
+			return Frame{}, ErrSelf
+		case to != e.slot && to != Broadcast:
+			e.c.NotForUs++
+			return Frame{}, ErrNotForUs
+		}
 		if w := e.windows[from]; w != nil && w.accepted(epoch, seq) {
 			e.c.Duplicates++
 			if path >= 0 && path < Paths {

@@ -46,12 +46,13 @@ type Type uint8
 
 // Frame types carried by the HA core.
 const (
-	TypeHeartbeat Type = 1  // membership heartbeat with lease requests and grants
+	TypeHeartbeat Type = 1  // membership heartbeat (format before TypeBeat; still understood)
 	TypeLease     Type = 2  // lease request / grant / release (latency-critical, sent at once)
 	TypeRaft      Type = 3  // go.etcd.io/raft message for the replicated shelf configuration
 	TypeEvent     Type = 4  // shelf-wide event
 	TypeLeave     Type = 5  // graceful leave
 	TypeAdmin     Type = 6  // administrative operation (switchover, lock, unlock, repair)
+	TypeBeat      Type = 7  // heartbeat with the interval's lease requests, renewals and releases, in one frame
 	TypeUser      Type = 64 // first type free for users of the transport (checkpoints, ...)
 )
 
@@ -128,14 +129,15 @@ func Open(key Key, b []byte) (Frame, error) {
 	return open(hmac.New(sha256.New, key), b)
 }
 
-// peekSeq reads the sender, epoch and sequence number of a well-formed
-// frame of shelf without checking its tag (ok false: not well formed).
-func peekSeq(b []byte, shelf uint16) (from uint8, epoch, seq uint64, ok bool) {
+// peek reads the sender, destination, epoch and sequence number of a
+// well-formed frame of shelf without checking its tag (ok false: not well
+// formed).
+func peek(b []byte, shelf uint16) (from, to uint8, epoch, seq uint64, ok bool) {
 	if len(b) < HeaderLen+TagLen || b[0] != magic[0] || b[1] != magic[1] || b[2] != Version ||
 		binary.BigEndian.Uint16(b[4:]) != shelf || len(b) != HeaderLen+int(binary.BigEndian.Uint16(b[24:]))+TagLen {
-		return 0, 0, 0, false
+		return 0, 0, 0, 0, false
 	}
-	return b[6], binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:]), true
+	return b[6], b[7], binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[16:]), true
 }
 
 func open(mac hash.Hash, b []byte) (Frame, error) {

@@ -54,14 +54,12 @@ func ListenUDP(ep *Endpoint, paths []UDPPath, h Handler) (*UDPTransport, error) 
 	for i, p := range paths {
 		lc := net.ListenConfig{}
 		iface, bcast := p.Interface, p.Broadcast.IsValid()
-		if iface != "" || bcast {
-			lc.Control = func(_, _ string, c syscall.RawConn) error {
-				var serr error
-				if err := c.Control(func(fd uintptr) { serr = sockopts(fd, iface, bcast) }); err != nil {
-					return err
-				}
-				return serr
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = sockopts(fd, iface, bcast, ep.Slot()) }); err != nil {
+				return err
 			}
+			return serr
 		}
 		pc, err := lc.ListenPacket(context.Background(), "udp", p.Local.String())
 		if err != nil {

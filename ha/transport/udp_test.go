@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -61,4 +63,62 @@ func TestUDPLoopback(t *testing.T) {
 	// Garbage on the wire is counted, not delivered.
 	a.conns[0].WriteToUDPAddrPort([]byte("garbage"), b.LocalAddr(1))
 	wait("short frame counted", func() bool { return b.Endpoint().Counters().Short == 1 })
+}
+
+// TestUDPFilter: on a UDP path the kernel drops, before any read, the
+// frames the endpoint would drop anyway: its own (looped back on a
+// broadcast path) and those for another single slot. Frames for it or
+// for everyone, and malformed datagrams (to be counted), get through.
+func TestUDPFilter(t *testing.T) {
+	lo := netip.MustParseAddrPort("127.0.0.1:0")
+	var mu sync.Mutex
+	var got []string
+	ep, _ := NewEndpoint(testKey, 1, 2, 1)
+	b, err := ListenUDP(ep, []UDPPath{{Local: lo}}, func(f Frame) { mu.Lock(); got = append(got, string(f.Payload)); mu.Unlock() })
+	if err != nil {
+		t.Fatalf("ListenUDP() error %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	send := func(from, to uint8, payload string) {
+		t.Helper()
+		e, _ := NewEndpoint(testKey, 1, from, 1)
+		bs, err := e.Seal(TypeUser, to, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.LocalAddr(0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(bs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(2, Broadcast, "own")     // dropped: from our own slot
+	send(3, 4, "for slot 4")      // dropped: for another slot
+	send(3, 2, "for us")          // kept
+	send(4, Broadcast, "for all") // kept
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.LocalAddr(0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("HA garbage")) // kept, counted as short
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Endpoint().Counters().Short == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the malformed datagram never reached the endpoint: counters %+v", b.Endpoint().Counters())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// One socket, one sender order: everything sent before the garbage has been read.
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != "[for us for all]" {
+		t.Errorf("delivered %q, want [for us for all]", got)
+	}
+	if c := b.Endpoint().Counters(); c.Own != 0 || c.NotForUs != 0 || c.Received != 2 {
+		t.Errorf("counters %+v: want Own 0 and NotForUs 0 (dropped in the kernel), Received 2", c)
+	}
 }
