@@ -60,6 +60,9 @@ type simShelf struct {
 	nodes map[uint8]*simNode
 	epoch uint64
 	bus   *evt.Bus
+	// oldWire starts these slots as members of the generation before
+	// beats (Node.oldWire).
+	oldWire map[uint8]bool
 	// dirty is set when a node handled something since the last check:
 	// only then can a belief have begun.
 	dirty bool
@@ -120,6 +123,7 @@ func (s *simShelf) start(slot uint8) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	n.oldWire = s.oldWire[slot]
 	sn.node, sn.alive, sn.paused = n, true, false
 	s.dirty = true
 	sn.assigned = map[string]Assignment{}

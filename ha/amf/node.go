@@ -128,15 +128,25 @@ type Node struct {
 
 	nextHB, nextHealth time.Duration
 	// renewals are this voter's replies to holders renewing a key they
-	// hold: they go out together in one broadcast (with the next lease
-	// message, or when the oldest has waited half an interval) instead of
-	// one frame per requester. Under emulation every frame costs a
-	// millisecond of a blade's CPU; a renewal's vote counts from its
-	// request's send time, so the wait only uses some of its margin.
-	renewals      []quorum.Reply
-	renewalsDue   time.Duration
-	inQuorum      bool
-	unitFailovers []time.Duration
+	// hold: they go out together in its next beat or lease message (or
+	// when the oldest has waited an interval) instead of one frame per
+	// requester. Under emulation every frame costs a millisecond of a
+	// blade's CPU; a renewal's vote counts from its request's send time,
+	// so the wait (at most an interval, of a lease of Misses >= 3
+	// intervals) only uses some of its margin.
+	renewals    []quorum.Reply
+	renewalsDue time.Duration
+	// Wire generations of the peers: the incarnation of each slot last
+	// seen sending a beat (transport.TypeBeat), and a heartbeat of the
+	// format before it (TypeHeartbeat). While a member that sends only the
+	// old frames is up, this node sends the old frames as well, beside a
+	// heartbeat-only beat that tells its own generation (a mixed shelf in
+	// a rolling upgrade). oldWire makes this node one of the old
+	// generation (mixed-shelf tests).
+	beatFrom, oldFrom map[uint8]uint64
+	oldWire           bool
+	inQuorum          bool
+	unitFailovers     []time.Duration
 
 	extracting      bool
 	extractKeys     []string
@@ -174,6 +184,7 @@ func NewNode(cfg Config, self uint8, inc uint64, now time.Duration, env Env) (*N
 		lessor: quorum.NewLessor(self, timing, now), lessee: quorum.NewLessee(voters, timing, self, inc),
 		byKey: map[string]*assignment{}, units: map[string]*unit{}, remotes: map[uint8]*remote{},
 		requesters: map[string]map[uint8]asked{}, announced: map[string]announce{},
+		beatFrom: map[uint8]uint64{}, oldFrom: map[uint8]uint64{},
 		nextHB: now, nextHealth: now + c.HealthInterval,
 	}
 	n.assigns = assignments(&n.cfg)
@@ -267,8 +278,7 @@ func (n *Node) Tick(now time.Duration) {
 	n.update(now)
 	if now >= n.nextHB {
 		n.nextHB = now + n.cfg.Timers.Interval
-		n.sendHeartbeat(now)
-		n.sendRequests(now)
+		n.beat(now)
 	} else {
 		n.kick(now)
 	}
@@ -296,47 +306,27 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 		if err != nil {
 			return
 		}
-		for _, c := range n.mem.Receive(now, clm.Heartbeat{From: f.From, Inc: f.Epoch, Hear: hb.Hear}) {
-			n.membershipChange(now, c)
+		n.oldFrom[f.From] = f.Epoch
+		if !n.heartbeat(now, f, hb) {
+			return
 		}
-		if n.mem.Inc(f.From) != f.Epoch {
-			return // an older life of the sender
+	case transport.TypeBeat:
+		if n.oldWire {
+			return
 		}
-		r := &remote{held: map[string]bool{}, units: hb.Units}
-		for _, k := range hb.Held {
-			r.held[k] = true
-			n.announced[k] = announce{f.From, now}
+		hb, m, err := UnmarshalBeat(f.Payload, f.From, f.Epoch)
+		if err != nil {
+			return
 		}
-		n.remotes[f.From] = r
+		n.beatFrom[f.From] = f.Epoch
+		n.heartbeat(now, f, hb)
+		n.lease(now, f.From, m)
 	case transport.TypeLease:
 		m, err := UnmarshalLease(f.Payload, f.From, f.Epoch)
 		if err != nil {
 			return
 		}
-		var out LeaseMsg
-		for _, q := range m.Requests {
-			n.noteRequester(now, q)
-			renewal := q.Holding && n.lessor.Holder(q.Key, now) == q.From
-			rep := n.lessor.Request(now, q, n.preferred(now, q.Key, q.From))
-			if renewal && rep.Granted {
-				n.queueRenewal(now, rep)
-				continue
-			}
-			// A grant that moves a key, or a refusal, goes out at once:
-			// failover and split-vote resolution must not wait.
-			out.Replies = append(out.Replies, rep)
-		}
-		for _, p := range m.Replies {
-			if p.To == n.self {
-				n.lessee.Reply(now, p)
-			}
-		}
-		for _, r := range m.Releases {
-			n.lessor.Release(r)
-		}
-		if len(out.Replies) > 0 {
-			n.env.Send(transport.TypeLease, f.From, MarshalLease(out))
-		}
+		n.lease(now, f.From, m)
 	case transport.TypeLeave:
 		for _, c := range n.mem.Leave(now, f.From, f.Epoch) {
 			n.membershipChange(now, c)
@@ -355,10 +345,59 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	n.checkExtraction(now)
 }
 
+// heartbeat handles the heartbeat of member f.From (either frame
+// generation); false: it comes from an older life of the sender.
+func (n *Node) heartbeat(now time.Duration, f transport.Frame, hb Heartbeat) bool {
+	for _, c := range n.mem.Receive(now, clm.Heartbeat{From: f.From, Inc: f.Epoch, Hear: hb.Hear}) {
+		n.membershipChange(now, c)
+	}
+	if n.mem.Inc(f.From) != f.Epoch {
+		return false // an older life of the sender
+	}
+	r := &remote{held: map[string]bool{}, units: hb.Units}
+	for _, k := range hb.Held {
+		r.held[k] = true
+		n.announced[k] = announce{f.From, now}
+	}
+	n.remotes[f.From] = r
+	return true
+}
+
+// lease handles the lease message of member from: as a voter its
+// requests and releases, as a requester the replies for it.
+func (n *Node) lease(now time.Duration, from uint8, m LeaseMsg) {
+	var out LeaseMsg
+	for _, q := range m.Requests {
+		n.noteRequester(now, q)
+		renewal := q.Holding && n.lessor.Holder(q.Key, now) == q.From
+		rep := n.lessor.Request(now, q, n.preferred(now, q.Key, q.From))
+		if renewal && rep.Granted {
+			n.queueRenewal(now, rep)
+			continue
+		}
+		// A grant that moves a key, or a refusal, goes out at once:
+		// failover and split-vote resolution must not wait.
+		out.Replies = append(out.Replies, rep)
+	}
+	for _, p := range m.Replies {
+		if p.To == n.self {
+			n.lessee.Reply(now, p)
+		}
+	}
+	for _, r := range m.Releases {
+		n.lessor.Release(r)
+	}
+	if len(out.Replies) > 0 {
+		n.env.Send(transport.TypeLease, from, MarshalLease(out))
+	}
+}
+
 // queueRenewal keeps a renewal for the next batch.
 func (n *Node) queueRenewal(now time.Duration, rep quorum.Reply) {
 	if len(n.renewals) == 0 {
-		n.renewalsDue = now + n.cfg.Timers.Interval/2
+		// The next beat (due within an interval) takes them; this is
+		// the bound if the beat is late.
+		n.renewalsDue = now + n.cfg.Timers.Interval
 	}
 	n.renewals = append(n.renewals, rep)
 }
@@ -516,8 +555,28 @@ func (n *Node) wants(now time.Duration) []string {
 }
 
 // sendRequests asks the voters (itself included) for every wanted key and
-// releases keys no longer wanted.
+// releases keys no longer wanted, in a lease frame of its own (sent at
+// once: a key became wanted).
 func (n *Node) sendRequests(now time.Duration) {
+	if m := n.requestMsg(now); !m.empty() {
+		m.Replies = n.takeRenewals(now, true)
+		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
+	}
+	n.update(now)
+}
+
+// beat sends the interval's heartbeat with the interval's lease message
+// (requests, releases and the queued renewals) in the same frame.
+func (n *Node) beat(now time.Duration) {
+	m := n.requestMsg(now)
+	m.Replies = n.takeRenewals(now, true)
+	n.sendHeartbeat(now, m)
+	n.update(now)
+}
+
+// requestMsg asks the voters (itself included, answered here at once)
+// for every wanted key and releases the keys no longer wanted.
+func (n *Node) requestMsg(now time.Duration) LeaseMsg {
 	want := n.wants(now)
 	var m LeaseMsg
 	for _, k := range n.lessee.Keys() {
@@ -535,11 +594,7 @@ func (n *Node) sendRequests(now time.Duration) {
 			n.lessee.Reply(now, n.lessor.Request(now, q, n.preferred(now, k, n.self)))
 		}
 	}
-	if len(m.Requests)+len(m.Releases) > 0 {
-		m.Replies = n.takeRenewals(now, true)
-		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
-	}
-	n.update(now)
+	return m
 }
 
 // kick sends requests at once when a key became wanted that is not being
@@ -562,7 +617,36 @@ func (n *Node) release(key string) quorum.Release {
 	return r
 }
 
-func (n *Node) sendHeartbeat(now time.Duration) {
+// sendHeartbeat sends this member's heartbeat with m in one beat frame;
+// on a mixed shelf (mixed) as the old frames too.
+func (n *Node) sendHeartbeat(now time.Duration, m LeaseMsg) {
+	hb := n.heartbeatMsg(now)
+	if !n.oldWire && !n.mixed() {
+		n.env.Send(transport.TypeBeat, transport.Broadcast, MarshalBeat(hb, m))
+		return
+	}
+	n.env.Send(transport.TypeHeartbeat, transport.Broadcast, MarshalHeartbeat(hb))
+	if !n.oldWire {
+		n.env.Send(transport.TypeBeat, transport.Broadcast, MarshalBeat(hb, LeaseMsg{}))
+	}
+	if !m.empty() {
+		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
+	}
+}
+
+// mixed reports whether a member that speaks only the frames from before
+// TypeBeat is up: it needs heartbeats and lease messages as separate
+// frames.
+func (n *Node) mixed() bool {
+	for slot, inc := range n.oldFrom {
+		if n.beatFrom[slot] != inc && n.mem.Inc(slot) == inc && n.mem.Up(slot) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) heartbeatMsg(now time.Duration) Heartbeat {
 	hb := Heartbeat{Hear: n.mem.Heartbeat().Hear}
 	for _, k := range n.lessee.Keys() {
 		if n.lessee.Holds(k, now) && k != nodeKey(n.self) {
@@ -576,7 +660,7 @@ func (n *Node) sendHeartbeat(now time.Duration) {
 		ready := n.operational(u) && now >= u.yieldUntil && n.ready(u)
 		hb.Units = append(hb.Units, UnitReport{Name: name, Ready: ready, State: u.state, Instances: u.sis})
 	}
-	n.env.Send(transport.TypeHeartbeat, transport.Broadcast, MarshalHeartbeat(hb))
+	return hb
 }
 
 // update derives every local unit's HA state from the leases held now and
@@ -753,12 +837,10 @@ func (n *Node) giveUp(now time.Duration, u *unit, graceful bool) []string {
 			m.Releases = append(m.Releases, n.release(a.key))
 		}
 	}
-	if len(m.Releases) > 0 {
-		n.env.Send(transport.TypeLease, transport.Broadcast, MarshalLease(m))
-	}
 	n.update(now)
-	// Tell the others at once that the keys are free.
-	n.sendHeartbeat(now)
+	// Tell the others at once that the keys are free: the releases and
+	// the heartbeat that no longer holds them, in one frame.
+	n.sendHeartbeat(now, m)
 	return keys
 }
 

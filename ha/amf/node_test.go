@@ -86,31 +86,88 @@ func TestFailoverOnKill(t *testing.T) {
 	}
 }
 
-// TestRenewalsBatched: in a settled shelf a voter answers the renewals of
-// every holder in batches, so each member sends about two lease frames per
-// heartbeat interval (its requests with the renewals it owes, and at most
-// one more batch; a few refusals go out at once), not one reply per
-// requester (seven members: about seven frames per interval before
-// batching); every lease stays held throughout.
-func TestRenewalsBatched(t *testing.T) {
+// TestOneFramePerInterval: in a quiet shelf each member sends one frame
+// per heartbeat interval, a beat with its heartbeat, its lease requests and
+// the renewals it grants as a voter. Under emulation every frame costs a
+// blade about a millisecond of CPU, so frames per interval bound how
+// tight the timers can be. (Before beats: a heartbeat, a lease frame and
+// up to two renewal batches, 2.9-3.1 frames per interval.)
+func TestOneFramePerInterval(t *testing.T) {
 	s := newSimShelf(t, shelfConfig(), 21)
 	settle(t, s)
+	core := []transport.Type{transport.TypeHeartbeat, transport.TypeLease, transport.TypeBeat}
+	count := func(sn *simNode) (n int) {
+		for _, typ := range core {
+			n += sn.sent[typ]
+		}
+		return n
+	}
 	before := map[uint8]int{}
 	for slot, sn := range s.nodes {
-		before[slot] = sn.sent[transport.TypeLease]
+		before[slot] = count(sn)
 	}
 	holdersBefore := fmt.Sprint(holders(s, "mgmt"), holders(s, "switch"))
 	const intervals = 100
 	s.loop.RunFor(intervals * s.cfg.Timers.Interval)
 	for slot, sn := range s.nodes {
-		n := sn.sent[transport.TypeLease] - before[slot]
-		t.Logf("slot %d: %d lease frames in %d intervals (%.2f per interval)", slot, n, intervals, float64(n)/intervals)
-		if n > 3*intervals {
-			t.Errorf("slot %d sent %d lease frames in %d intervals, want <= %d", slot, n, intervals, 3*intervals)
+		n := count(sn) - before[slot]
+		t.Logf("slot %d: %d HA-core frames in %d intervals (%.2f per interval)", slot, n, intervals, float64(n)/intervals)
+		if n > intervals*11/10 {
+			t.Errorf("slot %d sent %d HA-core frames in %d intervals, want <= %d", slot, n, intervals, intervals*11/10)
+		}
+		if sn.sent[transport.TypeHeartbeat] != 0 {
+			t.Errorf("slot %d sent %d frames of the old heartbeat format on a shelf of one generation", slot, sn.sent[transport.TypeHeartbeat])
 		}
 	}
 	if got := fmt.Sprint(holders(s, "mgmt"), holders(s, "switch")); got != holdersBefore {
 		t.Errorf("holders changed in a quiet shelf: %s, were %s", got, holdersBefore)
+	}
+}
+
+// TestMixedWireShelf: a member of the generation before beats (separate
+// heartbeat and lease frames; beats ignored) takes part as before: the
+// others send it the old frames while it is up, failover works with it as
+// a voter and as the standby, and once it is replaced by a new-generation
+// member the others go back to beats only.
+func TestMixedWireShelf(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 7)
+	s.oldWire = map[uint8]bool{4: true}
+	settle(t, s)
+	if h := holders(s, "mgmt"); len(h) != 1 {
+		t.Fatalf("mixed shelf settled with mgmt holders %v, want one", h)
+	}
+	old := s.nodes[4].node
+	for _, slot := range s.cfg.Slots {
+		if !old.mem.Up(slot) {
+			t.Errorf("the old-generation member does not see slot %d up", slot)
+		}
+		if !s.nodes[slot].node.mem.Up(4) {
+			t.Errorf("slot %d does not see the old-generation member up", slot)
+		}
+	}
+	active := holders(s, "mgmt")[0]
+	s.kill(active)
+	if took, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 7-active }); !ok {
+		t.Fatalf("mixed shelf: after killing slot %d mgmt holders are %v", active, holders(s, "mgmt"))
+	} else if lim := s.cfg.Timers.Detection() + 3*s.cfg.Timers.Interval; took > lim {
+		t.Errorf("mixed shelf failover took %v, want <= %v", took, lim)
+	}
+	s.start(active)
+	s.loop.RunFor(300 * time.Millisecond)
+	// Replace the old member with a new-generation one.
+	s.oldWire = nil
+	s.kill(4)
+	s.start(4)
+	s.loop.RunFor(300 * time.Millisecond)
+	for slot, sn := range s.nodes {
+		sent := sn.sent[transport.TypeHeartbeat]
+		s.loop.RunFor(20 * s.cfg.Timers.Interval)
+		if d := sn.sent[transport.TypeHeartbeat] - sent; d != 0 {
+			t.Errorf("slot %d still sent %d old-format heartbeats with no old member left", slot, d)
+		}
+	}
+	if h := holders(s, "mgmt"); len(h) != 1 {
+		t.Errorf("mgmt holders %v after the upgrade, want one", h)
 	}
 }
 

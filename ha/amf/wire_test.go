@@ -98,6 +98,27 @@ func FuzzLease(f *testing.F) {
 	})
 }
 
+func FuzzBeat(f *testing.F) {
+	f.Add(MarshalBeat(Heartbeat{}, LeaseMsg{}))
+	f.Add(MarshalBeat(Heartbeat{Hear: []clm.Peer{{Slot: 1, Inc: 2}}, Held: []string{"sg/a"}, Units: []UnitReport{{Name: "u", Ready: true, State: Active, Instances: []string{"x"}}}},
+		LeaseMsg{Requests: []quorum.Request{{Key: "k", Seq: 1, Holding: true, InQuorum: true}}, Replies: []quorum.Reply{{Key: "k", To: 2, Inc: 3, Seq: 4, Granted: true}}, Releases: []quorum.Release{{Key: "j", UpTo: 9}}}))
+	f.Add([]byte{0, 200, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hb, m, err := UnmarshalBeat(b, 4, 5)
+		if err != nil {
+			return
+		}
+		for _, q := range m.Requests {
+			if q.From != 4 || q.Inc != 5 {
+				t.Fatalf("request identity %d/%d, want the frame's 4/5", q.From, q.Inc)
+			}
+		}
+		if again := MarshalBeat(hb, m); !bytes.Equal(again, b) {
+			t.Fatalf("MarshalBeat(UnmarshalBeat(%x)) = %x", b, again)
+		}
+	})
+}
+
 func FuzzAdmin(f *testing.F) {
 	f.Add(MarshalAdmin(OpSwitchover, "mgmt"))
 	f.Add([]byte{9})
