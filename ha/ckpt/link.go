@@ -36,7 +36,12 @@ import (
 //
 //	len u32 | { msglen u32 | msg }... | tag (16 bytes)
 //
-// where the tag is AES-128-GMAC (GCM with nothing to encrypt) over len and
+// where the top bit of len (batchMore) says that the writer already has
+// the next batch under way (its queue was found too full while this one
+// queued): a replica then need not ack at this batch's end, and acks
+// every linkAckBytes instead (an ack costs both sides a system call and
+// the writer a walk over the acknowledged frames), and
+// the tag is AES-128-GMAC (GCM with nothing to encrypt) over len and
 // the messages, under the direction's key with the batch's counter as the
 // nonce: nothing can be injected, replayed or reordered without the key.
 // GMAC rather than HMAC-SHA256 because it runs at several GB/s where HMAC
@@ -81,7 +86,9 @@ type Link struct {
 	writing  bool // the writer goroutine or an inline write owns the stream
 	closed   bool
 	starved  bool // Room was asked while something was queued
+	promised bool // the batch being written said batchMore
 	onRoom   func()
+	roomc    chan struct{} // wakes the pumper: the queue was taken for writing
 	dropped  atomic.Uint64
 	wdone    chan struct{}
 	werr     error
@@ -104,11 +111,17 @@ const maxLinkBatch = MaxLinkFrame + 4 + linkQueue
 const linkQueue = 64 << 10
 
 const (
-	linkMagic = "CKL2"
+	linkMagic = "CKL3"
 	helloLen  = 4 + 1 + 16
 	tagLen    = 16
 	batchHead = 4
+	batchMore = 1 << 31 // in len: the next batch follows at once
 )
+
+// linkAckBytes is how much a replica takes over a Link between acks while
+// batches keep coming (a quarter of a 4 MiB ring's in-flight half: the
+// writer's flow control never waits on it).
+const linkAckBytes = 256 << 10
 
 // Errors of a Link.
 var (
@@ -159,7 +172,11 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 		return true // never wait for the socket here
 	}
 	l.cond = sync.NewCond(&l.mu)
+	l.q = make([]byte, 0, linkQueue+tagLen)
+	l.spare = make([]byte, 0, linkQueue+tagLen)
+	l.roomc = make(chan struct{}, 1)
 	go l.writer()
+	go l.pumper()
 	return l, nil
 }
 
@@ -184,10 +201,14 @@ func nonce(b *[12]byte, n uint64) []byte {
 	return b[:]
 }
 
-// seal completes batch b (header room, messages) with its length and tag
-// under the next counter. The caller holds the writing token.
-func (l *Link) seal(b []byte) []byte {
-	binary.BigEndian.PutUint32(b, uint32(len(b)-batchHead))
+// seal completes batch b (header room, messages) with its length (and
+// batchMore if more) and tag under the next counter. The caller holds the writing token.
+func (l *Link) seal(b []byte, more bool) []byte {
+	n := uint32(len(b) - batchHead)
+	if more {
+		n |= batchMore
+	}
+	binary.BigEndian.PutUint32(b, n)
 	l.txN++
 	return append(b, l.tx.Seal(l.txTag[:0], nonce(&l.txNonce, l.txN), nil, b)...)
 }
@@ -223,7 +244,7 @@ func (l *Link) Send(_ uint8, msg []byte) {
 // Offer queues head followed by data as one message if the queue has
 // room for it now, and reports whether it did (Options.Offer: a stream
 // frame straight from the ring, one copy). When it had no room it calls
-// the OnRoom function once the queue is written out.
+// the OnRoom function once the writer has taken the queue.
 func (l *Link) Offer(_ uint8, head, data []byte) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -267,7 +288,7 @@ func (l *Link) writeInline(head, data []byte) {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(head)+len(data)))
 	b = append(b, head...)
 	b = append(b, data...)
-	b = l.seal(b)
+	b = l.seal(b, false)
 	l.inline = b
 	err := l.raw.Write(l.inlineWrite)
 	n, werr := l.inlineN, l.inlineErr
@@ -292,7 +313,7 @@ func (l *Link) writeInline(head, data []byte) {
 // Room is how large a message Send takes now without dropping it
 // (Options.Room; to is ignored). When it is less than a message the
 // Service wanted to send, the Link calls the function given to OnRoom once
-// the queue has been written out.
+// the writer has taken the queue.
 func (l *Link) Room(_ uint8) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -303,9 +324,10 @@ func (l *Link) Room(_ uint8) int {
 	return max(linkQueue-len(l.q)-4, 0)
 }
 
-// OnRoom sets the function the Link calls (from its writer goroutine, no
-// lock held) when a queue that Room found non-empty has been written:
-// the Service pumps again (Node.ServeLink sets it).
+// OnRoom sets the function the Link calls (from its own goroutine, no
+// lock held) when the writer has taken a queue that Room or Offer found
+// too full: the Service pumps again (Node.ServeLink sets it), filling
+// the second queue while the first is sealed and written.
 func (l *Link) OnRoom(f func()) {
 	l.mu.Lock()
 	l.onRoom = f
@@ -330,9 +352,21 @@ func (l *Link) writer() {
 		pend, q := l.pending, l.q
 		l.pending, l.q = l.pendFree[:0], l.spare[:0]
 		l.writing = true
+		wake := l.starved
+		l.starved = false
+		l.promised = wake && len(q) > 0
 		l.mu.Unlock()
+		if wake {
+			// The queue is empty again: the pumper refills it from the
+			// ring while this batch is sealed and written (on another
+			// core), so the next batch is ready when this write returns.
+			select {
+			case l.roomc <- struct{}{}:
+			default:
+			}
+		}
 		if len(q) > 0 {
-			q = l.seal(q)
+			q = l.seal(q, wake)
 		}
 		var err error
 		if len(pend) > 0 {
@@ -344,30 +378,53 @@ func (l *Link) writer() {
 		l.mu.Lock()
 		l.writing = false
 		l.pendFree, l.spare = pend[:0], q[:0]
-		wake, f := l.starved, l.onRoom
-		l.starved = false
 		l.mu.Unlock()
 		if err != nil {
 			l.werr = err
 			l.Close()
 			return
 		}
-		if wake && f != nil {
+	}
+}
+
+// pumper calls the OnRoom function whenever the writer has taken a queue
+// that Room or Offer found too full (no lock held).
+func (l *Link) pumper() {
+	for {
+		select {
+		case <-l.wdone:
+			return
+		case <-l.roomc:
+		}
+		l.mu.Lock()
+		f := l.onRoom
+		l.mu.Unlock()
+		if f != nil {
 			f()
 		}
+		l.mu.Lock()
+		if l.promised && len(l.q) == 0 {
+			// The batch said more would follow but nothing did: an
+			// empty batch tells the replica to ack now.
+			l.q = append(l.q[:0], 0, 0, 0, 0)
+			l.cond.Signal()
+		}
+		l.mu.Unlock()
 	}
 }
 
 // readBatch reads batch n: its messages (in *bufp's storage, grown as
-// needed) or an error.
-func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *[]byte) ([]byte, error) {
+// needed) and its batchMore flag, or an error.
+func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *[]byte) ([]byte, bool, error) {
 	var h [batchHead]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	size := binary.BigEndian.Uint32(h[:])
+	more := size&batchMore != 0
+	size &^= batchMore
 	if size > maxLinkBatch {
-		return nil, fmt.Errorf("%w: %d bytes", ErrLinkFrame, size)
+		return nil, false, fmt.Errorf("%w: %d bytes", ErrLinkFrame, size)
 	}
 	need := batchHead + int(size) + tagLen
 	if cap(*bufp) < need {
@@ -376,12 +433,12 @@ func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *
 	buf := (*bufp)[:need]
 	copy(buf, h[:])
 	if _, err := io.ReadFull(r, buf[batchHead:]); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, err := aead.Open(nil, nonce(nc, n), buf[batchHead+size:], buf[:batchHead+size]); err != nil {
-		return nil, ErrLinkAuth
+		return nil, false, ErrLinkAuth
 	}
-	return buf[batchHead : batchHead+size], nil
+	return buf[batchHead : batchHead+size], more, nil
 }
 
 // nextMsg splits the first message off an authenticated batch body.
@@ -396,15 +453,16 @@ func nextMsg(body []byte) (msg, rest []byte, err error) {
 	return body[4 : 4+n], body[4+n:], nil
 }
 
-// runBatches reads batches and hands each authenticated body to take
-// until the link fails or is closed; it returns why.
-func (l *Link) runBatches(take func(body []byte) error) error {
+// runBatches reads batches and hands each authenticated body (and its
+// batchMore flag) to take until the link fails or is closed; it returns
+// why.
+func (l *Link) runBatches(take func(body []byte, more bool) error) error {
 	var buf []byte // grows to the largest batch
 	for {
 		l.rxN++
-		body, err := readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
+		body, more, err := readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
 		if err == nil {
-			err = take(body)
+			err = take(body, more)
 		}
 		if err != nil {
 			l.Close()
@@ -416,7 +474,7 @@ func (l *Link) runBatches(take func(body []byte) error) error {
 // Run reads messages and hands each to receive (from the peer's slot)
 // until the link fails or is closed; it returns why.
 func (l *Link) Run(receive func(from uint8, msg []byte)) error {
-	return l.runBatches(func(body []byte) error {
+	return l.runBatches(func(body []byte, _ bool) error {
 		for len(body) > 0 {
 			msg, rest, err := nextMsg(body)
 			if err != nil {
@@ -443,8 +501,9 @@ func (l *Link) Close() error {
 }
 
 // LinkOptions are Service options for a stream over a Link: large frames
-// (a 64 KiB section in one frame), a large window, acks every 64 frames
-// and at the end of every batch (ServeLink), go-back on nacks only.
+// (a 64 KiB section in one frame), a large window, acks every
+// linkAckBytes and at the end of a batch no other follows at once
+// (ServeLink; every 1024 frames at most), go-back on nacks only.
 func LinkOptions(self uint8, ring int) Options {
-	return Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 64, Reliable: true}
+	return Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 1024, Reliable: true}
 }

@@ -251,7 +251,8 @@ func (n *Node) setView(self, writer uint8) {
 // ServeLink runs the Node's stream over l (to or from its one peer): the
 // Service sends through l from now on, as fast as l's queue takes
 // (Options.Room), and takes l's messages a batch at a time under one
-// lock, acknowledging at the end of each batch. The returned channel
+// lock, acknowledging at the end of a batch when no other follows at
+// once, else every linkAckBytes. The returned channel
 // yields why the link ended (it failed or was closed); the Node keeps
 // running (another link may be served).
 func (n *Node) ServeLink(l *Link) <-chan error {
@@ -265,7 +266,8 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 	})
 	done := make(chan error, 1)
 	go func() {
-		done <- l.runBatches(func(body []byte) error {
+		unacked := 0 // bytes taken since the last ack
+		done <- l.runBatches(func(body []byte, more bool) error {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			now := n.now()
@@ -277,7 +279,12 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 				n.svc.Receive(now, l.peer, msg)
 				body = rest
 			}
-			n.svc.AckPending()
+			// Ack when the writer has no batch under way (it may wait
+			// for this one) or every linkAckBytes while batches stream.
+			if unacked += len(body); !more || unacked >= linkAckBytes {
+				n.svc.AckPending()
+				unacked = 0
+			}
 			n.durable.Broadcast()
 			return nil
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"runtime"
+	"unsafe"
 )
 
 // ring is the replication stream's fixed budget: one preallocated byte
@@ -110,13 +111,22 @@ func (r *ring) evictOne() (record, bool) {
 	return rec, true
 }
 
+// holds reports whether b's bytes are in the ring's buffer.
+func (r *ring) holds(b []byte) bool {
+	if len(b) == 0 || len(r.buf) == 0 {
+		return false
+	}
+	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(r.buf)))
+	return p >= lo && p < lo+uintptr(len(r.buf))
+}
+
 // append stores a record, first evicting as many old records as it needs
 // (each one passed to evicted before its bytes are reused), and returns
-// its position.
-func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data []byte, evicted func(record)) (uint64, error) {
+// the record's data as stored in the ring (valid until it is evicted).
+func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data []byte, evicted func(record)) ([]byte, error) {
 	n := uint64(recHeader + len(ckpt) + len(section) + len(data))
 	if n > r.size()/2 {
-		return 0, errRecordTooBig
+		return nil, errRecordTooBig
 	}
 	start := r.head
 	if off := start % r.size(); r.size()-off < n {
@@ -141,8 +151,9 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	binary.BigEndian.PutUint64(b[8:], seq)
 	copy(b[recHeader:], ckpt)
 	copy(b[recHeader+len(ckpt):], section)
-	copy(b[recHeader+len(ckpt)+len(section):], data)
+	stored := b[recHeader+len(ckpt)+len(section) : n : n]
+	copy(stored, data)
 	r.head = start + n
 	r.records++
-	return start, nil
+	return stored, nil
 }

@@ -108,8 +108,9 @@ type Service struct {
 	free     [][]byte          // spare section buffers (bounded)
 	names    map[string]string // interned checkpoint and section names
 
-	buf []byte
-	c   Counters
+	buf     []byte
+	c       Counters
+	onEvict func(record)
 }
 
 // Counters count the service's traffic and faults.
@@ -283,6 +284,7 @@ func (s *Service) Promote(now time.Duration) {
 	s.active = true
 	s.gen = (s.gen>>8+1)<<8 | uint64(s.opt.Self)
 	s.asm, s.staging = nil, nil
+	s.own()
 	s.ring.reset()
 	s.leaving = nil
 	for _, c := range s.ckpts {
@@ -302,6 +304,7 @@ func (s *Service) Demote() {
 		return
 	}
 	s.active = false
+	s.own() // a replica's sections are its own buffers (apply recycles them)
 	// It holds every record of its own lineage: promoted again before
 	// another writer appears (an assignment that flapped), it loses
 	// nothing. Follow of another writer clears the claim.
@@ -398,7 +401,7 @@ func (s *Service) Open(now time.Duration, name string, retention time.Duration) 
 		c = &checkpoint{name: name, retention: retention, sections: map[string][]byte{}}
 		var r [8]byte
 		putMillis(r[:], retention)
-		if _, err := s.record(now, OpCreate, 0, name, "", r[:]); err != nil {
+		if _, _, err := s.record(now, OpCreate, 0, name, "", r[:]); err != nil {
 			return err
 		}
 		s.ckpts[name] = c
@@ -435,23 +438,47 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 	if sync {
 		flags = FlagSync
 	}
-	seq, err := s.record(now, OpWrite, flags, ckpt, section, data)
+	seq, stored, err := s.record(now, OpWrite, flags, ckpt, section, data)
 	if err != nil {
 		return 0, err
 	}
+	// The section's value is the record's data in the ring (one copy of
+	// the bytes, not two): it is copied out only if the ring evicts the
+	// record while it is still the section's value (evicted).
 	old := c.sections[section]
 	c.bytes += len(data) - len(old)
-	// A section's bytes are immutable once stored (snapshots in flight and
-	// readers share them); reuse the old buffer only when nothing can.
-	var nb []byte
-	if cap(old) >= len(data) && !s.snapshotting() {
-		nb = old[:len(data)]
-	} else {
-		nb = make([]byte, len(data))
+	if !s.snapshotting() {
+		s.recycle(old) // nothing else shares it (a ring slice is not kept)
 	}
-	copy(nb, data)
-	c.sections[section] = nb
+	c.sections[section] = stored
 	return seq, nil
+}
+
+// evicted keeps a section whose value is the record the ring is about to
+// overwrite: its bytes move to a buffer of their own.
+func (s *Service) evicted(rec record) {
+	if rec.op != OpWrite || len(rec.data) == 0 {
+		return
+	}
+	c := s.ckpts[string(rec.ckpt)]
+	if c == nil {
+		return
+	}
+	if d := c.sections[string(rec.section)]; len(d) > 0 && &d[0] == &rec.data[0] {
+		c.sections[s.intern(rec.section)] = append(s.buffer(len(d)), d...)
+	}
+}
+
+// own moves every section still kept in the ring to a buffer of its own
+// (before the ring is reset, or a snapshot shares the sections).
+func (s *Service) own() {
+	for _, c := range s.ckpts {
+		for name, d := range c.sections {
+			if s.ring.holds(d) {
+				c.sections[name] = append(s.buffer(len(d)), d...)
+			}
+		}
+	}
 }
 
 // Delete removes a section.
@@ -468,12 +495,15 @@ func (s *Service) Delete(now time.Duration, ckpt, section string, sync bool) (ui
 	if sync {
 		flags = FlagSync
 	}
-	seq, err := s.record(now, OpDelete, flags, ckpt, section, nil)
+	seq, _, err := s.record(now, OpDelete, flags, ckpt, section, nil)
 	if err != nil {
 		return 0, err
 	}
 	c.bytes -= len(old)
 	delete(c.sections, section)
+	if !s.snapshotting() {
+		s.recycle(old)
+	}
 	return seq, nil
 }
 
@@ -554,16 +584,20 @@ func getMillis(b []byte) time.Duration {
 	return time.Duration(min(ms, uint64(1<<62)/uint64(time.Millisecond))) * time.Millisecond
 }
 
-// record appends one record to the ring and sends what the windows allow.
-func (s *Service) record(now time.Duration, op Op, flags uint8, ckpt, section string, data []byte) (uint64, error) {
-	_, err := s.ring.append(op, flags, s.seq+1, ckpt, section, data, func(record) {})
+// record appends one record to the ring and sends what the windows
+// allow; it returns the record's sequence and its data in the ring.
+func (s *Service) record(now time.Duration, op Op, flags uint8, ckpt, section string, data []byte) (uint64, []byte, error) {
+	if s.onEvict == nil {
+		s.onEvict = s.evicted // one method value, not one per record
+	}
+	stored, err := s.ring.append(op, flags, s.seq+1, ckpt, section, data, s.onEvict)
 	if err != nil {
-		return 0, fmt.Errorf("ckpt: %s/%s: %d bytes: %w", ckpt, section, len(data), err)
+		return 0, nil, fmt.Errorf("ckpt: %s/%s: %d bytes: %w", ckpt, section, len(data), err)
 	}
 	s.seq++
 	s.c.Records++
 	s.pump(now)
-	return s.seq, nil
+	return s.seq, stored, nil
 }
 
 func (s *Service) snapshotting() bool {
@@ -589,7 +623,7 @@ func (s *Service) Tick(now time.Duration) {
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
 		if c.openers == 0 && now-c.idleSince >= c.retention {
-			if _, err := s.record(now, OpDrop, 0, name, "", nil); err == nil {
+			if _, _, err := s.record(now, OpDrop, 0, name, "", nil); err == nil {
 				delete(s.ckpts, name)
 			}
 		}
@@ -744,6 +778,9 @@ func (s *Service) markSynced(p *peer) {
 
 func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
 	s.c.Resyncs++
+	// The snapshot shares the sections' buffers until it is sent: none
+	// may stay in the ring, which overwrites them.
+	s.own()
 	sn := &snapshot{seq: s.seq, head: s.ring.head}
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
@@ -1107,7 +1144,7 @@ func (s *Service) sectionCount() int {
 }
 
 func (s *Service) recycle(b []byte) {
-	if len(s.free) < 8 && cap(b) > 0 {
+	if len(s.free) < 16 && cap(b) > 0 && !s.ring.holds(b) {
 		s.free = append(s.free, b[:0])
 	}
 }

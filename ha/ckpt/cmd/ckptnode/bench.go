@@ -11,10 +11,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -316,6 +317,9 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 			return fmt.Errorf("%s: %w", k.name, err)
 		}
 	}
+	// Each run streams 128 MiB (1 KiB sections) or 256 MiB (64 KiB):
+	// a fraction of a second to a second, like the raw run beside it, so
+	// a pause of the shared machine weighs on both alike.
 	var tcp []float64
 	link := map[string][]float64{}
 	for range runs {
@@ -324,7 +328,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 			return fmt.Errorf("raw tcp: %w", err)
 		}
 		tcp = append(tcp, v)
-		for _, k := range kinds(64) {
+		for _, k := range kinds(256) {
 			mb, err := stream(ctx, ln, k.name, k.size, k.secs, k.total, ring)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k.name, err)
@@ -335,7 +339,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	tcpMB := median(tcp)
 	report(benchResult{Metric: "tcp.throughput", Unit: "MB/s", Value: tcpMB, Samples: len(tcp)})
 	tcpPeer := &benchRef{fmt.Sprintf("raw TCP throughput, same veth, interleaved in the same run (median of %d x 1 s)", len(tcp)), tcpMB}
-	for _, k := range kinds(64) {
+	for _, k := range kinds(256) {
 		v := link[k.name]
 		report(benchResult{Metric: k.name, Unit: "MB/s", Value: median(v), Samples: len(v), Peer: tcpPeer})
 		say("%s runs %v raw %v", k.name, rounded(v), rounded(tcp))
@@ -403,13 +407,56 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 }
 
 // memNote says where the process's memory is (diagnostics beside the
-// RSS figure; reading the statistics does not collect garbage).
+// RSS figure; reading the statistics does not collect garbage): the
+// runtime's memory classes, and the kernel's resident anonymous and
+// file-backed (program text) pages.
 func memNote(when string) {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	say("memory %s: rss %.2f MiB, heap in use %.2f MiB, heap idle not released %.2f MiB, stacks %.2f MiB, other runtime %.2f MiB, GCs %d",
-		when, rssMiB(), float64(m.HeapInuse)/(1<<20), float64(m.HeapIdle-m.HeapReleased)/(1<<20), float64(m.StackInuse)/(1<<20),
-		float64(m.Sys-m.HeapSys-m.StackSys)/(1<<20), m.NumGC)
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/os-stacks:bytes"},
+		{Name: "/memory/classes/metadata/other:bytes"},
+		{Name: "/memory/classes/metadata/mspan/inuse:bytes"},
+		{Name: "/memory/classes/metadata/mcache/inuse:bytes"},
+		{Name: "/memory/classes/other:bytes"},
+		{Name: "/memory/classes/profiling/buckets:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(samples)
+	var b strings.Builder
+	fmt.Fprintf(&b, "memory %s: rss %.2f MiB (%s)", when, rssMiB(), smapsRollup())
+	for _, s := range samples {
+		name := strings.TrimPrefix(strings.TrimPrefix(s.Name, "/memory/classes/"), "/gc/")
+		if s.Value.Kind() == metrics.KindUint64 {
+			v := float64(s.Value.Uint64())
+			if strings.HasSuffix(name, ":bytes") {
+				fmt.Fprintf(&b, ", %s %.3f MiB", strings.TrimSuffix(name, ":bytes"), v/(1<<20))
+			} else {
+				fmt.Fprintf(&b, ", %s %.0f", name, v)
+			}
+		}
+	}
+	say("%s", b.String())
+}
+
+// smapsRollup is the resident anonymous and file-backed memory.
+func smapsRollup() string {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return "no smaps_rollup"
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && (f[0] == "Anonymous:" || f[0] == "Rss:" || f[0] == "Private_Clean:" || f[0] == "Shared_Clean:") {
+			out = append(out, l)
+		}
+	}
+	for i, l := range out {
+		out[i] = strings.Join(strings.Fields(l), " ")
+	}
+	return strings.Join(out, ", ")
 }
 
 func rounded(v []float64) []float64 {
