@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cgoa/cgoa/ha/transport"
 )
 
 // WriteStatus prints s for the console's `show ha` (use encoding/json on
@@ -45,6 +47,10 @@ func WriteStatus(w io.Writer, s Status) error {
 	c := s.Transport
 	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d send errors %d/%d\n",
 		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.PathTxErr[0], c.PathTxErr[1])
+	fmt.Fprintf(tw, "sent by type: beat %d lease %d heartbeat %d raft %d event %d leave %d admin %d roles %d\n",
+		c.SentByType[transport.TypeBeat], c.SentByType[transport.TypeLease], c.SentByType[transport.TypeHeartbeat],
+		c.SentByType[transport.TypeRaft], c.SentByType[transport.TypeEvent], c.SentByType[transport.TypeLeave],
+		c.SentByType[transport.TypeAdmin], c.SentByType[0])
 	fmt.Fprintf(tw, "dropped: forged %d replayed %d stale %d short %d garbled %d other shelf %d\n",
 		c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
 	return tw.Flush()

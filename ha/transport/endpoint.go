@@ -17,6 +17,7 @@ const Paths = 2
 // under exactly one reason.
 type Counters struct {
 	Sent       uint64        // frames sealed (each goes out on every path)
+	SentByType [8]uint64     // Sent by type: [t] for the HA core's types 1..7, [0] every TypeUser and above
 	Received   uint64        // frames accepted and delivered
 	PathRx     [Paths]uint64 // accepted or duplicate frames per path
 	PathTxErr  [Paths]uint64 // send errors per path
@@ -82,6 +83,11 @@ func (e *Endpoint) Seal(typ Type, to uint8, payload []byte) ([]byte, error) {
 	defer e.mu.Unlock()
 	e.seq++
 	e.c.Sent++
+	if typ < Type(len(e.c.SentByType)) {
+		e.c.SentByType[typ]++
+	} else {
+		e.c.SentByType[0]++
+	}
 	return seal(e.mac, Frame{Header: Header{Type: typ, Shelf: e.shelf, From: e.slot, To: to, Epoch: e.epoch, Seq: e.seq}, Payload: payload})
 }
 

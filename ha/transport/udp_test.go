@@ -63,6 +63,9 @@ func TestUDPLoopback(t *testing.T) {
 	// Garbage on the wire is counted, not delivered.
 	a.conns[0].WriteToUDPAddrPort([]byte("garbage"), b.LocalAddr(1))
 	wait("short frame counted", func() bool { return b.Endpoint().Counters().Short == 1 })
+	if c := a.Endpoint().Counters(); c.Sent != 11 || c.SentByType[TypeHeartbeat] != 11 || c.SentByType[0] != 0 {
+		t.Errorf("sender counters %+v, want Sent 11, all of TypeHeartbeat", c)
+	}
 }
 
 // TestUDPFilter: on a UDP path the kernel drops, before any read, the
