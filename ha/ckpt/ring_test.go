@@ -3,6 +3,7 @@ package ckpt
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -122,6 +123,96 @@ func TestReplicaBehindRing(t *testing.T) {
 		}
 		return true
 	})
+	if w.c.Resyncs == 0 {
+		t.Errorf("no resync counted")
+	}
+}
+
+// TestSectionsInRing: the writer keeps a section's value in the ring
+// until the ring evicts it, then in a buffer of its own. Whatever the
+// ring overwrites, every section reads back as last written (against a
+// model), also across a demotion and promotion (the ring is reset) and
+// in a resync of a late replica (the snapshot shares the sections).
+func TestSectionsInRing(t *testing.T) {
+	var now time.Duration
+	var toR, toW [][]byte
+	w := New(Options{Self: 1, Ring: 8 << 10, Send: func(_ uint8, b []byte) { toR = append(toR, append([]byte(nil), b...)) }})
+	w.Promote(0)
+	w.Open(0, "c", time.Hour)
+	model := map[string][]byte{}
+	check := func(when string) {
+		t.Helper()
+		n := 0
+		w.Sections("c", func(name string, data []byte) bool {
+			n++
+			if !bytes.Equal(data, model[name]) {
+				t.Fatalf("%s: section %s = %x..., want %x...", when, name, data[:min(len(data), 4)], model[name][:min(len(model[name]), 4)])
+			}
+			return true
+		})
+		if n != len(model) {
+			t.Fatalf("%s: %d sections, want %d", when, n, len(model))
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	write := func(i int) {
+		name := fmt.Sprint("s", rng.IntN(23))
+		if _, ok := model[name]; ok && rng.IntN(6) == 0 {
+			if _, err := w.Delete(now, "c", name, false); err != nil {
+				t.Fatal(err)
+			}
+			delete(model, name)
+			return
+		}
+		data := bytes.Repeat([]byte{byte(i), byte(i >> 8)}, rng.IntN(900))
+		if _, err := w.Write(now, "c", name, data, false); err != nil {
+			t.Fatal(err)
+		}
+		model[name] = data
+	}
+	for i := range 3000 {
+		write(i)
+		if i%97 == 0 {
+			check(fmt.Sprint("write ", i))
+		}
+		if i == 1500 {
+			w.Demote()
+			check("demoted")
+			w.Promote(now)
+			check("promoted again")
+		}
+	}
+	check("end")
+	// A late replica is resynced from the sections while writes go on.
+	r := New(Options{Self: 2, Send: func(_ uint8, b []byte) { toW = append(toW, append([]byte(nil), b...)) }})
+	r.Follow(1)
+	w.SetReplicas(now, []uint8{2})
+	for i := 3000; w.Durable() != w.Seq() || i < 3200; i++ {
+		if i < 3200 {
+			write(i)
+		}
+		now += time.Millisecond
+		w.Tick(now)
+		for len(toR) > 0 || len(toW) > 0 {
+			a, b := toR, toW
+			toR, toW = nil, nil
+			for _, m := range a {
+				r.Receive(now, 1, m)
+			}
+			for _, m := range b {
+				w.Receive(now, 2, m)
+			}
+		}
+		if i > 10000 {
+			t.Fatalf("replica at seq %d, writer %d", r.Seq(), w.Seq())
+		}
+	}
+	check("after the resync")
+	for name, data := range model {
+		if got, err := r.Read("c", name); err != nil || !bytes.Equal(got, data) {
+			t.Errorf("replica section %s = %d bytes (%v), want %d", name, len(got), err, len(data))
+		}
+	}
 	if w.c.Resyncs == 0 {
 		t.Errorf("no resync counted")
 	}
