@@ -31,12 +31,14 @@
 // compacted sections (a snapshot: the current value of every section,
 // staged aside and swapped in whole at its end), then continues from the
 // ring. Memory is the ring plus the sections (plus a Link's 64 KiB
-// queue, twice), whatever the number of writes; section buffers are
-// reused in place when nothing shares them, and neither the write path
-// nor a replica's receive path makes garbage. The ring is mapped outside
-// the Go heap: as heap it would count as live data and let the collector
-// keep as much garbage again before collecting. A blade short of memory
-// also runs the collector tighter (ckptnode -gogc 25 in the bench).
+// queue, twice), whatever the number of writes. On the writer a
+// section's value stays in the ring (one copy of its bytes, not two)
+// until the ring evicts that record while it is still the value; only
+// then is it copied to a buffer of its own (buffers are reused when
+// nothing shares them). Neither the write path nor a replica's receive
+// path makes garbage. The ring is mapped outside the Go heap: as heap it
+// would count as live data and let the collector keep as much garbage
+// again before collecting.
 //
 // # Reliability
 //

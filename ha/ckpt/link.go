@@ -157,7 +157,9 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 	m.Write(ini[:])
 	m.Write(res[:])
 	k := m.Sum(nil)
-	l := &Link{conn: conn, peer: peer, wdone: make(chan struct{}), r: bufio.NewReaderSize(conn, 16<<10)}
+	// A small read buffer: a batch's body is read straight into the
+	// batch buffer; this one holds headers and small batches (acks).
+	l := &Link{conn: conn, peer: peer, wdone: make(chan struct{}), r: bufio.NewReaderSize(conn, 4<<10)}
 	l.tx, l.rx = linkAEAD(k, "initiator"), linkAEAD(k, "responder")
 	if !initiator {
 		l.tx, l.rx = l.rx, l.tx
@@ -172,8 +174,10 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 		return true // never wait for the socket here
 	}
 	l.cond = sync.NewCond(&l.mu)
-	l.q = make([]byte, 0, linkQueue+tagLen)
-	l.spare = make([]byte, 0, linkQueue+tagLen)
+	// The two queues (one filling while the other is written), each with
+	// room for its tag: exactly linkQueue bytes, a whole number of pages.
+	l.q = make([]byte, 0, linkQueue)
+	l.spare = make([]byte, 0, linkQueue)
 	l.roomc = make(chan struct{}, 1)
 	go l.writer()
 	go l.pumper()
@@ -234,7 +238,7 @@ func urgent(msg []byte) bool {
 func (l *Link) Send(_ uint8, msg []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || len(msg) > MaxLinkFrame || (len(l.q) > 0 && len(l.q)+4+len(msg) > linkQueue) {
+	if l.closed || len(msg) > MaxLinkFrame || (len(l.q) > 0 && len(l.q)+4+len(msg)+tagLen > linkQueue) {
 		l.dropped.Add(1)
 		return
 	}
@@ -253,7 +257,7 @@ func (l *Link) Offer(_ uint8, head, data []byte) bool {
 		l.dropped.Add(1)
 		return true // as good as sent: the protocol recovers (or the link is gone)
 	}
-	if len(l.q) > 0 && len(l.q)+4+n > linkQueue {
+	if len(l.q) > 0 && len(l.q)+4+n+tagLen > linkQueue {
 		l.starved = true
 		return false
 	}
@@ -321,7 +325,7 @@ func (l *Link) Room(_ uint8) int {
 		return MaxLinkFrame
 	}
 	l.starved = true
-	return max(linkQueue-len(l.q)-4, 0)
+	return max(linkQueue-len(l.q)-4-tagLen, 0)
 }
 
 // OnRoom sets the function the Link calls (from its own goroutine, no

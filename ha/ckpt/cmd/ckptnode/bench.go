@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -117,20 +116,30 @@ var gcPercent = 100
 // profileDone stops the CPU profile, if one runs.
 var profileDone = func() {}
 
+// rssMiB is the process's resident set (VmRSS: /proc/self/statm's
+// second field, in pages), read without allocating.
 func rssMiB() float64 {
-	f, err := os.Open("/proc/self/status")
+	fd, err := syscall.Open("/proc/self/statm", syscall.O_RDONLY, 0)
 	if err != nil {
 		return math.NaN()
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb float64
-		if _, err := fmt.Sscanf(sc.Text(), "VmRSS: %f kB", &kb); err == nil {
-			return kb / 1024
+	defer syscall.Close(fd)
+	var b [128]byte
+	n, err := syscall.Read(fd, b[:])
+	if err != nil || n <= 0 {
+		return math.NaN()
+	}
+	var pages float64
+	field := 0
+	for _, c := range b[:n] {
+		switch {
+		case c == ' ':
+			field++
+		case field == 1 && c >= '0' && c <= '9':
+			pages = pages*10 + float64(c-'0')
 		}
 	}
-	return math.NaN()
+	return pages * float64(os.Getpagesize()) / (1 << 20)
 }
 
 func median(v []float64) float64 {
@@ -190,32 +199,43 @@ func rawRTT(peer string, n int) ([]float64, error) {
 	return rtts, nil
 }
 
-// stream writes total bytes in asynchronous writes of size bytes over
-// sections sections, keeping at most ring/2 bytes not yet durable, and
-// returns MB/s up to the last write being durable.
-func stream(ctx context.Context, n *ckpt.Node, prefix string, size, sections int, total, ring int) (float64, error) {
-	data := payload(1, size-8)
-	names := make([]string, sections)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s%04d", prefix, i)
+// benchLoad is what a stream writes: section names, one section's data
+// and the window of sequence numbers not yet durable. It is the writing
+// application's own memory, made before a stream starts.
+type benchLoad struct {
+	names []string
+	data  []byte
+	seqs  []uint64
+}
+
+func newBenchLoad(prefix string, size, sections, ring int) *benchLoad {
+	w := &benchLoad{data: payload(1, size-8), names: make([]string, sections), seqs: make([]uint64, max(ring/2/size, 1))}
+	for i := range w.names {
+		w.names[i] = fmt.Sprintf("%s%04d", prefix, i)
 	}
-	window := max(ring/2/size, 1)
-	seqs := make([]uint64, window)
+	return w
+}
+
+// stream writes total bytes in asynchronous writes of w's sections in
+// turn, keeping at most ring/2 bytes not yet durable, and returns MB/s up
+// to the last write being durable.
+func stream(ctx context.Context, n *ckpt.Node, w *benchLoad, total int) (float64, error) {
+	size, window := len(w.data), len(w.seqs)
 	count := total / size
 	start := time.Now()
 	var seq uint64
 	for i := range count {
 		var err error
-		seq, err = n.Write(ctx, ckptName, names[i%sections], data, false)
+		seq, err = n.Write(ctx, ckptName, w.names[i%len(w.names)], w.data, false)
 		if err != nil {
 			return 0, err
 		}
 		if i >= window {
-			if err := n.WaitDurable(ctx, seqs[i%window]); err != nil {
+			if err := n.WaitDurable(ctx, w.seqs[i%window]); err != nil {
 				return 0, err
 			}
 		}
-		seqs[i%window] = seq
+		w.seqs[i%window] = seq
 	}
 	if err := n.WaitDurable(ctx, seq); err != nil {
 		return 0, err
@@ -259,9 +279,11 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 
 	// The direct TCP Link. RSS first: from before the node exists to
 	// after 10x the ring written, as the process stands (no GC or
-	// FreeOSMemory before either reading: the product does neither).
+	// FreeOSMemory before either reading: the product does neither). The
+	// application's own input (section names, data) exists before.
+	rw := newBenchLoad("k", 1024, 256, ring)
+	memNote("before") // first: its own allocations are not the node's
 	rss0 := rssMiB()
-	memNote("before")
 	c, err := net.Dial("tcp", net.JoinHostPort(peer, strconv.Itoa(portLink)))
 	if err != nil {
 		return err
@@ -277,11 +299,11 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		s.Open(now, ckptName, time.Hour)
 		s.SetReplicas(now, []uint8{replica})
 	})
-	if _, err := stream(ctx, ln, "k", 1024, 256, ring, ring); err != nil {
+	if _, err := stream(ctx, ln, rw, ring); err != nil {
 		return fmt.Errorf("rss run: %w", err)
 	}
 	rss1 := rssMiB()
-	if _, err := stream(ctx, ln, "k", 1024, 256, 9*ring, ring); err != nil {
+	if _, err := stream(ctx, ln, rw, 9*ring); err != nil {
 		return fmt.Errorf("rss run: %w", err)
 	}
 	rss10 := rssMiB()
@@ -313,7 +335,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	// Throughput: raw TCP and the Link, interleaved, after one run of
 	// each kind that is not counted (both sides allocate their sections).
 	for _, k := range kinds(16) {
-		if _, err := stream(ctx, ln, k.name, k.size, k.secs, k.total, ring); err != nil {
+		if _, err := stream(ctx, ln, newBenchLoad(k.name, k.size, k.secs, ring), k.total); err != nil {
 			return fmt.Errorf("%s: %w", k.name, err)
 		}
 	}
@@ -329,7 +351,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		}
 		tcp = append(tcp, v)
 		for _, k := range kinds(256) {
-			mb, err := stream(ctx, ln, k.name, k.size, k.secs, k.total, ring)
+			mb, err := stream(ctx, ln, newBenchLoad(k.name, k.size, k.secs, ring), k.total)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k.name, err)
 			}
@@ -382,7 +404,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	for _, k := range kinds(16) {
 		var v []float64
 		for range 3 {
-			mb, err := stream(ctx, hn, k.name, k.size, k.secs, k.total, ring)
+			mb, err := stream(ctx, hn, newBenchLoad(k.name, k.size, k.secs, ring), k.total)
 			if err != nil {
 				return fmt.Errorf("%s.ha: %w", k.name, err)
 			}
