@@ -10,6 +10,7 @@ import (
 	"time"
 
 	switchblade "github.com/cgoa/cgoa/blades/switch"
+	"github.com/cgoa/cgoa/blades/switch/hubpath"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/shelftest"
 	"github.com/cgoa/cgoa/qemu/topology"
@@ -362,6 +363,24 @@ func TestSpanningTreeWithKernelBridges(t *testing.T) {
 		}
 		return nil
 	})
+	// The mgmt blade's traffic takes its channel toward the active hub (show hubpath).
+	hubPathIs := func(want string) func() error {
+		return func() error {
+			out, err := sh.TryExec(3, "show hubpath json")
+			if err != nil {
+				return err
+			}
+			var v hubpath.View
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				return fmt.Errorf("show hubpath json: %q: %w", out, err)
+			}
+			if v.Current != want {
+				return fmt.Errorf("mgmt blade's traffic via %q, want %s: %+v", v.Current, want, v)
+			}
+			return nil
+		}
+	}
+	shelftest.Eventually(t, 10*time.Second, "mgmt blade's traffic toward the active hub", hubPathIs(fmt.Sprintf("base%d", act-1)))
 	before, _, _ := withShelf()
 	sh.Kill(t, act)
 	killed := time.Now()
@@ -388,6 +407,8 @@ func TestSpanningTreeWithKernelBridges(t *testing.T) {
 		t.Fatalf("hub %d after the kill: %+v, %v; want active, restored from the checkpoint, root", act, v, err)
 	}
 	t.Logf("takeover by hub %d: restored from a checkpoint %v old", act, v.Takeover.Age)
+	// The node moved to its channel toward the new active hub (at the carrier loss already).
+	shelftest.Eventually(t, 10*time.Second, "mgmt blade's traffic toward the new active hub", hubPathIs(fmt.Sprintf("base%d", act-1)))
 
 	// 6. Every captured BPDU decodes in tshark; the hubs' own are there.
 	capt.stop()
