@@ -31,6 +31,14 @@
 // 4·Interval (TestSimulationSeeds). The replicated shelf configuration
 // (package cfg, raft) is not on this path.
 //
+// On the wire a member sends one beat frame per heartbeat interval: its
+// heartbeat (the members it hears, the keys it holds, its units' states)
+// with its lease requests and releases and, as a voter, the renewals it
+// grants, batched. Only what cannot wait goes in a frame of its own: a
+// grant that moves a key, a refusal, a release on handover, admin
+// operations. While a member of the generation before beats is up (a
+// rolling upgrade), the others also send it the old separate frames.
+//
 // Standby is derived, not leased: a 2N unit is standby when it is the
 // first ready unit after the active in the succession order; in N+M every
 // in-service unit without an instance is standby; no-redundancy has none.

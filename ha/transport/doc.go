@@ -15,7 +15,10 @@
 // windows, counters) do no I/O. Two transports move the bytes:
 //
 //   - UDPTransport: one UDP socket per path, bound to the path's interface
-//     with SO_BINDTODEVICE, unicast fan-out to the configured peers.
+//     with SO_BINDTODEVICE, each frame sent once to the path's broadcast
+//     address (or fanned out to the configured peers). A classic BPF
+//     socket filter drops the sender's own looped-back frames and frames
+//     for another single slot in the kernel, before any wake-up.
 //   - MemNetwork/MemTransport: an in-memory backplane on a virtual-time
 //     Scheduler with fault injection (loss, delay, partitions, one-way
 //     loss, a path down, a paused member, a detached member), for
@@ -25,6 +28,6 @@
 //
 //	ep, err := transport.NewEndpoint(key, shelf, slot, uint64(time.Now().UnixNano()))
 //	tr, err := transport.ListenUDP(ep, []transport.UDPPath{base0, base1}, handle)
-//	err = tr.Send(transport.TypeHeartbeat, transport.Broadcast, payload)
+//	err = tr.Send(transport.TypeBeat, transport.Broadcast, payload)
 //	fmt.Printf("%+v\n", ep.Counters())
 package transport
