@@ -5,6 +5,11 @@
 // `show onu [PON]` and `onu deregister PON ONU`. With the HA core up, the blade publishes its
 // PON/ONU tables and ONU events to the mgmt blades (blades/statefeed).
 //
+// Upstream data (every frame of a registered LLID that is not MPCP or OAM) leaves the blade
+// unchanged on its base channel toward the hub active in the `switch` group, which bridges it
+// to the shelf's uplinks (Upstream, following blades/switch/hubpath; `show upstream`,
+// `show hubpath`).
+//
 // Every OLT alarm (ONU registered, deregistered, MPCP timeout, OAM up or lost, dying gasp,
 // link fault, critical and link events, loopback) goes to the blade log (`show log`; info
 // alarms at level info, major and critical ones at level error) and to each hook added

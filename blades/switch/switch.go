@@ -29,11 +29,18 @@
 // port, the two hubs' uplinks must face the same LAN (a Y-cable, an optical splitter, or a
 // shared segment of the core network); the QEMU tests join them so.
 //
+// The unit's "switch-stp" component has the checkpoint replica's readiness as its gate
+// (amf.Component.Ready = ckpt.Node.Ready): a hub whose replica is not in sync with the
+// active's tree does not take the group while the in-sync hub lives, nor counts as the
+// standby; it takes a free group once no live writer is left (one in-sync lease after it
+// last saw one), as starting afresh is then all that can be had.
+//
 // Traffic from node blades reaches the active hub's uplinks from either hub, since both
 // forward node ports and isl0; a node must only stop using the channel to a hub that is gone.
 // Package hubpath (blades/switch/hubpath) is the node side: it prefers the channel toward the
 // active hub (or the live one) for the addresses a node blade carries on both channels, and
-// announces them from it, leaving the HA transport's per-plane addresses alone.
+// announces them from it, leaving the HA transport's per-plane addresses alone; the mgmt and
+// EPON roles run it, and the EPON blade sends its ONUs' upstream data on that channel.
 //
 // The bridge's snapshot (running, or held from the checkpoint on the standby) goes to the
 // mgmt blades through blades/statefeed for BRIDGE-MIB and its traps.

@@ -15,6 +15,10 @@
 //
 //	hubpath.Follow(b, h) // b *blade.Blade, h *ha.Blade; runs until the blade's context ends
 //
+// It also gives the blade `show hubpath [json]` (View: the channel in use, the active hub,
+// the carriers, counters). The mgmt blades (management address) and the EPON blades
+// (upstream data, blades/epon Upstream) call it.
+//
 // Both hubs forward their node channels and the inter-switch link (see blades/switch), so a
 // frame sent toward either live hub reaches the active hub's uplinks; the preference saves
 // the hop over isl0 and keeps a node off a hub that is gone.
