@@ -23,7 +23,7 @@ import (
 // management address, around the kill; the pulled blade is reinserted and must rejoin as
 // standby before the next kill. The results are merged into the file at out, beside the
 // process-mode figures and the keepalived peers that `make bench-failover` measured first.
-func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, error) {
+func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool) (Report, error) {
 	rep := Report{Bench: "failover"}
 	if b, err := os.ReadFile(out); err == nil {
 		_ = json.Unmarshal(b, &rep)
@@ -106,6 +106,10 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, err
 			return rep, err
 		}
 		time.Sleep(300 * time.Millisecond) // steady probes before the kill
+		if verbose {
+			out, _ := s.Exec(ctx, other, "show ckpt")
+			fmt.Fprintf(os.Stderr, "standby %d before kill %d:\n%s\n", other, i+1, out)
+		}
 		killed := time.Now()
 		if err := s.Kill(ctx, active); err != nil {
 			return rep, err
@@ -132,6 +136,10 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, err
 			}
 		}
 		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
+		if verbose {
+			out, _ := s.Exec(ctx, other, "show log 30")
+			fmt.Fprintf(os.Stderr, "new active %d, log (kill at %s):\n%s\n", other, killed.Format("15:04:05.000"), out)
+		}
 		rejoin := time.Now()
 		if err := s.Restart(ctx, active); err != nil {
 			return rep, err
@@ -143,6 +151,10 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, err
 		}
 		if g, err := farend.Gap(p.Answers(), rejoin, time.Now().Add(-50*time.Millisecond)); err == nil {
 			fmt.Fprintf(os.Stderr, "  slot %d back as standby after %v; longest gap meanwhile %v\n", active, time.Since(rejoin).Round(100*time.Millisecond), g.Round(time.Millisecond))
+			if at, d := longestGap(p.Answers(), rejoin); verbose && d > 300*time.Millisecond {
+				out, _ := s.Exec(ctx, other, "show log 40")
+				fmt.Fprintf(os.Stderr, "  gap %s..%s; active %d, log:\n%s\n", at.Format("15:04:05.000"), at.Add(d).Format("15:04:05.000"), other, out)
+			}
 		}
 	}
 	ms := func(q float64) float64 {
@@ -162,4 +174,21 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string) (Report, err
 		Result{Metric: "qemu.p50", Unit: "ms", Value: ms(0.5), Samples: len(gaps), Peer: peer},
 		Result{Metric: "qemu.p99", Unit: "ms", Value: ms(0.99), Samples: len(gaps), Peer: peer})
 	return rep, nil
+}
+
+// longestGap is where the longest gap between answers after from starts, and its length.
+func longestGap(answers []farend.Answer, from time.Time) (time.Time, time.Duration) {
+	var at time.Time
+	var gap time.Duration
+	last := from
+	for _, a := range answers {
+		if a.At.Before(from) {
+			continue
+		}
+		if d := a.At.Sub(last); d > gap {
+			at, gap = last, d
+		}
+		last = a.At
+	}
+	return at, gap
 }

@@ -66,6 +66,7 @@ func main() {
 	kills := fs.Int("kills", 20, "kills of the active mgmt blade (failover bench)")
 	haTimers := fs.String("ha-timers", "", "shelf HA timers INTERVALxMISSES (failover bench; default the shelf's)")
 	outPath := fs.String("o", "", "output file (default <build>/bench/<bench>.json)")
+	verbose := fs.Bool("v", false, "failover bench: the standby's checkpoint before each kill, the new active's log after it, and the active's log around a gap of over 300 ms while the pulled blade rejoins")
 	fs.Parse(os.Args[2:])
 	a, err := vm.FindArtifacts(*buildDir)
 	if err != nil {
@@ -82,7 +83,7 @@ func main() {
 		if out == "" {
 			out = filepath.Join(a.Build, "bench", "failover.json")
 		}
-		rep, err = benchFailover(a, *kills, *haTimers, out)
+		rep, err = benchFailover(a, *kills, *haTimers, out, *verbose)
 	case "switchover":
 		rep, err = benchSwitchover(a, *kills, *haTimers)
 	}
