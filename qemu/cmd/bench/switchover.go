@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,13 +12,13 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
 	switchblade "github.com/cgoa/cgoa/blades/switch"
+	"github.com/cgoa/cgoa/blades/switch/hubpath"
 	"github.com/cgoa/cgoa/netstack/netns"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/shelf"
@@ -27,32 +26,38 @@ import (
 	"github.com/cgoa/cgoa/qemu/vm"
 )
 
-// The switchover bench's shelf: two hubs and two mgmt blades (four HA members: one hub's
-// death leaves a quorum, and the mgmt blades are the traffic source).
+// The switchover bench's shelf: two hubs, a mgmt blade and an EPON blade with one PON port
+// (four HA members: one hub's death leaves a quorum; the ONUs behind the PON are the
+// traffic source).
 const switchoverYAML = `name: switchover
 shelf: 7
 slots:
   - {slot: 1, role: switch}
   - {slot: 2, role: switch}
   - {slot: 3, role: mgmt}
-  - {slot: 4, role: mgmt}
+  - {slot: 4, role: epon, pon: 1}
 `
 
-// benchSwitchover kills the active hub kills times and measures the upstream gap: frames a
-// node blade sends toward the surviving hub (slot 3's HA heartbeats on its channel to that
-// hub, a broadcast every HA interval that the hubs flood to the uplink) as they come out of a kernel STP bridge
-// on the core network, behind the LAN both hubs' uplinks face. The shelf's logical bridge is
-// the root of the core network (priority 4096), as an aggregation shelf is. The peer is the
-// same shelf booted with both hubs as plain 802.1D bridges (cgoa.stp=independent, same
-// priority, isl0 cheaper than the uplinks), with fewer kills since each costs 30 s or more.
-//
-// duplicates counts frames the sink saw twice within 50 ms (the network delivered one frame
-// twice); identical frames further apart are the HA transport resending, logged apart.
+// The upstream traffic: every emulated ONU of the EPON blade's PON sends numbered frames
+// (blades/epon/onu.NumberedFrame) of switchoverFrame bytes, switchoverFPS a second each.
+const (
+	eponSlot       = 4
+	switchoverFPS  = 25
+	switchoverSize = 64
+)
+
+// benchSwitchover kills the active hub kills times and measures the upstream gap: the ONU
+// emulator's numbered upstream frames, which the EPON blade's OLT forwards to its base
+// channel toward the active hub (blades/epon Upstream, following blades/switch/hubpath),
+// as they come out of the shelf's uplinks and through a kernel STP bridge K on the core
+// network, behind the LAN both hubs' uplinks face. The sink counts them by sequence number
+// (qemu/farend Sequences): the gap is the longest silence of all ONUs together around a
+// kill (resolution 1/(ONUs × switchoverFPS)); duplicates are frames whose number had been
+// seen (two hubs forwarding, a loop). The shelf's logical bridge is the root of the core
+// network (priority 4096), as an aggregation shelf is. The peer is the same shelf booted
+// with both hubs as plain 802.1D bridges (cgoa.stp=independent, same priority, isl0
+// cheaper than the uplinks), with fewer kills since each costs 30 s or more.
 // core.topology_changes counts the kills after which K raised its topology change flags.
-//
-// The EPON blade does not yet forward upstream data to the backplane (its OLT counts it), so
-// the ONU emulator cannot be the source; node blades' broadcast heartbeats cross the same
-// hub path. The gap's resolution is the HA interval (200 ms in the QEMU shelf).
 func benchSwitchover(a vm.Artifacts, kills int, haTimers string) (Report, error) {
 	rep := Report{Bench: "switchover"}
 	if os.Geteuid() != 0 {
@@ -74,6 +79,7 @@ func benchSwitchover(a vm.Artifacts, kills int, haTimers string) (Report, error)
 		{Metric: "gap.p99", Unit: "ms", Value: quantileMs(prot.gaps, 0.99), Samples: len(prot.gaps), Peer: p(quantileMs(peer.gaps, 0.99))},
 		{Metric: "duplicates", Unit: "frames", Value: float64(prot.duplicates), Samples: len(prot.gaps), Peer: p(float64(peer.duplicates))},
 		{Metric: "core.topology_changes", Unit: "kills", Value: float64(prot.tcKills), Samples: len(prot.gaps), Peer: p(float64(peer.tcKills))},
+		{Metric: "lost", Unit: "frames", Value: float64(prot.lost), Samples: len(prot.gaps), Peer: p(float64(peer.lost))},
 	}
 	return rep, nil
 }
@@ -91,6 +97,7 @@ func quantileMs(gaps []time.Duration, q float64) float64 {
 type switchoverResult struct {
 	gaps       []time.Duration
 	duplicates int
+	lost       int // frames skipped and never seen, over the run
 	tcKills    int // kills after which the core's kernel bridge raised topology change
 }
 
@@ -124,6 +131,9 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		return res, err
 	}
 	defer core.close()
+	if err := startUpstream(ctx, s); err != nil {
+		return res, err
+	}
 
 	view := func(slot int) (switchblade.View, error) {
 		var v switchblade.View
@@ -230,12 +240,10 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		}); err != nil {
 			return err
 		}
-		// Traffic flows and the core is out of any topology change.
-		return poll("steady traffic, core without topology change", 3*time.Minute, func() error {
-			for _, hub := range []int{1, 2} {
-				if last := core.lastFrame(hub); time.Since(last) > time.Second {
-					return fmt.Errorf("last frame toward hub %d %v ago", hub, time.Since(last).Round(time.Millisecond))
-				}
+		// Upstream traffic flows and the core is out of any topology change.
+		return poll("steady upstream traffic, core without topology change", 3*time.Minute, func() error {
+			if last := core.seq.Last(); time.Since(last) > time.Second {
+				return fmt.Errorf("last upstream frame %v ago (%+v)", time.Since(last).Round(time.Millisecond), core.seq.Counts())
 			}
 			if tc, err := core.topologyChange(); err != nil || tc {
 				return fmt.Errorf("core in topology change (%v)", err)
@@ -256,8 +264,23 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		}); err != nil {
 			return res, fmt.Errorf("kill %d: %w", i+1, err)
 		}
+		// The EPON blade's upstream goes toward the hub HA holds active: in protected mode,
+		// the one to kill.
+		path, err := hubPath(ctx, s)
+		if mode == "protected" {
+			if err := poll("EPON upstream toward the active hub", time.Minute, func() error {
+				path, err = hubPath(ctx, s)
+				if err == nil && path.Current != fmt.Sprintf("base%d", dead-1) {
+					err = fmt.Errorf("EPON blade's traffic via %q, active hub %d", path.Current, dead)
+				}
+				return err
+			}); err != nil {
+				return res, fmt.Errorf("kill %d: %w", i+1, err)
+			}
+		}
 		time.Sleep(time.Second) // steady frames before the kill
-		survivor := 3 - dead    // the node's traffic toward the surviving hub is what must go on
+		survivor := 3 - dead
+		before := core.seq.Counts()
 		killed := time.Now()
 		if err := s.Kill(ctx, dead); err != nil {
 			return res, err
@@ -274,7 +297,7 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 				tc = true
 			}
 			now := time.Now()
-			if now.Sub(killed) > 10*time.Second && core.gap(survivor, now.Add(-5*time.Second), now) < time.Second {
+			if now.Sub(killed) > 10*time.Second && core.seq.Gap(now.Add(-5*time.Second), now) < time.Second {
 				resumed = now
 				break
 			}
@@ -283,7 +306,8 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		if resumed.IsZero() {
 			return res, fmt.Errorf("kill %d: upstream frames did not flow steadily within 3 minutes of killing hub %d", i+1, dead)
 		}
-		gap := core.gap(survivor, killed.Add(-time.Second), resumed)
+		gap := core.seq.Gap(killed.Add(-time.Second), resumed)
+		after := core.seq.Counts()
 		res.gaps = append(res.gaps, gap)
 		if tc {
 			res.tcKills++
@@ -292,6 +316,10 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 		if v, err := view(survivor); err == nil {
 			how = fmt.Sprintf(" (hub %d: %s, fast takeovers %d, reverted %d)", survivor, v.Role, v.Counters.FastTakeovers, v.Counters.FastReverts)
 		}
+		if p, err := hubPath(ctx, s); err == nil {
+			how += fmt.Sprintf("; EPON upstream via %s (was %s, %d path changes)", p.Current, path.Current, p.Changes)
+		}
+		how += fmt.Sprintf("; frames lost %d, duplicates %d", after.Lost-before.Lost, after.Duplicates-before.Duplicates)
 		fmt.Fprintf(os.Stderr, "switchover %s: kill %d of hub %d: upstream gap %v, core topology change %v%s\n", mode, i+1, dead, gap.Round(time.Millisecond), tc, how)
 		if err := s.Restart(ctx, dead); err != nil {
 			return res, err
@@ -300,26 +328,65 @@ func switchoverRun(a vm.Artifacts, mode string, kills int, haTimers string) (res
 			return res, err
 		}
 	}
-	var resent int
-	res.duplicates, resent = core.duplicates()
-	fmt.Fprintf(os.Stderr, "switchover %s: %d network duplicates (same frame within %v), %d frames the source sent again later\n", mode, res.duplicates, dupWindow, resent)
+	c := core.seq.Counts()
+	res.duplicates, res.lost = int(c.Duplicates), int(c.Lost)
+	fmt.Fprintf(os.Stderr, "switchover %s: upstream frames %+v\n", mode, c)
 	return res, nil
+}
+
+// hubPath is the EPON blade's show hubpath.
+func hubPath(ctx context.Context, s *shelf.Shelf) (hubpath.View, error) {
+	var v hubpath.View
+	out, err := s.Exec(ctx, eponSlot, "show hubpath json")
+	if err == nil {
+		err = json.Unmarshal([]byte(out), &v)
+	}
+	return v, err
+}
+
+// startUpstream waits for the ONUs behind the EPON blade's PON to register and starts their
+// numbered upstream frames.
+func startUpstream(ctx context.Context, s *shelf.Shelf) error {
+	name := fmt.Sprintf("onu-s%d-pon0", eponSlot)
+	fe, ok := s.ONU(name)
+	if !ok {
+		return fmt.Errorf("no ONU emulator %s", name)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := s.Exec(ctx, eponSlot, "show onu pon0 json")
+		var v struct {
+			ONUs []struct {
+				State string `json:"state"`
+			} `json:"onus"`
+		}
+		reg := 0
+		if err == nil && json.Unmarshal([]byte(out), &v) == nil {
+			for _, u := range v.ONUs {
+				if u.State == "registered" {
+					reg++
+				}
+			}
+		}
+		if reg == farend.DefaultONUs {
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%d of %d ONUs registered on %s (%v)", reg, farend.DefaultONUs, name, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fe.SetTraffic(switchoverFPS*switchoverSize*8, switchoverSize)
 }
 
 // switchoverCore is the core network of the bench: a namespace with the LAN both uplinks face
 // (a bridge with STP off), the kernel STP bridge K on it, and a sink port behind K where the
-// upstream frames are counted.
+// upstream frames are counted by sequence number.
 type switchoverCore struct {
-	ns   string
-	taps []*farend.Tap
-	conn *packet.Conn
-	src  [2]net.HardwareAddr // slot 3's base0 (to hub 1) and base1 (to hub 2)
-
-	mu     sync.Mutex
-	times  [2][]time.Time         // arrivals by source
-	seen   map[[32]byte]time.Time // first arrival of each frame
-	dups   int
-	resent int
+	ns     string
+	taps   []*farend.Tap
+	conn   *packet.Conn
+	seq    *farend.Sequences
 	closed chan struct{}
 }
 
@@ -333,16 +400,7 @@ func nsRun(args ...string) error {
 func newSwitchoverCore(s *shelf.Shelf) (*switchoverCore, error) {
 	var r [3]byte
 	rand.Read(r[:])
-	c := &switchoverCore{ns: "cgoa-swo-" + hex.EncodeToString(r[:]), seen: map[[32]byte]time.Time{}, closed: make(chan struct{})}
-	for i := range c.src {
-		src, err := topology.MAC(7, 3, fmt.Sprintf("base%d", i))
-		if err != nil {
-			return nil, err
-		}
-		if c.src[i], err = net.ParseMAC(src); err != nil {
-			return nil, err
-		}
-	}
+	c := &switchoverCore{ns: "cgoa-swo-" + hex.EncodeToString(r[:]), seq: farend.NewSequences(), closed: make(chan struct{})}
 	if err := nsRun("ip", "netns", "add", c.ns); err != nil {
 		return nil, err
 	}
@@ -408,7 +466,8 @@ func (c *switchoverCore) listen() error {
 	})
 }
 
-// read records the arrival of every frame from the traffic source that K forwarded.
+// read counts every frame K forwarded to the sink (numbered upstream frames by sequence,
+// the rest as other).
 func (c *switchoverCore) read() {
 	buf := make([]byte, 2048)
 	for {
@@ -422,73 +481,8 @@ func (c *switchoverCore) read() {
 				continue
 			}
 		}
-		src := -1
-		for i, m := range c.src {
-			if n >= 14 && slices.Equal(buf[6:12], m) {
-				src = i
-			}
-		}
-		if src < 0 {
-			continue
-		}
-		h := sha256.Sum256(buf[:n])
-		now := time.Now()
-		c.mu.Lock()
-		if first, ok := c.seen[h]; ok {
-			// The network delivered one frame twice (two hubs forwarding, a loop): the
-			// copies arrive within milliseconds. The HA transport also resends some frames
-			// whole, much later; those are the source's, not the network's.
-			if now.Sub(first) < dupWindow {
-				c.dups++
-			} else {
-				c.resent++
-			}
-		} else {
-			c.seen[h] = now
-			c.times[src] = append(c.times[src], now)
-		}
-		c.mu.Unlock()
+		c.seq.Add(buf[:n], time.Now())
 	}
-}
-
-// lastFrame is the arrival of the last frame slot 3 sent toward hub (1 or 2).
-func (c *switchoverCore) lastFrame(hub int) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ts := c.times[hub-1]
-	if len(ts) == 0 {
-		return time.Time{}
-	}
-	return ts[len(ts)-1]
-}
-
-// gap is the largest interval between frames slot 3 sent toward hub in [since, until],
-// counting the stretches from since to the first and from the last to until.
-func (c *switchoverCore) gap(hub int, since, until time.Time) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var g time.Duration
-	prev := since
-	for _, t := range c.times[hub-1] {
-		if t.Before(since) {
-			continue
-		}
-		if t.After(until) {
-			break
-		}
-		g = max(g, t.Sub(prev))
-		prev = t
-	}
-	return max(g, until.Sub(prev))
-}
-
-// dupWindow: an identical frame seen again within it is a network duplicate.
-const dupWindow = 50 * time.Millisecond
-
-func (c *switchoverCore) duplicates() (network, resent int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.dups, c.resent
 }
 
 // topologyChange reports K's topology change flags.
