@@ -95,11 +95,15 @@ type haStatus struct {
 			Name  string `json:"name"`
 			Node  int    `json:"node"`
 			State string `json:"state"`
+			Oper  string `json:"oper"`
 		} `json:"units"`
 	} `json:"groups"`
 }
 
-// unitState is slot's own view of its unit in group: in quorum, and its HA state.
+// unitState is slot's own view of its unit in group: in quorum, and its HA state. A unit
+// whose components are not ready (a checkpoint replica not in sync: the readiness gate) is
+// reported as "standby/not-ready", not as "standby": it cannot take over yet, so the upgrade
+// must not switch over to it, nor take down the other blade.
 func (s *Shelf) unitState(ctx context.Context, slot int, group string) (bool, string, error) {
 	ectx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -114,6 +118,9 @@ func (s *Shelf) unitState(ctx context.Context, slot int, group string) (bool, st
 	for _, g := range st.Groups {
 		for _, u := range g.Units {
 			if g.Name == group && u.Node == slot {
+				if u.Oper != "" && u.Oper != "in-service" {
+					return st.InQuorum, u.State + "/" + u.Oper, nil
+				}
 				return st.InQuorum, u.State, nil
 			}
 		}

@@ -75,13 +75,16 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 					Units []struct {
 						Node  int    `json:"node"`
 						State string `json:"state"`
+						Oper  string `json:"oper"`
 					} `json:"units"`
 				} `json:"groups"`
 			}
 			if err == nil && json.Unmarshal([]byte(out), &v) == nil && v.InQuorum {
 				for _, g := range v.Groups {
 					for _, u := range g.Units {
-						if g.Name == "mgmt" && u.Node == slot && u.State == "standby" {
+						// Ready too: its checkpoint replica in sync (the readiness gate), else a
+						// kill is a double failure and the takeover waits for the replica.
+						if g.Name == "mgmt" && u.Node == slot && u.State == "standby" && u.Oper == "in-service" {
 							return nil
 						}
 					}
