@@ -68,7 +68,10 @@
 // sync, because the records it holds may be an asynchronous tail the new
 // writer never had; Follow(0) (no live writer) freezes the claim it had.
 // A demoted writer stays Ready until it follows another writer: it holds
-// its whole lineage.
+// its whole lineage. Track sets the lease from the HA lease (the
+// detection time) plus an idle poll and a little margin, so a dead
+// standby holds synchronous writes for about the detection time, no
+// longer (TestStandbyDeathStall, on the virtual clock).
 //
 // The AMF promotes only a Ready replica: Node.Ready is the readiness gate
 // (amf.Component.Ready of the unit's checkpoint component; Node.Track

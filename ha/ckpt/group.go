@@ -47,7 +47,7 @@ func GroupRoles(g amf.GroupStatus, self uint8) (writer uint8, replicas []uint8) 
 // writes (Follow) and a writer which blades replicate (SetReplicas).
 // What it reads also drives the Node's readiness gate (Ready: register
 // it as the unit's component's amf.Component.Ready) and the in-sync
-// lease (Options.SyncLease: three detection times plus two idle polls).
+// lease (Options.SyncLease: syncLeaseFor the HA lease).
 // Promotion and demotion come from the unit's component Assign callback
 // (Promote on Active, Demote otherwise; see cmd/ckptnode): it runs on
 // the HA loop, which must not read the blade's status. It returns a function that stops
@@ -60,10 +60,7 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 		w, r := GroupRoles(g, self)
 		n.Do(func(s *Service, now time.Duration) {
 			n.setView(s.opt.Self, w)
-			// The in-sync lease must outlast a writer's death going
-			// unnoticed (detection, up to the lease, is st.Lease) plus an
-			// idle poll, with room for a loaded machine.
-			s.SetSyncLease(3*lease + 2*s.opt.KeepAlive + 2*interval)
+			s.SetSyncLease(syncLeaseFor(lease, s.opt.KeepAlive, interval))
 			if s.Active() {
 				if !slices.Equal(r, s.Replicas()) {
 					s.SetReplicas(now, r)
@@ -87,4 +84,22 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 		}
 	}()
 	return func() { close(done); <-exited }
+}
+
+// syncLeaseFor is the in-sync lease (Options.SyncLease) for an HA lease
+// (the detection time: the AMF gives a dead unit's assignment away once
+// its lease has run out), the Service's idle poll and Track's interval.
+// It must outlast the time from the writer's last message to a replica
+// until that replica learns the writer is gone (Follow(0) freezes its
+// claim): up to one idle poll, the detection time and one Track
+// interval, plus what a loaded machine adds; else a standby in sync
+// would not be Ready when promoted. It should not last much longer: a
+// writer holds synchronous writes for a replica it dropped in sync (a
+// dead standby) until the lease has run out. So: detection, one poll,
+// two intervals and a margin of a tenth of the detection time, at least
+// 100 ms (clock drift, late ticks of a starved process); with the
+// shelf's 1 s lease and Track every 20 ms, 1.24 s (it was three
+// detection times, 3.2 s).
+func syncLeaseFor(lease, keepAlive, interval time.Duration) time.Duration {
+	return lease + max(lease/10, 100*time.Millisecond) + keepAlive + 2*interval
 }

@@ -341,3 +341,126 @@ func TestRoles(t *testing.T) {
 		t.Errorf("Roles(mgmt) with the active down, from slot 4 = %d, %v, want 0, [5]", w, r)
 	}
 }
+
+// TestStandbyDeathStall: on the virtual clock, with the in-sync lease
+// Track sets for the shelf's HA lease, synchronous writes stall no longer
+// than the detection time (plus 30%) when the standby dies: the AMF drops
+// it after the detection time and the writer holds writes only until the
+// dead standby's lease runs out (the standby, were it only stopped, no
+// longer claims to be in sync once writes go on without it). The other
+// way round, a standby in sync is still Ready when it learns, one
+// detection time later, that the writer died.
+func TestStandbyDeathStall(t *testing.T) {
+	const (
+		detection = time.Second // the shelf's HA lease
+		track     = 20 * time.Millisecond
+	)
+	for _, writerDies := range []bool{false, true} {
+		var now time.Duration
+		type msg struct {
+			to   uint8
+			data []byte
+		}
+		var q []msg
+		dead := uint8(0)
+		send := func(to uint8) func(uint8, []byte) {
+			return func(dst uint8, b []byte) {
+				if dead != to && dead != dst {
+					q = append(q, msg{dst, append([]byte(nil), b...)})
+				}
+			}
+		}
+		opt := Options{KeepAlive: 100 * time.Millisecond}
+		opt.SyncLease = syncLeaseFor(detection, opt.KeepAlive, track)
+		opt.Self, opt.Send = 1, send(1)
+		w := New(opt)
+		opt.Self, opt.Send = 2, send(2)
+		r := New(opt)
+		svcs := map[uint8]*Service{1: w, 2: r}
+		step := func() {
+			now += time.Millisecond
+			for _, s := range svcs {
+				s.Tick(now)
+			}
+			for len(q) > 0 {
+				m := q[0]
+				q = q[1:]
+				if m.to != dead {
+					svcs[m.to].Receive(now, 3-m.to, m.data)
+				}
+			}
+		}
+		w.Promote(now)
+		if err := w.Open(now, "c", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		r.Follow(1)
+		w.SetReplicas(now, []uint8{2})
+		for range 200 {
+			step()
+		}
+		if !r.Ready() {
+			t.Fatalf("replica not Ready after 200 ms")
+		}
+		if writerDies {
+			// Idle for a while (the claim rests on idle polls), then the
+			// writer dies; the replica's Track learns it after the
+			// detection time and one interval.
+			for range 500 {
+				step()
+			}
+			dead = 1
+			died := now
+			for now < died+detection+track {
+				step()
+			}
+			r.Follow(0)
+			told := now - died
+			for range 3000 {
+				step()
+			}
+			if !r.Ready() {
+				t.Errorf("standby told %v after the writer died that it is gone: Ready() = false, want true (it holds every acknowledged write)", told)
+			}
+			continue
+		}
+		// Synchronous writes back to back; the standby dies at 0.5 s and
+		// the AMF drops it from the set after the detection time.
+		var died, dropped time.Duration
+		var worst time.Duration
+		for i := 0; now < 4*time.Second; i++ {
+			start := now
+			seq, err := w.Write(now, "c", fmt.Sprint("s", i%8), []byte("state"), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for w.Durable() < seq {
+				step()
+				if dead == 0 && now >= 500*time.Millisecond {
+					dead, died = 2, now
+				}
+				if dead != 0 && dropped == 0 && now >= died+detection {
+					w.SetReplicas(now, nil)
+					dropped = now
+				}
+				if now > 10*time.Second {
+					t.Fatalf("synchronous write %d not durable after %v", seq, now-start)
+				}
+			}
+			if stall := now - start; stall > worst {
+				worst = stall
+				if dead != 0 && r.Ready() {
+					t.Errorf("write %d acknowledged without the stopped standby while it still claims to be in sync", seq)
+				}
+			}
+			step()
+		}
+		if died == 0 || dropped == 0 {
+			t.Fatalf("the standby never died (%v) or was never dropped (%v)", died, dropped)
+		}
+		if bound := detection + 3*detection/10; worst > bound {
+			t.Errorf("longest synchronous write after the standby died: %v, want <= %v (detection %v + 30%%)", worst, bound, detection)
+		}
+		t.Logf("longest synchronous write stall when the standby died: %v (detection %v)", worst, detection)
+	}
+}

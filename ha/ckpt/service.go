@@ -32,7 +32,7 @@ type Options struct {
 	Reliable bool
 	// SyncLease is how long a replica's claim to be in sync lasts after
 	// the ack the writer last answered with "in sync" (default 1 s; Track
-	// sets it from the HA timers). A writer that drops a replica from its
+	// sets it from the HA lease: syncLeaseFor). A writer that drops a replica from its
 	// set keeps holding synchronous writes for it until that lease has run
 	// out on the writer's side, so a replica that still believes itself in
 	// sync (it was stopped, or cut off) never lacks an acknowledged
