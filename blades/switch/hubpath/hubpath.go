@@ -64,6 +64,18 @@ func Preferred(activeHub int, carrier [2]bool) int {
 	return want
 }
 
+// KnownHub is the active hub to follow: now, or while now is 0 (no unit of the switch group
+// shows active: a hub rebooting next to the active one can make the group's status flicker
+// for a heartbeat, and in the middle of a failover none is active yet) the last one known.
+// Moving traffic on an unknown would send it to hub 1's channel for a moment; carrier, not
+// the HA view, is what moves it off a dead hub at once.
+func KnownHub(now, last int) int {
+	if now == 0 {
+		return last
+	}
+	return now
+}
+
 // Config sets a Path up.
 type Config struct {
 	// Ports are the channels to hub slot 1 and hub slot 2 (default base0, base1).
@@ -202,7 +214,7 @@ func (p *Path) Run(ctx context.Context) error {
 		case <-poke:
 		case <-safety.C:
 		case <-poll.C:
-			if hub := p.cfg.ActiveHub(); hub == last.hub {
+			if hub := KnownHub(p.cfg.ActiveHub(), last.hub); hub == last.hub {
 				continue
 			}
 		}
@@ -223,7 +235,7 @@ type state struct {
 
 // reconcile decides the preferred channel and puts the routes and announcements in line.
 func (p *Path) reconcile(c *rtnetlink.Conn, last state) state {
-	st := state{hub: p.cfg.ActiveHub()}
+	st := state{hub: KnownHub(p.cfg.ActiveHub(), last.hub)}
 	var idx [2]uint32
 	for i, name := range p.cfg.Ports {
 		l, err := linkByName(c, name)

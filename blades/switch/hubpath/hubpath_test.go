@@ -41,6 +41,16 @@ func TestPreferred(t *testing.T) {
 	}
 }
 
+func TestKnownHub(t *testing.T) {
+	for _, tc := range []struct{ now, last, want int }{
+		{1, 0, 1}, {2, 1, 2}, {0, 2, 2}, {0, 0, 0}, {1, 2, 1},
+	} {
+		if got := KnownHub(tc.now, tc.last); got != tc.want {
+			t.Errorf("KnownHub(%d, %d) = %d, want %d", tc.now, tc.last, got, tc.want)
+		}
+	}
+}
+
 func run(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
