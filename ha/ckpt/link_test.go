@@ -226,6 +226,9 @@ func BenchmarkLinkAsync(b *testing.B) {
 			// CPU of both sides (and the kernel's TCP work) per write:
 			// steadier than the rate on a busy machine.
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			// Polls: acks the writer had to ask for (a batch it said more
+			// would follow, and nothing did, would show here).
+			b.ReportMetric(float64(w.Status().Counters.Polls), "polls")
 			if st := w.Status(); st.Counters.Resyncs > 1 || wl.Dropped() > 0 {
 				b.Logf("resyncs %d retransmits %d dropped %d", st.Counters.Resyncs, st.Counters.Retransmits, wl.Dropped())
 			}

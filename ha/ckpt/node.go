@@ -25,6 +25,7 @@ type Node struct {
 	// forward (Promote, a write); due is that tick (under mu).
 	wake chan struct{}
 	due  time.Duration
+	last time.Duration // the last clock reading (now), under mu
 
 	// What Track last learnt from the AMF (under mu): whether it has
 	// looked at all, and whether another blade's unit of the group is
@@ -55,7 +56,18 @@ func AttachBlade(b *ha.Blade, typ transport.Type, opt Options) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) now() time.Duration { return time.Since(n.start) }
+// now reads the clock (and notes the reading for recent).
+func (n *Node) now() time.Duration {
+	n.last = max(n.last, time.Since(n.start))
+	return n.last
+}
+
+// recent is the last clock reading under n.mu: at most a tick (RTO/2)
+// old while the Node is busy. An asynchronous write takes it, not a
+// reading of its own: the Service only notes it (and may poll an unknown
+// replica a tick late), and here a clock reading costs more than the
+// rest of a small write's bookkeeping.
+func (n *Node) recent() time.Duration { return n.last }
 
 // loop ticks the Service at its deadlines (a writer every RTO/2, a
 // replica every keep-alive), not on a fixed fast ticker: an idle blade,
@@ -138,7 +150,11 @@ func (n *Node) Do(f func(s *Service, now time.Duration)) {
 func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, sync bool) (uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	seq, err := n.svc.Write(n.now(), ckpt, section, data, sync)
+	now := n.recent()
+	if sync {
+		now = n.now()
+	}
+	seq, err := n.svc.Write(now, ckpt, section, data, sync)
 	n.poke()
 	if err != nil || !sync {
 		return seq, err

@@ -118,6 +118,7 @@ type Counters struct {
 	Records     uint64 `json:"records"`
 	Frames      uint64 `json:"frames_sent"`
 	Retransmits uint64 `json:"retransmits"`
+	Polls       uint64 `json:"polls"` // writer: acks asked for (retransmission timer, keep-alive)
 	Resyncs     uint64 `json:"resyncs"`
 	Applied     uint64 `json:"applied"`
 	Bad         uint64 `json:"bad_messages"`
@@ -649,6 +650,7 @@ func (s *Service) NextDeadline(now time.Duration) time.Duration {
 
 func (s *Service) poll(now time.Duration, p *peer) {
 	p.lastPoll = now
+	s.c.Polls++
 	m := Msg{Kind: KindPoll, Gen: s.gen, Seq: s.seq, Ckpt: "", N: p.next.n, Index: p.ackNum}
 	if p.synced {
 		m.Flags |= FlagSynced
