@@ -49,6 +49,11 @@ import (
 // (see make bench-ckpt). A bad batch ends the link (the writer's
 // retransmission and resync cover what was lost with it).
 //
+// A receiving side authenticates and takes a batch inside its read
+// buffer (peekBatch: no copy; one read fetches as many batches as are
+// waiting), growing that buffer to twice its largest batch, at most
+// peekBuffer; a side that receives only acks keeps 4 KiB.
+//
 // Send never blocks: messages queue up to a bound (linkQueue) and beyond
 // it are dropped and counted (a loss the protocol retransmits), so a slow
 // peer never holds the Node's lock; Room tells the Service how much the
@@ -459,20 +464,66 @@ func nextMsg(body []byte) (msg, rest []byte, err error) {
 
 // runBatches reads batches and hands each authenticated body (and its
 // batchMore flag) to take until the link fails or is closed; it returns
-// why.
+// why. The body is valid only during take.
 func (l *Link) runBatches(take func(body []byte, more bool) error) error {
-	var buf []byte // grows to the largest batch
+	var buf []byte // grows to the largest batch that does not fit l.r
 	for {
 		l.rxN++
-		body, more, err := readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
+		body, more, n, err := l.peekBatch()
+		if err == nil && n == 0 {
+			body, more, err = readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
+		}
 		if err == nil {
 			err = take(body, more)
+		}
+		if err == nil && n > 0 {
+			_, err = l.r.Discard(n)
 		}
 		if err != nil {
 			l.Close()
 			return fmt.Errorf("ckpt: link to slot %d: %w", l.peer, err)
 		}
 	}
+}
+
+// peekBuffer bounds the read buffer a Link grows to for batches taken in
+// place.
+const peekBuffer = 256 << 10
+
+// peekBatch authenticates the next batch inside the read buffer (no copy,
+// and one read fetches as many batches as the buffer holds) and returns
+// its body and flag and how many bytes to discard after it; n is 0 when
+// the batch is too large for that (readBatch reads it instead). The side
+// that receives a stream grows its buffer to twice its largest batch
+// (up to peekBuffer); one that receives only acks keeps a small one.
+func (l *Link) peekBatch() (body []byte, more bool, n int, err error) {
+	h, err := l.r.Peek(batchHead)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	size := binary.BigEndian.Uint32(h)
+	more = size&batchMore != 0
+	size &^= batchMore
+	if size > maxLinkBatch {
+		return nil, false, 0, fmt.Errorf("%w: %d bytes", ErrLinkFrame, size)
+	}
+	need := batchHead + int(size) + tagLen
+	if need > l.r.Size() && 2*need <= peekBuffer {
+		// At least doubled each time: a few layers at most. What the
+		// old reader holds is read first.
+		l.r = bufio.NewReaderSize(l.r, min(max(2*need, 2*l.r.Size()), peekBuffer))
+	}
+	if need > l.r.Size() {
+		return nil, false, 0, nil
+	}
+	b, err := l.r.Peek(need)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if _, err := l.rx.Open(nil, nonce(&l.rxNonce, l.rxN), b[batchHead+size:], b[:batchHead+size]); err != nil {
+		return nil, false, 0, ErrLinkAuth
+	}
+	return b[batchHead : batchHead+size], more, need, nil
 }
 
 // Run reads messages and hands each to receive (from the peer's slot)

@@ -150,7 +150,17 @@ func FuzzLinkBatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var buf []byte
 		var nc [12]byte
-		body, _, err := readBatch(bufio.NewReader(bytes.NewReader(b)), tx, &nc, 1, &buf)
+		body, more, err := readBatch(bufio.NewReader(bytes.NewReader(b)), tx, &nc, 1, &buf)
+		// The in-place path (a Link's read buffer) agrees with it.
+		l := &Link{r: bufio.NewReaderSize(bytes.NewReader(b), 16), rx: tx, rxN: 1}
+		pbody, pmore, n, perr := l.peekBatch()
+		if perr == nil && n == 0 {
+			var buf2 []byte
+			pbody, pmore, perr = readBatch(l.r, tx, &l.rxNonce, 1, &buf2)
+		}
+		if (err == nil) != (perr == nil) || (err == nil && (!bytes.Equal(body, pbody) || more != pmore)) {
+			t.Fatalf("peekBatch(%x) = %x, %v, %v; readBatch = %x, %v, %v", b, pbody, pmore, perr, body, more, err)
+		}
 		if err != nil {
 			return
 		}
