@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgoa/cgoa/ha"
@@ -26,6 +27,9 @@ type Node struct {
 	wake chan struct{}
 	due  time.Duration
 	last time.Duration // the last clock reading (now), under mu
+	// pumpWanted: a Link has room again (ServeLink's OnRoom); whoever
+	// holds mu next pumps.
+	pumpWanted atomic.Bool
 
 	// What Track last learnt from the AMF (under mu): whether it has
 	// looked at all, and whether another blade's unit of the group is
@@ -106,6 +110,14 @@ func (n *Node) loop() {
 	}
 }
 
+// pumpNow pumps the Service if a Link asked for it (OnRoom) and no one
+// has since (n.mu held).
+func (n *Node) pumpNow(now time.Duration) {
+	if n.pumpWanted.Load() && n.pumpWanted.Swap(false) {
+		n.svc.Pump(now)
+	}
+}
+
 // poke wakes the loop to reconsider its next tick.
 func (n *Node) poke() {
 	select {
@@ -155,6 +167,7 @@ func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, syn
 		now = n.now()
 	}
 	seq, err := n.svc.Write(now, ckpt, section, data, sync)
+	n.pumpNow(now)
 	n.poke()
 	if err != nil || !sync {
 		return seq, err
@@ -187,6 +200,7 @@ func (n *Node) WaitDurable(ctx context.Context, seq uint64) error {
 // wait on the synchronous write's path.
 func (n *Node) wait(ctx context.Context, seq uint64) error {
 	for n.svc.Durable() < seq {
+		n.pumpNow(n.recent())
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("ckpt: synchronous write %d: %w", seq, err)
 		}
@@ -276,8 +290,13 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 	n.svc.opt.Send, n.svc.opt.Room, n.svc.opt.Offer = l.Send, l.Room, l.Offer
 	n.mu.Unlock()
 	l.OnRoom(func() {
+		// A writer streaming small records holds the lock nearly all
+		// the time and takes it back before a waiter runs: the request
+		// is flagged first, and the writer's next Write or wait pumps
+		// at once (pumpNow); this Pump then finds little left to do.
+		n.pumpWanted.Store(true)
 		n.mu.Lock()
-		n.svc.Pump(n.now())
+		n.pumpNow(n.now())
 		n.mu.Unlock()
 	})
 	done := make(chan error, 1)
