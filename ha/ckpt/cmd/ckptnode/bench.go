@@ -224,7 +224,27 @@ func stream(ctx context.Context, n *ckpt.Node, w *benchLoad, total int) (float64
 	count := total / size
 	start := time.Now()
 	var seq uint64
+	// Diagnostics on the log (not results): how long the stream stood
+	// still, sampled every 256 writes (a clock reading costs ~200 ns
+	// here), and the acks the writer had to ask for.
+	last := start
+	var maxGap, stood time.Duration
+	st0 := n.Status().Counters
+	defer func() {
+		say("stream %d x %d B: %v, longest stop %v, stops over 5 ms %v in all, polls %d", count, size,
+			time.Since(start).Round(time.Millisecond), maxGap.Round(time.Millisecond), stood.Round(time.Millisecond),
+			n.Status().Counters.Polls-st0.Polls)
+	}()
 	for i := range count {
+		if i%256 == 0 {
+			t := time.Now()
+			g := t.Sub(last)
+			maxGap = max(maxGap, g)
+			if g > 5*time.Millisecond {
+				stood += g
+			}
+			last = t
+		}
 		var err error
 		seq, err = n.Write(ctx, ckptName, w.names[i%len(w.names)], w.data, false)
 		if err != nil {
