@@ -30,6 +30,10 @@ type ring struct {
 const (
 	recHeader = 16
 	padMark   = 0xffffffff
+	// flagSuperseded, in a record's flags byte in the ring (never sent):
+	// a later record replaced or deleted its section, so evicting it
+	// needs no look-up of the section.
+	flagSuperseded = 0x80
 )
 
 // record is a decoded ring record; its slices alias the ring and are only
@@ -118,6 +122,18 @@ func (r *ring) holds(b []byte) bool {
 	}
 	p, lo := uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(unsafe.SliceData(r.buf)))
 	return p >= lo && p < lo+uintptr(len(r.buf))
+}
+
+// supersede marks the record whose data (a slice the ring holds, its
+// names names bytes long) is as superseded.
+func (r *ring) supersede(data []byte, names int) {
+	if !r.holds(data) {
+		return
+	}
+	off := uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(r.buf)))
+	if hdr := int(off) - recHeader - names; hdr >= 0 {
+		r.buf[hdr+5] |= flagSuperseded
+	}
 }
 
 // append stores a record, first evicting as many old records as it needs

@@ -107,6 +107,10 @@ type Service struct {
 	sinceAck int
 	free     [][]byte          // spare section buffers (bounded)
 	names    map[string]string // interned checkpoint and section names
+	// the two names intern returned last; recentNext is the slot the next
+	// new one takes (the other was hit more recently)
+	recentNames [2]string
+	recentNext  int
 
 	buf     []byte
 	c       Counters
@@ -448,6 +452,7 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 	// record while it is still the section's value (evicted).
 	old := c.sections[section]
 	c.bytes += len(data) - len(old)
+	s.ring.supersede(old, len(ckpt)+len(section))
 	if !s.snapshotting() {
 		s.recycle(old) // nothing else shares it (a ring slice is not kept)
 	}
@@ -458,7 +463,7 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 // evicted keeps a section whose value is the record the ring is about to
 // overwrite: its bytes move to a buffer of their own.
 func (s *Service) evicted(rec record) {
-	if rec.op != OpWrite || len(rec.data) == 0 {
+	if rec.op != OpWrite || len(rec.data) == 0 || s.ring.buf[rec.pos%s.ring.size()+5]&flagSuperseded != 0 {
 		return
 	}
 	c := s.ckpts[string(rec.ckpt)]
@@ -502,6 +507,7 @@ func (s *Service) Delete(now time.Duration, ckpt, section string, sync bool) (ui
 	}
 	c.bytes -= len(old)
 	delete(c.sections, section)
+	s.ring.supersede(old, len(ckpt)+len(section))
 	if !s.snapshotting() {
 		s.recycle(old)
 	}
@@ -919,7 +925,7 @@ func (s *Service) sendAt(p *peer) bool {
 	ch := chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))
 	lo := min(int(c.frag)*ch, len(rec.data))
 	data := rec.data[lo:min(lo+ch, len(rec.data))]
-	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
+	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags&^flagSuperseded, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
 	switch {
 	case s.opt.Offer != nil:
 		if !s.opt.Offer(p.slot, b, data) {
@@ -1120,7 +1126,18 @@ func (s *Service) intern(name []byte) string {
 	if len(name) == 0 {
 		return ""
 	}
-	if v, ok := s.names[string(name)]; ok {
+	// The last two names first: a stream names its checkpoint in every
+	// record (no map look-up for it), then a section.
+	for i, v := range s.recentNames {
+		if v == string(name) {
+			s.recentNext = 1 - i
+			return v
+		}
+	}
+	v, ok := s.names[string(name)]
+	if ok {
+		s.recentNames[s.recentNext] = v
+		s.recentNext = 1 - s.recentNext
 		return v
 	}
 	if s.names == nil || len(s.names) > 1024+4*s.sectionCount() {
@@ -1132,8 +1149,10 @@ func (s *Service) intern(name []byte) string {
 			}
 		}
 	}
-	v := string(name)
+	v = string(name)
 	s.names[v] = v
+	s.recentNames[s.recentNext] = v
+	s.recentNext = 1 - s.recentNext
 	return v
 }
 
