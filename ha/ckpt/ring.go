@@ -124,14 +124,24 @@ func (r *ring) holds(b []byte) bool {
 	return p >= lo && p < lo+uintptr(len(r.buf))
 }
 
+// recordAt returns the offset in the buffer of the record whose data
+// (a slice the ring holds, its names names bytes long) is data; false if
+// the ring does not hold it.
+func (r *ring) recordAt(data []byte, names int) (uint64, bool) {
+	if !r.holds(data) {
+		return 0, false
+	}
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(r.buf))))
+	if hdr := off - recHeader - names; hdr >= 0 {
+		return uint64(hdr), true
+	}
+	return 0, false
+}
+
 // supersede marks the record whose data (a slice the ring holds, its
 // names names bytes long) is as superseded.
 func (r *ring) supersede(data []byte, names int) {
-	if !r.holds(data) {
-		return
-	}
-	off := uintptr(unsafe.Pointer(unsafe.SliceData(data))) - uintptr(unsafe.Pointer(unsafe.SliceData(r.buf)))
-	if hdr := int(off) - recHeader - names; hdr >= 0 {
+	if hdr, ok := r.recordAt(data, names); ok {
 		r.buf[hdr+5] |= flagSuperseded
 	}
 }

@@ -171,6 +171,10 @@ type snapshot struct {
 	seq   uint64
 	head  uint64 // ring position after the snapshot's sequence
 	items []snapItem
+	// inRing: the items whose data is a record in the ring, by the
+	// record's offset in the ring's buffer; evicted copies such data
+	// out before the ring reuses it.
+	inRing map[uint64]int
 }
 
 // leaver is a replica dropped from the set while in sync.
@@ -463,7 +467,23 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 // evicted keeps a section whose value is the record the ring is about to
 // overwrite: its bytes move to a buffer of their own.
 func (s *Service) evicted(rec record) {
-	if rec.op != OpWrite || len(rec.data) == 0 || s.ring.buf[rec.pos%s.ring.size()+5]&flagSuperseded != 0 {
+	if rec.op != OpWrite || len(rec.data) == 0 {
+		return
+	}
+	var kept []byte // the data copied out, shared by all that need it
+	if s.snapshotting() {
+		off := rec.pos % s.ring.size()
+		s.snapshots(func(sn *snapshot) {
+			if i, ok := sn.inRing[off]; ok {
+				if kept == nil {
+					kept = append(s.buffer(len(rec.data)), rec.data...)
+				}
+				sn.items[i].data = kept
+				delete(sn.inRing, off)
+			}
+		})
+	}
+	if s.ring.buf[rec.pos%s.ring.size()+5]&flagSuperseded != 0 {
 		return
 	}
 	c := s.ckpts[string(rec.ckpt)]
@@ -471,12 +491,15 @@ func (s *Service) evicted(rec record) {
 		return
 	}
 	if d := c.sections[string(rec.section)]; len(d) > 0 && &d[0] == &rec.data[0] {
-		c.sections[s.intern(rec.section)] = append(s.buffer(len(d)), d...)
+		if kept == nil {
+			kept = append(s.buffer(len(d)), d...)
+		}
+		c.sections[s.intern(rec.section)] = kept
 	}
 }
 
 // own moves every section still kept in the ring to a buffer of its own
-// (before the ring is reset, or a snapshot shares the sections).
+// (before the ring is reset).
 func (s *Service) own() {
 	for _, c := range s.ckpts {
 		for name, d := range c.sections {
@@ -613,7 +636,27 @@ func (s *Service) snapshotting() bool {
 			return true
 		}
 	}
+	for _, l := range s.leaving {
+		if l.peer.snap != nil {
+			return true // taken back as it was if it returns
+		}
+	}
 	return false
+}
+
+// snapshots calls f for every snapshot in progress (of the replicas and
+// of those leaving, which may come back and go on with theirs).
+func (s *Service) snapshots(f func(*snapshot)) {
+	for _, p := range s.list {
+		if p.snap != nil {
+			f(p.snap)
+		}
+	}
+	for _, l := range s.leaving {
+		if l.peer.snap != nil {
+			f(l.peer.snap)
+		}
+	}
 }
 
 // Tick runs timers: retention of unopened checkpoints, retransmission and
@@ -786,15 +829,22 @@ func (s *Service) markSynced(p *peer) {
 
 func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
 	s.c.Resyncs++
-	// The snapshot shares the sections' buffers until it is sent: none
-	// may stay in the ring, which overwrites them.
-	s.own()
+	// The snapshot shares the sections' data: buffers (immutable while a
+	// snapshot is in progress: none is recycled) and records in the ring
+	// (evicted copies them out for it before the ring reuses them).
 	sn := &snapshot{seq: s.seq, head: s.ring.head}
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
 		sn.items = append(sn.items, snapItem{ckpt: name, create: true, retention: c.retention})
 		for _, sec := range sortedKeys(c.sections) {
-			sn.items = append(sn.items, snapItem{ckpt: name, section: sec, data: c.sections[sec]})
+			d := c.sections[sec]
+			if off, ok := s.ring.recordAt(d, len(name)+len(sec)); ok {
+				if sn.inRing == nil {
+					sn.inRing = map[uint64]int{}
+				}
+				sn.inRing[off] = len(sn.items)
+			}
+			sn.items = append(sn.items, snapItem{ckpt: name, section: sec, data: d})
 		}
 	}
 	// Fresh frame indexes: frames of the old stream may still be in
