@@ -832,16 +832,27 @@ func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
 	// The snapshot shares the sections' data: buffers (immutable while a
 	// snapshot is in progress: none is recycled) and records in the ring
 	// (evicted copies them out for it before the ring reuses them).
-	sn := &snapshot{seq: s.seq, head: s.ring.head}
+	// Sized at once: a resync of many small sections makes no garbage
+	// growing these.
+	n0, inRing := 0, 0
+	for _, c := range s.ckpts {
+		n0 += 1 + len(c.sections)
+		for _, d := range c.sections {
+			if s.ring.holds(d) {
+				inRing++
+			}
+		}
+	}
+	sn := &snapshot{seq: s.seq, head: s.ring.head, items: make([]snapItem, 0, n0)}
+	if inRing > 0 {
+		sn.inRing = make(map[uint64]int, inRing)
+	}
 	for _, name := range sortedKeys(s.ckpts) {
 		c := s.ckpts[name]
 		sn.items = append(sn.items, snapItem{ckpt: name, create: true, retention: c.retention})
 		for _, sec := range sortedKeys(c.sections) {
 			d := c.sections[sec]
 			if off, ok := s.ring.recordAt(d, len(name)+len(sec)); ok {
-				if sn.inRing == nil {
-					sn.inRing = map[uint64]int{}
-				}
 				sn.inRing[off] = len(sn.items)
 			}
 			sn.items = append(sn.items, snapItem{ckpt: name, section: sec, data: d})
