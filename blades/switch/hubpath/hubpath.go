@@ -97,6 +97,10 @@ type Path struct {
 	Changes atomic.Uint64 // times the preferred channel changed
 	GARPs   atomic.Uint64 // gratuitous ARPs sent
 	Errors  atomic.Uint64 // failed route or ARP operations
+	// Reconciles counts the decisions taken (each lists links, addresses and routes over
+	// netlink, which costs an emulated blade milliseconds): they follow changes, not polls.
+	Reconciles atomic.Uint64
+	polls      atomic.Uint64 // reads of the active hub (tests)
 
 	mu   sync.Mutex
 	pref int // -1 until the first decision
@@ -214,6 +218,7 @@ func (p *Path) Run(ctx context.Context) error {
 		case <-poke:
 		case <-safety.C:
 		case <-poll.C:
+			p.polls.Add(1)
 			if hub := KnownHub(p.cfg.ActiveHub(), last.hub); hub == last.hub {
 				continue
 			}
@@ -235,12 +240,16 @@ type state struct {
 
 // reconcile decides the preferred channel and puts the routes and announcements in line.
 func (p *Path) reconcile(c *rtnetlink.Conn, last state) state {
+	p.Reconciles.Add(1)
 	st := state{hub: KnownHub(p.cfg.ActiveHub(), last.hub)}
 	var idx [2]uint32
 	for i, name := range p.cfg.Ports {
 		l, err := linkByName(c, name)
 		if err != nil {
-			return last // a channel is missing (one-hub shelf): nothing to choose
+			// A channel is missing (a one-hub shelf): nothing to choose. The hub read is
+			// kept, so that the poll does not come back here until the active hub changes.
+			last.hub = st.hub
+			return last
 		}
 		idx[i] = l.Index
 		st.carrier[i] = l.Flags&unix.IFF_UP != 0 && l.Attributes != nil &&

@@ -259,3 +259,40 @@ func TestFollowsActiveHub(t *testing.T) {
 		t.Fatalf("counters: changes %d, GARPs %d, errors %d; want >= 3, >= 3, 0", p.Changes.Load(), p.GARPs.Load(), p.Errors.Load())
 	}
 }
+
+// TestOneChannelIdle: on a blade with one channel (a one-hub shelf) there is nothing to
+// choose, and the path must not list the links again at every poll of the active hub (it
+// did: half of an idle emulated mgmt blade's CPU in the single-mgmt shelf).
+func TestOneChannelIdle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("hubpath: needs root for network namespaces")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("hubpath: needs ip (iproute2)")
+	}
+	node, hubs := newNS(t, "node1"), newNS(t, "hub1")
+	run(t, "ip", "-n", node, "link", "add", "base0", "type", "veth", "peer", "name", "h0", "netns", hubs)
+	run(t, "ip", "-n", node, "link", "set", "base0", "up")
+	run(t, "ip", "-n", hubs, "link", "set", "h0", "up")
+	p := New(Config{ActiveHub: func() int { return 1 }, NetNS: "/var/run/netns/" + node, Poll: time.Millisecond, Logf: t.Logf})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	eventually(t, 10*time.Second, "200 reads of the active hub", func() (bool, string) {
+		n := p.polls.Load()
+		return n >= 200, fmt.Sprint(n, " reads")
+	})
+	// The first decision, and those the link's netlink events may cause.
+	if n := p.Reconciles.Load(); n > 5 {
+		t.Errorf("%d decisions over 200 reads of an unchanged active hub with one channel, want a handful", n)
+	}
+	if v := p.View(); v.Current != "" {
+		t.Errorf("View().Current = %q with one channel, want none", v.Current)
+	}
+}
