@@ -54,8 +54,13 @@ type Options struct {
 // DefaultTrialTimeout covers a blade's boot and HA join under TCG on a loaded host.
 const DefaultTrialTimeout = 5 * time.Minute
 
-// DefaultHATimers suit a TCG shelf on a small host.
-const DefaultHATimers = "200msx5"
+// DefaultHATimers suit a TCG shelf on a small host: a failure is detected in 400 ms. Measured
+// on this project's 2-core host (go run ./qemu/cmd/bench failover -kills N -ha-timers T):
+// 200msx5 gave outages of 1.0-2.6 s; 100msx4 0.49-0.61 s with the pulled blade's return
+// mostly unnoticed (longest gap while it rejoined 93-173 ms in 5 of 6 kills, 1.0 s once);
+// 50msx4 0.26-1.4 s, but the active's quorum lease then flaps while another blade boots
+// (gaps up to 2.5 s): renewals do not make the round trip in time on starved emulated CPUs.
+const DefaultHATimers = "100msx4"
 
 // Shelf is a running shelf.
 type Shelf struct {
