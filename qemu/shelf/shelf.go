@@ -54,13 +54,18 @@ type Options struct {
 // DefaultTrialTimeout covers a blade's boot and HA join under TCG on a loaded host.
 const DefaultTrialTimeout = 5 * time.Minute
 
-// DefaultHATimers suit a TCG shelf on a small host: a failure is detected in 400 ms. Measured
-// on this project's 2-core host (go run ./qemu/cmd/bench failover -kills N -ha-timers T):
-// 200msx5 gave outages of 1.0-2.6 s; 100msx4 0.49-0.61 s with the pulled blade's return
-// mostly unnoticed (longest gap while it rejoined 93-173 ms in 5 of 6 kills, 1.0 s once);
-// 50msx4 0.26-1.4 s, but the active's quorum lease then flaps while another blade boots
-// (gaps up to 2.5 s): renewals do not make the round trip in time on starved emulated CPUs.
-const DefaultHATimers = "100msx4"
+// DefaultHATimers suit a TCG shelf on a small host: a failure is detected in 1 s. Measured on
+// this project's 2-core host (go run ./qemu/cmd/bench failover -kills N -v -ha-timers T):
+//   - 200msx5: outages 1.0-1.3 s (one of 8 2.6 s); the pulled blade's return unnoticed
+//     (longest gap while it rejoined 67-229 ms, 8 of 8).
+//   - 100msx4: outages 0.46-0.86 s (p50 0.68 s, 18 of 20), but while a blade boots the
+//     emulated CPUs stall long enough for the active to miss 4 intervals: gaps of 1.7-6.0 s
+//     in 7 of 17 rejoins.
+//   - 50msx4: outages 0.26-0.41 s (5 of 6), rejoin gaps up to 2.5 s (the active's quorum
+//     lease flaps: renewals miss their round trip).
+//
+// A standby's return must not interrupt the service, so the default is the slowest of them.
+const DefaultHATimers = "200msx5"
 
 // Shelf is a running shelf.
 type Shelf struct {

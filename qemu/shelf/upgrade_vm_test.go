@@ -17,7 +17,7 @@ import (
 )
 
 // oneFailover is the least outage bound of a rolling upgrade: one failover of the mgmt
-// group on the TCG shelf, whose HA detection time is 4 x 100 ms (qshelf.DefaultHATimers),
+// group on the TCG shelf, whose HA detection time is 5 x 200 ms (qshelf.DefaultHATimers),
 // plus the scheduling slack of five emulated blades on two cores. The test also measures a
 // failover (a kill) on the same shelf and takes the larger of the two.
 const oneFailover = 1500 * time.Millisecond
