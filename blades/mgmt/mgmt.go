@@ -79,10 +79,7 @@ type shelfKeyer interface{ ShelfKey() transport.Key }
 // the standby, as the AMF says), the agent's component, its console commands.
 func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 	id := b.HW.Identity
-	// The writer's idle poll of the replica goes at the HA heartbeat's pace (not faster
-	// than the default): on an emulated blade every frame costs CPU on every blade.
-	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot),
-		KeepAlive: max(100*time.Millisecond, h.Timers().Interval)})
+	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot)})
 	if err != nil {
 		return err
 	}

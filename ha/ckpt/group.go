@@ -89,17 +89,20 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 // syncLeaseFor is the in-sync lease (Options.SyncLease) for an HA lease
 // (the detection time: the AMF gives a dead unit's assignment away once
 // its lease has run out), the Service's idle poll and Track's interval.
-// It must outlast the time from the writer's last message to a replica
-// until that replica learns the writer is gone (Follow(0) freezes its
-// claim): up to one idle poll, the detection time and one Track
-// interval, plus what a loaded machine adds; else a standby in sync
-// would not be Ready when promoted. It should not last much longer: a
-// writer holds synchronous writes for a replica it dropped in sync (a
-// dead standby) until the lease has run out. So: detection, one poll,
-// two intervals and a margin of a tenth of the detection time, at least
-// 100 ms (clock drift, late ticks of a starved process); with the
-// shelf's 1 s lease and Track every 20 ms, 1.24 s (it was three
-// detection times, 3.2 s).
+// It must outlast the time from the replica's ack that the writer's last
+// message echoes (the lease's anchor) until that replica learns the
+// writer is gone (Follow(0) freezes its claim): the anchor can be two idle
+// polls older than the writer's death (the ack of one poll is echoed by
+// the next), then come the detection time and one Track interval, plus
+// what a loaded machine adds (the AMF's own view of the death runs 0-10%
+// past the lease under TCG); else a standby in sync would not be Ready
+// when promoted and the takeover would wait one more lease. It should not
+// last much longer: a writer holds synchronous writes for a replica it
+// dropped in sync (a dead standby) until the lease has run out. So:
+// detection, two polls, two intervals and a margin of a quarter of the
+// detection time, at least 100 ms; with the shelf's 1 s lease, 100 ms
+// polls and Track every 20 ms, 1.49 s. (With one poll and a tenth, 1.24 s,
+// 3 of 20 QEMU kills found the standby's claim lapsed: takeover 2.4 s.)
 func syncLeaseFor(lease, keepAlive, interval time.Duration) time.Duration {
-	return lease + max(lease/10, 100*time.Millisecond) + keepAlive + 2*interval
+	return lease + max(lease/4, 100*time.Millisecond) + 2*keepAlive + 2*interval
 }
