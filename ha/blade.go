@@ -9,7 +9,6 @@ import (
 
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/cfg"
-	"github.com/cgoa/cgoa/ha/clm"
 	"github.com/cgoa/cgoa/ha/evt"
 	"github.com/cgoa/cgoa/ha/transport"
 )
@@ -412,14 +411,6 @@ func (b *Blade) Group(name string) (g amf.GroupStatus, self uint8, lease time.Du
 	defer b.mu.Unlock()
 	g, ok = b.node.GroupStatus(name)
 	return g, b.node.Self(), b.node.Timing().Lease, ok
-}
-
-// Timers are the shelf's membership timers (heartbeat interval and
-// misses), for roles that pace their own traffic to the HA core's.
-func (b *Blade) Timers() clm.Timers {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.node.Timers()
 }
 
 // ShelfKey returns a copy of the shelf key, for roles that derive keys of

@@ -206,9 +206,6 @@ func NewNode(cfg Config, self uint8, inc uint64, now time.Duration, env Env) (*N
 // Self is the node's slot.
 func (n *Node) Self() uint8 { return n.self }
 
-// Timers are the membership timers of the configuration.
-func (n *Node) Timers() clm.Timers { return n.cfg.Timers }
-
 // Timing is the lease timing derived from the configuration.
 func (n *Node) Timing() quorum.Timing { return n.timing }
 
