@@ -335,6 +335,16 @@ func (b *Blade) Repair(unit string) error {
 	return b.admin(func(now time.Duration) error { return b.node.Repair(now, unit) })
 }
 
+// SetLinks reports the blade's backplane carrier to the HA core: the slots
+// whose channel to this blade has no carrier now. The firmware calls it
+// when the HA core starts and on every carrier change; with the shelf's
+// hubs configured (amf.Config.Hubs) the members fence a blade whose every
+// channel lost carrier at its far end, and a blade that lost carrier on
+// every channel holds no lease (see package amf, fence.go).
+func (b *Blade) SetLinks(down []uint8) {
+	b.admin(func(now time.Duration) error { b.node.SetLinks(now, down); return nil })
+}
+
 // HandleOpen starts the graceful extraction after the ATCA handle opened;
 // done (called on the HA loop) says whether every active assignment was
 // handed over; then the blade may be released.

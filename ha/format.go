@@ -44,13 +44,20 @@ func WriteStatus(w io.Writer, s Status) error {
 	} else {
 		fmt.Fprintf(tw, "\nlast failover: none\n")
 	}
+	if l := s.Links; l != nil {
+		iso := ""
+		if l.Isolated {
+			iso = "  ISOLATED: no carrier on any channel, no lease held"
+		}
+		fmt.Fprintf(tw, "carrier: no carrier to slots %v  fenced %v%s\n", l.Down, l.Fenced, iso)
+	}
 	c := s.Transport
 	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d send errors %d/%d\n",
 		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.PathTxErr[0], c.PathTxErr[1])
-	fmt.Fprintf(tw, "sent by type: beat %d lease %d heartbeat %d raft %d event %d leave %d admin %d roles %d\n",
+	fmt.Fprintf(tw, "sent by type: beat %d lease %d heartbeat %d raft %d event %d leave %d admin %d links %d roles %d\n",
 		c.SentByType[transport.TypeBeat], c.SentByType[transport.TypeLease], c.SentByType[transport.TypeHeartbeat],
 		c.SentByType[transport.TypeRaft], c.SentByType[transport.TypeEvent], c.SentByType[transport.TypeLeave],
-		c.SentByType[transport.TypeAdmin], c.SentByType[0])
+		c.SentByType[transport.TypeAdmin], c.SentByType[transport.TypeLinks], c.SentByType[0])
 	fmt.Fprintf(tw, "dropped: forged %d replayed %d stale %d short %d garbled %d other shelf %d\n",
 		c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
 	return tw.Flush()

@@ -75,6 +75,20 @@ func (b *Blade) StartHA(ctx context.Context, cfg HAConfig) error {
 	b.mu.Lock()
 	b.HA = h
 	b.mu.Unlock()
+	// The carrier of the backplane channels feeds the HA core's fencing: a blade pulled or
+	// cut off at every channel is failed over at once, not after the detection time.
+	if w, err := hal.OpenChannelWatch(id.Slot); err != nil {
+		b.Log.Errorf("ha: no carrier watch, failures are found by heartbeats only: %v", err)
+	} else {
+		go func() {
+			if err := w.Run(ctx, func(down []uint8) {
+				b.Log.Printf("ha: backplane channels without carrier: slots %v", down)
+				h.SetLinks(down)
+			}); err != nil {
+				b.Log.Errorf("ha: carrier watch: %v", err)
+			}
+		}()
+	}
 	go func() {
 		<-ctx.Done()
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -93,6 +93,9 @@ func HAConfig(shelfNo int, ms []Member, timers clm.Timers) (amf.Config, error) {
 	for _, m := range ms {
 		c.Slots = append(c.Slots, uint8(m.Slot))
 		g := group[m.Role]
+		if m.Role == "switch" {
+			c.Hubs = append(c.Hubs, uint8(m.Slot))
+		}
 		byRole[m.Role] = append(byRole[m.Role], amf.ServiceUnit{Name: UnitName(g, m.Slot), Node: uint8(m.Slot)})
 	}
 	if u := byRole["mgmt"]; len(u) > 0 {

@@ -56,6 +56,12 @@ type ServiceGroup struct {
 type Config struct {
 	Shelf uint16  `json:"shelf" yaml:"shelf"`
 	Slots []uint8 `json:"slots" yaml:"slots"` // every configured member; all vote
+	// Hubs are the hub slots of a dual-star backplane: each other slot has
+	// one channel to each hub, and the hubs one to each other. With them the
+	// members fence a blade as soon as the far end of each of its channels
+	// reports no carrier (Node.SetLinks), instead of waiting out the
+	// detection time. Empty: no fencing by carrier (process mode, tests).
+	Hubs []uint8 `json:"hubs,omitempty" yaml:"hubs,omitempty"`
 	// Timers: heartbeat interval and misses. The lease equals the
 	// detection time Interval × Misses.
 	Timers clm.Timers `json:"timers" yaml:"timers"`
@@ -143,6 +149,11 @@ func (c *Config) Validate() error {
 		}
 		seenSlot[s] = true
 	}
+	for i, h := range c.Hubs {
+		if !seenSlot[h] || slices.Contains(c.Hubs[:i], h) {
+			return fmt.Errorf("amf: hub slot %d not configured or listed twice", h)
+		}
+	}
 	units := map[string]bool{}
 	groups := map[string]bool{}
 	for _, g := range c.Groups {
@@ -216,4 +227,23 @@ func assignments(c *Config) []*assignment {
 		}
 	}
 	return as
+}
+
+// channelPeers lists the slots at the other end of slot x's backplane
+// channels: for a hub the other hubs and every other slot, for any other
+// slot the hubs. Nil without hubs configured.
+func (c *Config) channelPeers(x uint8) []uint8 {
+	if len(c.Hubs) == 0 {
+		return nil
+	}
+	if !slices.Contains(c.Hubs, x) {
+		return slices.Clone(c.Hubs)
+	}
+	var ps []uint8
+	for _, s := range c.Slots {
+		if s != x {
+			ps = append(ps, s)
+		}
+	}
+	return ps
 }

@@ -63,6 +63,9 @@ type simShelf struct {
 	// oldWire starts these slots as members of the generation before
 	// beats (Node.oldWire).
 	oldWire map[uint8]bool
+	// down is, per slot, the peers whose channel to it has no carrier
+	// (fence_test.go).
+	down map[uint8][]uint8
 	// dirty is set when a node handled something since the last check:
 	// only then can a belief have begun.
 	dirty bool

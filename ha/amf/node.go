@@ -153,6 +153,16 @@ type Node struct {
 	extractDone     func(ok bool)
 	extractDeadline time.Duration
 
+	// Carrier fencing (fence.go): this blade's own report, when it is
+	// sent next, whether every own channel is down, the others' reports
+	// and the slots fenced now.
+	linksSet  bool
+	linksDown []uint8
+	nextLinks time.Duration
+	isolated  bool
+	reports   map[uint8]linkReport
+	fenced    map[uint8]bool
+
 	last    *FailoverRecord
 	stopped bool
 }
@@ -185,6 +195,7 @@ func NewNode(cfg Config, self uint8, inc uint64, now time.Duration, env Env) (*N
 		byKey: map[string]*assignment{}, units: map[string]*unit{}, remotes: map[uint8]*remote{},
 		requesters: map[string]map[uint8]asked{}, announced: map[string]announce{},
 		beatFrom: map[uint8]uint64{}, oldFrom: map[uint8]uint64{},
+		reports: map[uint8]linkReport{}, fenced: map[uint8]bool{}, nextLinks: never,
 		nextHB: now, nextHealth: now + c.HealthInterval,
 	}
 	n.assigns = assignments(&n.cfg)
@@ -248,6 +259,12 @@ func (n *Node) NextDeadline(now time.Duration) time.Duration {
 	if t, ok := n.lessor.NextDue(); ok && t > now {
 		d = min(d, t)
 	}
+	if n.linksSet {
+		d = min(d, n.nextLinks)
+	}
+	if t, ok := n.nextFenceCheck(); ok {
+		d = min(d, t)
+	}
 	return d
 }
 
@@ -270,6 +287,8 @@ func (n *Node) Tick(now time.Duration) {
 	for _, c := range n.mem.Tick(now) {
 		n.membershipChange(now, c)
 	}
+	n.fence(now) // a reporter failed, or a report ran out
+	n.linksTick(now)
 	n.grantDue(now)
 	if now >= n.nextHealth {
 		n.nextHealth = now + n.cfg.HealthInterval
@@ -297,10 +316,12 @@ func (n *Node) membershipChange(now time.Duration, c clm.Change) {
 
 // Receive handles one accepted frame.
 func (n *Node) Receive(now time.Duration, f transport.Frame) {
-	if n.stopped {
-		return
+	if n.stopped || n.fenced[f.From] {
+		return // a fenced slot's frames still in flight are stale
 	}
 	switch f.Type {
+	case transport.TypeLinks:
+		n.receiveLinks(now, f)
 	case transport.TypeHeartbeat:
 		hb, err := UnmarshalHeartbeat(f.Payload)
 		if err != nil {
@@ -506,6 +527,9 @@ func (n *Node) heldElsewhere(key string) bool {
 
 // wants lists the lease keys this node should request now.
 func (n *Node) wants(now time.Duration) []string {
+	if n.isolated {
+		return nil // no channel has carrier: hold nothing (fence.go)
+	}
 	var keys []string
 	if n.voters.Has(n.self) {
 		keys = append(keys, nodeKey(n.self))

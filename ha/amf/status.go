@@ -18,6 +18,8 @@ type Status struct {
 	Groups       []GroupStatus   `json:"groups"`
 	Leases       []LeaseStatus   `json:"leases"`
 	LastFailover *FailoverRecord `json:"last_failover,omitempty"`
+	// Links is the carrier fencing state (nil without hubs configured).
+	Links *LinkStatus `json:"links,omitempty"`
 }
 
 // GroupStatus is one service group.
@@ -48,7 +50,7 @@ type LeaseStatus struct {
 // Status returns the node's status at now.
 func (n *Node) Status(now time.Duration) Status {
 	s := Status{Self: n.self, Incarnation: n.inc, InQuorum: n.lessee.Holds(nodeKey(n.self), now),
-		Voters: n.voters.Slots(), Lease: n.timing.Lease, View: n.mem.View(now)}
+		Voters: n.voters.Slots(), Lease: n.timing.Lease, View: n.mem.View(now), Links: n.linkStatus()}
 	if n.last != nil {
 		rec := *n.last
 		s.LastFailover = &rec

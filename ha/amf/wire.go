@@ -252,6 +252,35 @@ func UnmarshalBeat(b []byte, from uint8, inc uint64) (Heartbeat, LeaseMsg, error
 // empty reports whether m carries nothing.
 func (m LeaseMsg) empty() bool { return len(m.Requests)+len(m.Replies)+len(m.Releases) == 0 }
 
+// MarshalLinks encodes a member's carrier report (transport.TypeLinks):
+// the slots whose channel to the sender has no carrier, ascending.
+func MarshalLinks(down []uint8) []byte {
+	var w writer
+	n := w.count(len(down))
+	for _, s := range down[:n] {
+		w.u8(s)
+	}
+	return w.b
+}
+
+// UnmarshalLinks decodes a carrier report. Slots must be ascending,
+// without 0, 255 or repeats.
+func UnmarshalLinks(b []byte) ([]uint8, error) {
+	r := reader{b: b}
+	var down []uint8
+	for i, n := 0, int(r.u8()); i < n && r.err == nil; i++ {
+		s := r.u8()
+		if s == 0 || s == 0xff || (len(down) > 0 && s <= down[len(down)-1]) {
+			r.err = errWire
+		}
+		down = append(down, s)
+	}
+	if err := r.done("links"); err != nil {
+		return nil, err
+	}
+	return down, nil
+}
+
 // AdminOp is an administrative operation.
 type AdminOp uint8
 

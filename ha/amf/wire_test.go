@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cgoa/cgoa/ha/clm"
@@ -129,6 +130,38 @@ func FuzzAdmin(f *testing.F) {
 		}
 		if !bytes.Equal(MarshalAdmin(op, target), b) {
 			t.Fatalf("MarshalAdmin(UnmarshalAdmin(%x)) differs", b)
+		}
+	})
+}
+
+func TestLinksWire(t *testing.T) {
+	for _, down := range [][]uint8{nil, {3}, {1, 2, 16}} {
+		got, err := UnmarshalLinks(MarshalLinks(down))
+		if err != nil || !slices.Equal(got, down) {
+			t.Errorf("UnmarshalLinks(MarshalLinks(%v)) = %v, %v", down, got, err)
+		}
+	}
+	for _, bad := range [][]byte{{}, {1}, {2, 3, 3}, {2, 4, 3}, {1, 0}, {1, 255}, {1, 3, 9}} {
+		if _, err := UnmarshalLinks(bad); err == nil {
+			t.Errorf("UnmarshalLinks(%x) = nil error, want refused", bad)
+		}
+	}
+}
+
+func FuzzLinks(f *testing.F) {
+	f.Add(MarshalLinks(nil))
+	f.Add(MarshalLinks([]uint8{1, 5, 9}))
+	f.Add([]byte{3, 1, 1, 2})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		down, err := UnmarshalLinks(b)
+		if err != nil {
+			return
+		}
+		if !slices.IsSorted(down) || slices.Contains(down, 0) {
+			t.Fatalf("UnmarshalLinks(%x) = %v: not ascending or slot 0", b, down)
+		}
+		if again := MarshalLinks(down); !bytes.Equal(again, b) {
+			t.Fatalf("MarshalLinks(UnmarshalLinks(%x)) = %x", b, again)
 		}
 	})
 }

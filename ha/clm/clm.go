@@ -154,6 +154,19 @@ func (m *Membership) Leave(now time.Duration, slot uint8, inc uint64) []Change {
 	return []Change{{slot, inc, Left, now}}
 }
 
+// Fence declares slot failed at once: the hardware says it can no longer
+// be heard (no carrier at the far end of any of its channels). It joins
+// again with its next heartbeat.
+func (m *Membership) Fence(now time.Duration, slot uint8) []Change {
+	p := m.peers[slot]
+	if p == nil || !p.up {
+		return nil
+	}
+	p.up, p.hearsMe = false, false
+	m.viewSeq++
+	return []Change{{slot, p.inc, Failed, now}}
+}
+
 // Tick expires members silent for the detection time.
 func (m *Membership) Tick(now time.Duration) []Change {
 	var ch []Change

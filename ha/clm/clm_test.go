@@ -71,3 +71,23 @@ func TestMembershipLifecycle(t *testing.T) {
 		t.Error("New(zero timers) succeeded")
 	}
 }
+
+func TestFence(t *testing.T) {
+	m, err := New(1, 100, []uint8{1, 2, 3}, timers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Receive(0, Heartbeat{From: 2, Inc: 7})
+	if ch := m.Fence(time.Millisecond, 2); len(ch) != 1 || ch[0].Kind != Failed || ch[0].Slot != 2 {
+		t.Fatalf("Fence(2) = %v, want slot 2 failed", ch)
+	}
+	if m.Up(2) {
+		t.Error("slot 2 up after Fence")
+	}
+	if ch := m.Fence(2*time.Millisecond, 2); len(ch) != 0 {
+		t.Errorf("second Fence(2) = %v, want no change", ch)
+	}
+	if ch := m.Receive(3*time.Millisecond, Heartbeat{From: 2, Inc: 7}); len(ch) != 1 || ch[0].Kind != Joined {
+		t.Errorf("heartbeat after Fence = %v, want slot 2 joined again", ch)
+	}
+}

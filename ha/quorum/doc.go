@@ -38,7 +38,19 @@
 //     promise was for (A stops counting on its votes before it sends the
 //     Release, and a late Release never cancels a newer grant: UpTo), or
 //   - after v restarted, and then only after a quarantine of one Lease on
-//     the new clock, which outlasts any vote based on its forgotten promise.
+//     the new clock, which outlasts any vote based on its forgotten promise,
+//     or
+//   - after A was fenced (Lessor.Revoke): the other end of every channel A
+//     has to the shelf reports it without carrier. This one rests on the
+//     hardware, not on clocks: a blade pulled or cut off at every channel can
+//     no longer be heard, and A gives up every key it holds the moment it sees
+//     its own channels lose carrier, the same physical event (package amf,
+//     Node.SetLinks). The case this does not cover is a blade that is cut off
+//     at every channel, stalls before it reads its carrier loss, and gets a
+//     channel back before its own votes expire; until it reads the queued
+//     carrier events it may believe itself holder beside the new one. Nothing
+//     reaches it meanwhile (its peers moved to the new holder on the fence), and
+//     it reads the loss before acting on any newer event.
 //
 // A voter may also grant a request late (Lessor.Due: a successor's
 // request refused while the old promise ran is granted the moment it

@@ -151,6 +151,29 @@ func (l *Lessor) Release(r Release) {
 	}
 }
 
+// Revoke ends every promise of this voter to holder at once and drops its
+// pending requests. It is for a holder that is fenced: every channel it had
+// to the shelf is reported without carrier by the channel's other end, so
+// it can neither act on its keys nor be heard, and it gives its leases up by
+// itself at the same physical event (see the package doc). It returns the
+// keys whose promise ended.
+func (l *Lessor) Revoke(holder uint8) []string {
+	var keys []string
+	for k, g := range l.grants {
+		if g.holder == holder {
+			delete(l.grants, k)
+			keys = append(keys, k)
+		}
+	}
+	for k, p := range l.pending {
+		if p.r.From == holder {
+			delete(l.pending, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // Holder returns the slot this voter has promised key to at now, or 0.
 func (l *Lessor) Holder(key string, now time.Duration) uint8 {
 	if g, ok := l.grants[key]; ok && now < g.until {

@@ -263,3 +263,32 @@ func TestLessorPendingDue(t *testing.T) {
 		t.Error("stale request still pending after Due")
 	}
 }
+
+// TestLessorRevoke: revoking a fenced holder ends its promises at once
+// (another requester is granted), drops its pending requests, and leaves
+// other holders' promises alone.
+func TestLessorRevoke(t *testing.T) {
+	l := NewLessor(9, timing, -timing.Lease) // out of its start quarantine at 0
+	if !l.Request(0, Request{Key: "a", From: 1, Inc: 1, Seq: 1}, true).Granted {
+		t.Fatal("first request for a refused")
+	}
+	if !l.Request(0, Request{Key: "b", From: 2, Inc: 1, Seq: 1}, true).Granted {
+		t.Fatal("first request for b refused")
+	}
+	l.Request(time.Millisecond, Request{Key: "b", From: 1, Inc: 1, Seq: 2}, true) // pending behind slot 2
+	if got := l.Revoke(1); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("Revoke(1) = %v, want [a]", got)
+	}
+	if h := l.Holder("a", 2*time.Millisecond); h != 0 {
+		t.Errorf("Holder(a) after Revoke(1) = %d, want 0", h)
+	}
+	if !l.Request(2*time.Millisecond, Request{Key: "a", From: 3, Inc: 1, Seq: 1}, true).Granted {
+		t.Error("request of slot 3 for a refused after slot 1 was revoked")
+	}
+	if h := l.Holder("b", 2*time.Millisecond); h != 2 {
+		t.Errorf("Holder(b) = %d, want 2 (not revoked)", h)
+	}
+	if due := l.Due(time.Second, time.Hour); len(due) != 0 {
+		t.Errorf("Due after Revoke(1) = %v, want slot 1's pending request dropped", due)
+	}
+}

@@ -17,7 +17,7 @@ const Paths = 2
 // under exactly one reason.
 type Counters struct {
 	Sent       uint64        // frames sealed (each goes out on every path)
-	SentByType [8]uint64     // Sent by type: [t] for the HA core's types 1..7, [0] every TypeUser and above
+	SentByType [9]uint64     // Sent by type: [t] for the HA core's types 1..8, [0] every TypeUser and above
 	Received   uint64        // frames accepted and delivered
 	PathRx     [Paths]uint64 // accepted or duplicate frames per path
 	PathTxErr  [Paths]uint64 // send errors per path

@@ -53,6 +53,7 @@ const (
 	TypeLeave     Type = 5  // graceful leave
 	TypeAdmin     Type = 6  // administrative operation (switchover, lock, unlock, repair)
 	TypeBeat      Type = 7  // heartbeat with the interval's lease requests, renewals and releases, in one frame
+	TypeLinks     Type = 8  // carrier report: the slots whose channel to the sender has no carrier
 	TypeUser      Type = 64 // first type free for users of the transport (checkpoints, ...)
 )
 
