@@ -69,8 +69,12 @@ type Link struct {
 	peer uint8
 	tx   cipher.AEAD
 	rx   cipher.AEAD
-	txN  uint64 // owned by whoever holds the writing token
-	rxN  uint64
+	// The same keys' GMAC by ghash_amd64.s (nil where the CPU lacks
+	// it: tx and rx then compute the tags).
+	txMAC *gmac
+	rxMAC *gmac
+	txN   uint64 // owned by whoever holds the writing token
+	rxN   uint64
 	// Buffers of the tag computations (not on the stack: they would
 	// escape through the cipher.AEAD interface, one allocation each).
 	txNonce [12]byte
@@ -165,9 +169,15 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 	// A small read buffer: a batch's body is read straight into the
 	// batch buffer; this one holds headers and small batches (acks).
 	l := &Link{conn: conn, peer: peer, wdone: make(chan struct{}), r: bufio.NewReaderSize(conn, 4<<10)}
-	l.tx, l.rx = linkAEAD(k, "initiator"), linkAEAD(k, "responder")
+	ib, ia := linkAEAD(k, "initiator")
+	rb, ra := linkAEAD(k, "responder")
+	l.tx, l.rx = ia, ra
+	if fastGHASH {
+		l.txMAC, l.rxMAC = newGMAC(ib), newGMAC(rb)
+	}
 	if !initiator {
 		l.tx, l.rx = l.rx, l.tx
+		l.txMAC, l.rxMAC = l.rxMAC, l.txMAC
 	}
 	if sc, ok := conn.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
@@ -189,8 +199,9 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 	return l, nil
 }
 
-// linkAEAD is one direction's AES-128-GCM, keyed from the link key k.
-func linkAEAD(k []byte, label string) cipher.AEAD {
+// linkAEAD is one direction's AES-128 block and GCM, keyed from the link
+// key k.
+func linkAEAD(k []byte, label string) (cipher.Block, cipher.AEAD) {
 	m := hmac.New(sha256.New, k)
 	m.Write([]byte(label))
 	b, err := aes.NewCipher(m.Sum(nil)[:16])
@@ -201,7 +212,7 @@ func linkAEAD(k []byte, label string) cipher.AEAD {
 	if err != nil {
 		panic(err) // AES is a 16-byte block cipher
 	}
-	return g
+	return b, g
 }
 
 // nonce puts batch counter n into a GCM nonce.
@@ -219,7 +230,25 @@ func (l *Link) seal(b []byte, more bool) []byte {
 	}
 	binary.BigEndian.PutUint32(b, n)
 	l.txN++
+	if g := l.txMAC; g != nil {
+		g.reset()
+		g.write(b)
+		g.sum(&l.txTag, l.txN)
+		return append(b, l.txTag[:]...)
+	}
 	return append(b, l.tx.Seal(l.txTag[:0], nonce(&l.txNonce, l.txN), nil, b)...)
+}
+
+// open authenticates batch b (header, messages) against its tag under
+// counter n.
+func open(aead cipher.AEAD, g *gmac, nc *[12]byte, n uint64, b, tag []byte) bool {
+	if g != nil {
+		g.reset()
+		g.write(b)
+		return g.verify(tag, n)
+	}
+	_, err := aead.Open(nil, nonce(nc, n), tag, b)
+	return err == nil
 }
 
 // urgent reports whether msg should not wait for the writer goroutine: a
@@ -424,7 +453,7 @@ func (l *Link) pumper() {
 
 // readBatch reads batch n: its messages (in *bufp's storage, grown as
 // needed) and its batchMore flag, or an error.
-func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *[]byte) ([]byte, bool, error) {
+func readBatch(r *bufio.Reader, aead cipher.AEAD, g *gmac, nc *[12]byte, n uint64, bufp *[]byte) ([]byte, bool, error) {
 	var h [batchHead]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		return nil, false, err
@@ -444,7 +473,7 @@ func readBatch(r *bufio.Reader, aead cipher.AEAD, nc *[12]byte, n uint64, bufp *
 	if _, err := io.ReadFull(r, buf[batchHead:]); err != nil {
 		return nil, false, err
 	}
-	if _, err := aead.Open(nil, nonce(nc, n), buf[batchHead+size:], buf[:batchHead+size]); err != nil {
+	if !open(aead, g, nc, n, buf[:batchHead+size], buf[batchHead+size:]) {
 		return nil, false, ErrLinkAuth
 	}
 	return buf[batchHead : batchHead+size], more, nil
@@ -471,7 +500,7 @@ func (l *Link) runBatches(take func(body []byte, more bool) error) error {
 		l.rxN++
 		body, more, n, err := l.peekBatch()
 		if err == nil && n == 0 {
-			body, more, err = readBatch(l.r, l.rx, &l.rxNonce, l.rxN, &buf)
+			body, more, err = readBatch(l.r, l.rx, l.rxMAC, &l.rxNonce, l.rxN, &buf)
 		}
 		if err == nil {
 			err = take(body, more)
@@ -520,7 +549,7 @@ func (l *Link) peekBatch() (body []byte, more bool, n int, err error) {
 	if err != nil {
 		return nil, false, 0, err
 	}
-	if _, err := l.rx.Open(nil, nonce(&l.rxNonce, l.rxN), b[batchHead+size:], b[:batchHead+size]); err != nil {
+	if !open(l.rx, l.rxMAC, &l.rxNonce, l.rxN, b[:batchHead+size], b[batchHead+size:]) {
 		return nil, false, 0, ErrLinkAuth
 	}
 	return b[batchHead : batchHead+size], more, need, nil

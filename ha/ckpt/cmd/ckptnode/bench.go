@@ -343,14 +343,13 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		s.Open(now, ckptName, time.Hour)
 		s.SetReplicas(now, []uint8{replica})
 	})
-	type kind struct {
-		name  string
-		size  int
-		secs  int
-		total int
-	}
 	kinds := func(mb int) []kind {
 		return []kind{{"async.1k", 1024, 256, mb << 20 / 2}, {"async.64k", 64 << 10, 16, mb << 20}}
+	}
+	if only := os.Getenv("CGOA_BENCH_CKPT_ONLY"); only != "" {
+		// Diagnostics (profiling one kind alone, perf): that kind's
+		// stream, or raw TCP ("tcp"), for 20 s; no results.
+		return onlyStream(ctx, ln, peer, ring, only, kinds(256))
 	}
 	// Throughput: raw TCP and the Link, interleaved, after one run of
 	// each kind that is not counted (both sides allocate their sections).
@@ -445,6 +444,45 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	st = hn.Status()
 	say("ha status: resyncs %d retransmits %d", st.Counters.Resyncs, st.Counters.Retransmits)
 	say("done")
+	return nil
+}
+
+type kind struct {
+	name  string
+	size  int
+	secs  int
+	total int
+}
+
+// onlyStream runs one kind's stream (or raw TCP: "tcp") for 20 s and
+// logs each run's rate: a steady load to profile (CGOA_BENCH_CKPT_ONLY).
+func onlyStream(ctx context.Context, ln *ckpt.Node, peer string, ring int, only string, ks []kind) error {
+	end := time.Now().Add(20 * time.Second)
+	for time.Now().Before(end) {
+		if only == "tcp" {
+			v, err := rawThroughput(peer, time.Second)
+			if err != nil {
+				return err
+			}
+			say("only tcp %.1f MB/s", v)
+			continue
+		}
+		found := false
+		for _, k := range ks {
+			if k.name != only {
+				continue
+			}
+			found = true
+			mb, err := stream(ctx, ln, newBenchLoad(k.name, k.size, k.secs, ring), k.total)
+			if err != nil {
+				return err
+			}
+			say("only %s %.1f MB/s", k.name, mb)
+		}
+		if !found {
+			return fmt.Errorf("bench: no stream kind %q", only)
+		}
+	}
 	return nil
 }
 
