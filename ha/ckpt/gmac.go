@@ -29,6 +29,7 @@ type gmac struct {
 	part  [16]byte
 	npart int
 	total uint64
+	j     [16]byte // the encrypted counter block (not on the stack: it would escape through cipher.Block)
 }
 
 func newGMAC(b cipher.Block) *gmac {
@@ -121,9 +122,10 @@ func (g *gmac) sum(tag *[tagLen]byte, n uint64) {
 	binary.BigEndian.PutUint64(lens[:8], g.total*8)
 	ghashBlocks(&g.y, &g.htab, &lens[0], 16)
 	// J0 = nonce || 1, encrypted, masks the hash (back in GCM's order).
-	var j [16]byte
+	j := &g.j
+	clear(j[:4])
 	binary.BigEndian.PutUint64(j[4:], n)
-	j[15] = 1
+	binary.BigEndian.PutUint32(j[12:], 1)
 	g.block.Encrypt(j[:], j[:])
 	lo, hi := binary.LittleEndian.Uint64(g.y[:8]), binary.LittleEndian.Uint64(g.y[8:])
 	binary.BigEndian.PutUint64(tag[:8], hi^binary.BigEndian.Uint64(j[:8]))

@@ -202,6 +202,37 @@ type peer struct {
 	joinSeq  uint64
 	synced   bool
 	full     bool // its path had no room: wait for Pump or Tick
+	// marks: the cursor of every markEvery-th ring frame sent, by frame
+	// index, so an ack moves base from the nearest mark instead of
+	// decoding every frame it acknowledges (a 256 KiB ack is 256 1 KiB
+	// records).
+	marks [markSlots]mark
+}
+
+// A mark is the cursor of ring frame n (see peer.marks).
+type mark struct {
+	n    uint64
+	pos  uint64
+	frag uint32
+}
+
+const (
+	markEvery = 16
+	markSlots = 256 // 4096 frames: a Link's window
+)
+
+// markAt returns the latest mark at or before frame n (n in the ring
+// stream sent since p.base), if one is kept.
+func (p *peer) markAt(n uint64) (cursor, bool) {
+	k := n / markEvery * markEvery
+	if k <= p.base.n {
+		return cursor{}, false
+	}
+	m := p.marks[k/markEvery%markSlots]
+	if m.n != k {
+		return cursor{}, false
+	}
+	return cursor{n: m.n, pos: m.pos, frag: m.frag}, true
 }
 
 // New returns a Service; it starts as a replica following nobody.
@@ -795,6 +826,14 @@ func (s *Service) ack(now time.Duration, from uint8, m *Msg) {
 	if m.Seq > p.acked {
 		p.acked = m.Seq
 	}
+	if !p.base.snap && m.N >= p.base.n && m.N < p.next.n {
+		// Start from the nearest mark: every frame up to m.N was
+		// taken, so none of those before the mark needs decoding (nor
+		// to be still in the ring).
+		if c, ok := p.markAt(m.N); ok && c.pos >= s.ring.tail && c.pos < s.ring.head {
+			p.base = c
+		}
+	}
 	for p.base.n <= m.N {
 		if !s.advance(&p.base, p) {
 			s.startSnapshot(now, p, m.N+1)
@@ -928,6 +967,9 @@ func (s *Service) pump(now time.Duration) {
 			}
 			if !s.sendAt(p) {
 				break
+			}
+			if c := p.next; !c.snap && c.n%markEvery == 0 {
+				p.marks[c.n/markEvery%markSlots] = mark{n: c.n, pos: c.pos, frag: c.frag}
 			}
 			p.top = max(p.top, p.next.n)
 			p.lastSent = now
