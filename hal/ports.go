@@ -40,6 +40,10 @@ type Ports struct {
 	// skip says which links are not ports (loopback, and in blade mode anything off the wiring
 	// that kept its kernel name, such as bridges the roles create later).
 	skip func(name string) bool
+	// index caches port name -> ifindex for the address calls, which are on the failover path
+	// (a management address moving): a full link dump per call costs milliseconds under
+	// emulation. An index that went stale (ENODEV) is looked up again.
+	index map[string]int
 }
 
 // openPorts dials rtnetlink in the current network namespace.
@@ -203,36 +207,57 @@ func (p *Ports) rename(from, to string) error {
 // AddAddress assigns an IPv4 or IPv6 prefix (e.g. "10.0.2.15/24") to a port; an address
 // already there is not an error.
 func (p *Ports) AddAddress(name, prefix string) error {
-	msg, err := p.addressMessage(name, prefix)
-	if err != nil {
-		return err
+	return p.address(name, prefix, func(m *rtnetlink.AddressMessage) error {
+		if err := p.conn.Address.New(m); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("hal: port %s: add address %s: %w", name, prefix, err)
+		}
+		return nil
+	})
+}
+
+// address runs op (with p.mu held) on the address message for name and prefix, looking the
+// port's index up again if the cached one is stale.
+func (p *Ports) address(name, prefix string, op func(*rtnetlink.AddressMessage) error) error {
+	for fresh := false; ; fresh = true {
+		msg, err := p.addressMessage(name, prefix, fresh)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		err = op(msg)
+		p.mu.Unlock()
+		if err == nil || fresh || !errors.Is(err, unix.ENODEV) {
+			return err
+		}
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.conn.Address.New(msg); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("hal: port %s: add address %s: %w", name, prefix, err)
-	}
-	return nil
 }
 
 // DelAddress removes a prefix from a port; removing an absent address is not an error.
 func (p *Ports) DelAddress(name, prefix string) error {
-	msg, err := p.addressMessage(name, prefix)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.conn.Address.Delete(msg); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("hal: port %s: delete address %s: %w", name, prefix, err)
-	}
-	return nil
+	return p.address(name, prefix, func(m *rtnetlink.AddressMessage) error {
+		if err := p.conn.Address.Delete(m); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("hal: port %s: delete address %s: %w", name, prefix, err)
+		}
+		return nil
+	})
 }
 
-func (p *Ports) addressMessage(name, prefix string) (*rtnetlink.AddressMessage, error) {
-	pt, err := p.Get(name)
-	if err != nil {
-		return nil, err
+func (p *Ports) addressMessage(name, prefix string, fresh bool) (*rtnetlink.AddressMessage, error) {
+	p.mu.Lock()
+	idx, ok := p.index[name]
+	p.mu.Unlock()
+	if !ok || fresh {
+		pt, err := p.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		idx = pt.Index
+		p.mu.Lock()
+		if p.index == nil {
+			p.index = map[string]int{}
+		}
+		p.index[name] = idx
+		p.mu.Unlock()
 	}
 	ip, ipn, err := net.ParseCIDR(prefix)
 	if err != nil {
@@ -243,6 +268,6 @@ func (p *Ports) addressMessage(name, prefix string) (*rtnetlink.AddressMessage, 
 	if ip4 := ip.To4(); ip4 != nil {
 		ip, family = ip4, unix.AF_INET
 	}
-	return &rtnetlink.AddressMessage{Family: family, PrefixLength: uint8(ones), Index: uint32(pt.Index),
+	return &rtnetlink.AddressMessage{Family: family, PrefixLength: uint8(ones), Index: uint32(idx),
 		Attributes: &rtnetlink.AddressAttributes{Address: ip, Local: ip}}, nil
 }

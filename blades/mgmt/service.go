@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -32,6 +33,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	holding bool
+	// arps are the ports' ARP sockets, opened at the first takeover and kept: under
+	// emulation opening a packet socket costs tens of milliseconds, on the failover path.
+	arps    map[string]*arp.Client
 	Probes  atomic.Uint64 // probes answered
 	Refused atomic.Uint64 // probes seen while not active
 	GARPs   atomic.Uint64
@@ -58,49 +62,72 @@ func (s *Service) Assign(a amf.Assignment) {
 	if active == s.holding {
 		return
 	}
+	start := time.Now()
+	var added time.Duration
 	for _, p := range s.ports {
-		var err error
-		if active {
-			err = s.b.HW.Ports.AddAddress(p, s.addr.String())
-		} else {
-			err = s.b.HW.Ports.DelAddress(p, s.addr.String())
+		// Address and announcement per port, so the first port's announcement does not wait
+		// for the second port's address.
+		if !active {
+			if err := s.b.HW.Ports.DelAddress(p, s.addr.String()); err != nil {
+				s.b.Log.Errorf("mgmt: %v", err)
+			}
+			continue
 		}
-		if err != nil {
+		t := time.Now()
+		if err := s.b.HW.Ports.AddAddress(p, s.addr.String()); err != nil {
 			s.b.Log.Errorf("mgmt: %v", err)
+		}
+		added += time.Since(t)
+		if err := s.garp(p); err != nil {
+			s.b.Log.Errorf("mgmt: gratuitous ARP on %s: %v", p, err)
+		} else {
+			s.GARPs.Add(1)
 		}
 	}
 	s.holding = active
 	if active {
-		for _, p := range s.ports {
-			if err := s.garp(p); err != nil {
-				s.b.Log.Errorf("mgmt: gratuitous ARP on %s: %v", p, err)
-			} else {
-				s.GARPs.Add(1)
-			}
-		}
-		s.b.Log.Printf("mgmt: active: management address %s up on %v", s.addr, s.ports)
+		s.b.Log.Printf("mgmt: active: management address %s up on %v (addresses %v, gratuitous ARPs %v)",
+			s.addr, s.ports, added.Round(time.Millisecond), (time.Since(start) - added).Round(time.Millisecond))
 	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
 	}
 }
 
-// garp announces the address from port's MAC so switches and hosts move to this blade at once.
+// garp announces the address from port's MAC so switches and hosts move to this blade at once
+// (s.mu held). A socket that fails is reopened once.
 func (s *Service) garp(port string) error {
+	var err error
+	for try := 0; try < 2; try++ {
+		c := s.arps[port]
+		if c == nil {
+			if c, err = dialARP(port); err != nil {
+				return err
+			}
+			if s.arps == nil {
+				s.arps = map[string]*arp.Client{}
+			}
+			s.arps[port] = c
+		}
+		ip := s.addr.Addr()
+		p, perr := arp.NewPacket(arp.OperationReply, c.HardwareAddr(), ip, ethernet.Broadcast, ip)
+		if perr != nil {
+			return perr
+		}
+		if err = c.WriteTo(p, ethernet.Broadcast); err == nil {
+			return nil
+		}
+		c.Close()
+		delete(s.arps, port)
+	}
+	return err
+}
+
+func dialARP(port string) (*arp.Client, error) {
 	ifi, err := net.InterfaceByName(port)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := arp.Dial(ifi)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ip := s.addr.Addr()
-	p, err := arp.NewPacket(arp.OperationReply, ifi.HardwareAddr, ip, ethernet.Broadcast, ip)
-	if err != nil {
-		return err
-	}
-	return c.WriteTo(p, ethernet.Broadcast)
+	return arp.Dial(ifi)
 }
 
 // Serve answers probes on every base port until ctx ends. A probe is any UDP datagram to the

@@ -31,6 +31,17 @@
 // 4·Interval (TestSimulationSeeds). The replicated shelf configuration
 // (package cfg, raft) is not on this path.
 //
+// Fencing by carrier (Config.Hubs, fence.go) shortens the common case: a
+// blade pulled, powered off or cut at every channel is seen at once by the
+// PHYs at the far ends of its channels. Each member reports the channels
+// without carrier (SetLinks, a TypeLinks frame); when the far end of every
+// channel of a blade reports it, the members fail it in their view and the
+// voters end their promises to it (quorum.Lessor.Revoke), so its standby
+// takes over in one request round trip (TestFenceOnPull). The blade itself,
+// without carrier on any channel, gives its leases up at the same event
+// (TestIsolatedGivesUp). A hung blade keeps its carrier: it is found by its
+// missing heartbeats, within one lease as above.
+//
 // On the wire a member sends one beat frame per heartbeat interval: its
 // heartbeat (the members it hears, the keys it holds, its units' states)
 // with its lease requests and releases and, as a voter, the renewals it
