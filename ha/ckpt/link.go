@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/cgoa/cgoa/ha/transport"
 )
@@ -87,9 +89,9 @@ type Link struct {
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	q        []byte // queued batch: header room, then messages
-	spare    []byte
-	pending  []byte // sealed bytes an inline write left unwritten
+	q        *outBatch // the batch filling
+	spare    *outBatch // the batch being written (or free)
+	pending  []byte    // sealed bytes an inline write left unwritten
 	pendFree []byte
 	inline   []byte
 	writing  bool // the writer goroutine or an inline write owns the stream
@@ -99,6 +101,22 @@ type Link struct {
 	onRoom   func()
 	roomc    chan struct{} // wakes the pumper: the queue was taken for writing
 	dropped  atomic.Uint64
+	// held is the lowest ring position a queued or written batch still
+	// refers to (noRef: none); Reclaim reads it without the lock.
+	held atomic.Uint64
+	// reclaimed counts the batches Reclaim copied out of the ring.
+	reclaimed atomic.Uint64
+	// iovMu is held while a batch's ring data is read: its tag computed
+	// or a writev(2) under way. Reclaim takes it to copy what a batch
+	// being written still has to send out of the ring.
+	iovMu  sync.Mutex
+	flying *outBatch // the batch being written (under iovMu)
+	iovecs []syscall.Iovec
+	// The batch writeBatch writes, its error and writevOnce as a func
+	// value (made once: no allocation per batch); the writer's own.
+	wb       *outBatch
+	wbErr    error
+	writevFn func(fd uintptr) bool
 	wdone    chan struct{}
 	werr     error
 	r        *bufio.Reader
@@ -108,16 +126,139 @@ type Link struct {
 // MaxLinkFrame bounds one message on a Link.
 const MaxLinkFrame = 1 << 20
 
-// maxLinkBatch bounds a batch: a full queue, or one message of
-// MaxLinkFrame bytes.
-const maxLinkBatch = MaxLinkFrame + 4 + linkQueue
+// maxLinkBatch bounds a batch as received: a full batch, or one message
+// of MaxLinkFrame bytes.
+const maxLinkBatch = MaxLinkFrame + 4 + linkBatchBytes
 
-// linkQueue is the send queue's bound in bytes. Small on purpose: a
-// Service that asks Room never loses a message to it, the writer writes it
-// out in one system call, and the queue is part of the node's memory
-// budget beside the ring (256 KiB showed no clear gain on the shared
-// test machine, amid its noise).
+// linkQueue bounds the bytes a batch holds copied (heads and lengths,
+// messages of Send, data that Offer does not leave in the ring): the
+// copies are part of the node's memory budget beside the ring.
 const linkQueue = 64 << 10
+
+// linkBatchBytes bounds a batch (head, messages, tag) whose ring frames
+// stay in the ring until written (Offer): half the receiver's largest
+// read buffer, so the receiver takes it in place. Several 64 KiB
+// sections go in one batch: one wake-up and one writev(2) for them.
+const linkBatchBytes = peekBuffer / 2
+
+// minRef is the smallest ring data Offer leaves in the ring (writev
+// from there); shorter data is copied (an iovec costs about as much).
+const minRef = 512
+
+// maxRefs bounds the ring slices of one batch: two iovecs each, within
+// IOV_MAX (1024).
+const maxRefs = 500
+
+// noRef: no ring memory referred to.
+const noRef = math.MaxUint64
+
+// An outBatch is a batch filling or being written: its bytes are buf's
+// pieces (the batch head, each message's length and head, messages
+// copied) with, between them, data slices left in the ring until
+// written (refs). Ring slices are only read while Link.iovMu is held
+// (tag, writev), and Link.Reclaim copies them out before the ring
+// reuses their bytes.
+type outBatch struct {
+	buf    []byte
+	segs   []outSeg
+	mark   int      // start of buf's piece not yet in segs
+	size   int      // bytes of head and messages (0: empty)
+	refs   int      // ring slices
+	minPos uint64   // lowest ring position referred to (noRef: none)
+	iov    [][]byte // sealed: what remains to be written
+	iovs   [][]byte // iov's storage (iov is consumed from the front)
+}
+
+type outSeg struct {
+	lo, hi int    // buf[lo:hi], if ref is nil
+	ref    []byte // ring data
+}
+
+func newOutBatch() *outBatch {
+	// Sized once (no garbage growing them): copies up to linkQueue, a
+	// batch's worth of 1 KiB records.
+	return &outBatch{buf: make([]byte, 0, linkQueue), segs: make([]outSeg, 0, 512), iovs: make([][]byte, 0, 512), minPos: noRef}
+}
+
+func (b *outBatch) empty() bool { return b.size == 0 }
+
+func (b *outBatch) reset() {
+	clear(b.segs) // no references kept to ring memory
+	b.buf, b.segs, b.mark, b.size, b.refs, b.minPos = b.buf[:0], b.segs[:0], 0, 0, 0, noRef
+	clear(b.iovs[:cap(b.iovs)])
+	b.iov = b.iovs[:0]
+}
+
+// add appends a message of head and data: data stays where it is (the
+// ring, at position pos) if ref, else it is copied.
+func (b *outBatch) add(head, data []byte, ref bool, pos uint64) {
+	if b.size == 0 {
+		b.reset()
+		b.buf = append(b.buf, 0, 0, 0, 0)
+		b.size = batchHead
+	}
+	n := len(head) + len(data)
+	b.buf = binary.BigEndian.AppendUint32(b.buf, uint32(n))
+	b.buf = append(b.buf, head...)
+	if ref {
+		b.segs = append(b.segs, outSeg{lo: b.mark, hi: len(b.buf)}, outSeg{ref: data})
+		b.mark = len(b.buf)
+		b.refs++
+		b.minPos = min(b.minPos, pos)
+	} else {
+		b.buf = append(b.buf, data...)
+	}
+	b.size += 4 + n
+}
+
+// fits reports whether a message of n bytes (left in the ring if ref)
+// joins non-empty batch b.
+func (b *outBatch) fits(n int, ref bool) bool {
+	if b.size+4+n+tagLen > linkBatchBytes {
+		return false
+	}
+	if ref {
+		return b.refs < maxRefs
+	}
+	return len(b.buf)+4+n+tagLen <= linkQueue
+}
+
+// own copies the ring data of unsealed batch b into a buffer of its own.
+func (b *outBatch) own() {
+	if b.refs == 0 {
+		return
+	}
+	nb := make([]byte, 0, b.size+tagLen)
+	for _, sg := range b.segs {
+		if sg.ref != nil {
+			nb = append(nb, sg.ref...)
+		} else {
+			nb = append(nb, b.buf[sg.lo:sg.hi]...)
+		}
+	}
+	nb = append(nb, b.buf[b.mark:]...)
+	clear(b.segs)
+	b.buf, b.segs, b.mark, b.refs, b.minPos = nb, b.segs[:0], 0, 0, noRef
+}
+
+// ownIOV copies what sealed batch b has still to write into a buffer of
+// its own.
+func (b *outBatch) ownIOV() {
+	if b.refs == 0 {
+		return
+	}
+	n := 0
+	for _, v := range b.iov {
+		n += len(v)
+	}
+	c := make([]byte, 0, n)
+	for _, v := range b.iov {
+		c = append(c, v...)
+	}
+	clear(b.iov)
+	b.iov = append(b.iov[:0], c)
+	b.refs, b.minPos = 0, noRef
+}
 
 const (
 	linkMagic = "CKL3"
@@ -188,11 +329,11 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 		l.inlineN, l.inlineErr = syscall.Write(int(fd), l.inline)
 		return true // never wait for the socket here
 	}
+	l.writevFn = l.writevOnce
 	l.cond = sync.NewCond(&l.mu)
-	// The two queues (one filling while the other is written), each with
-	// room for its tag: exactly linkQueue bytes, a whole number of pages.
-	l.q = make([]byte, 0, linkQueue)
-	l.spare = make([]byte, 0, linkQueue)
+	// The two batches (one filling while the other is written).
+	l.q, l.spare = newOutBatch(), newOutBatch()
+	l.held.Store(noRef)
 	l.roomc = make(chan struct{}, 1)
 	go l.writer()
 	go l.pumper()
@@ -213,6 +354,155 @@ func linkAEAD(k []byte, label string) (cipher.Block, cipher.AEAD) {
 		panic(err) // AES is a 16-byte block cipher
 	}
 	return b, g
+}
+
+// sealBatch completes batch b with its length (and batchMore if more)
+// and tag under the next counter, and sets what to write (b.iov). The
+// caller holds the writing token and iovMu.
+func (l *Link) sealBatch(b *outBatch, more bool) {
+	n := uint32(b.size - batchHead)
+	if more {
+		n |= batchMore
+	}
+	binary.BigEndian.PutUint32(b.buf, n)
+	if b.mark < len(b.buf) {
+		b.segs = append(b.segs, outSeg{lo: b.mark, hi: len(b.buf)})
+		b.mark = len(b.buf)
+	}
+	l.txN++
+	if g := l.txMAC; g != nil {
+		g.reset()
+		for _, sg := range b.segs {
+			if sg.ref != nil {
+				g.write(sg.ref)
+			} else {
+				g.write(b.buf[sg.lo:sg.hi])
+			}
+		}
+		g.sum(&l.txTag, l.txN)
+		b.buf = append(b.buf, l.txTag[:]...)
+	} else {
+		b.own() // (no refs are made without the fast GMAC)
+		b.buf = l.tx.Seal(b.buf, nonce(&l.txNonce, l.txN), nil, b.buf)
+	}
+	b.segs = append(b.segs, outSeg{lo: b.mark, hi: len(b.buf)})
+	b.mark = len(b.buf)
+	b.iov = b.iovs[:0]
+	for _, sg := range b.segs {
+		if sg.ref != nil {
+			b.iov = append(b.iov, sg.ref)
+		} else if sg.hi > sg.lo {
+			b.iov = append(b.iov, b.buf[sg.lo:sg.hi])
+		}
+	}
+	b.iovs = b.iov[:0]
+}
+
+// writeBatch writes sealed batch b: writev(2) straight from the ring
+// where its data lies (refs), iovMu held only during each system call
+// (Reclaim may copy the rest out of the ring in between).
+func (l *Link) writeBatch(b *outBatch, refs bool) error {
+	if l.raw == nil || !refs {
+		// One piece or a few: no ring data to guard.
+		var err error
+		for _, v := range b.iov {
+			if _, err = l.conn.Write(v); err != nil {
+				break
+			}
+		}
+		return err
+	}
+	l.wb, l.wbErr = b, nil
+	err := l.raw.Write(l.writevFn)
+	if err == nil {
+		err = l.wbErr
+	}
+	l.wb = nil
+	return err
+}
+
+// writevOnce is l.writevFn: one writev(2) of what remains of l.wb (a
+// RawConn.Write function: false waits until the socket takes more).
+func (l *Link) writevOnce(fd uintptr) bool {
+	b := l.wb
+	l.iovMu.Lock()
+	n, err := l.writev(int(fd), b.iov)
+	if n > 0 {
+		b.iov = consume(b.iov, n)
+	}
+	left := len(b.iov)
+	l.iovMu.Unlock()
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return false
+	case err != nil:
+		l.wbErr = err
+		return true
+	}
+	return left == 0
+}
+
+// writev writes iov to fd once, without allocating (l.iovecs is kept).
+func (l *Link) writev(fd int, iov [][]byte) (int, error) {
+	v := l.iovecs[:0]
+	for _, b := range iov {
+		if len(b) == 0 {
+			continue
+		}
+		e := syscall.Iovec{Base: &b[0]}
+		e.SetLen(len(b))
+		v = append(v, e)
+	}
+	l.iovecs = v
+	if len(v) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&v[0])), uintptr(len(v)))
+	clear(v) // keep no pointers into the ring
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// consume drops the first n bytes of iov.
+func consume(iov [][]byte, n int) [][]byte {
+	i := 0
+	for i < len(iov) && n >= len(iov[i]) {
+		n -= len(iov[i])
+		iov[i] = nil
+		i++
+	}
+	iov = iov[i:]
+	if len(iov) > 0 {
+		iov[0] = iov[0][n:]
+	}
+	return iov
+}
+
+// Reclaim tells the Link that the ring is about to reuse the bytes of
+// every record before ring position before (Options.Reclaim): a batch
+// that still refers to them (queued, or not all written yet) copies
+// them out first. Nothing happens when none does: the common case, as
+// what the ring evicts is normally long acknowledged.
+func (l *Link) Reclaim(before uint64) {
+	if l.held.Load() >= before {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reclaimed.Add(1)
+	l.q.own()
+	l.iovMu.Lock()
+	if b := l.flying; b != nil {
+		if len(b.iov) > 0 {
+			b.ownIOV()
+		} else {
+			b.own() // taken, not sealed yet (cannot be: iovMu is held from taking to sealing)
+		}
+	}
+	l.iovMu.Unlock()
+	l.held.Store(noRef)
 }
 
 // nonce puts batch counter n into a GCM nonce.
@@ -272,18 +562,20 @@ func urgent(msg []byte) bool {
 func (l *Link) Send(_ uint8, msg []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || len(msg) > MaxLinkFrame || (len(l.q) > 0 && len(l.q)+4+len(msg)+tagLen > linkQueue) {
+	if l.closed || len(msg) > MaxLinkFrame || (!l.q.empty() && !l.q.fits(len(msg), false)) {
 		l.dropped.Add(1)
 		return
 	}
-	l.put(msg, nil)
+	l.put(msg, nil, false, 0)
 }
 
-// Offer queues head followed by data as one message if the queue has
+// Offer queues head followed by data as one message if the batch has
 // room for it now, and reports whether it did (Options.Offer: a stream
-// frame straight from the ring, one copy). When it had no room it calls
-// the OnRoom function once the writer has taken the queue.
-func (l *Link) Offer(_ uint8, head, data []byte) bool {
+// frame of the ring record at position pos). Data of minRef bytes or
+// more stays in the ring until written (no copy; Reclaim guards it);
+// less is copied. When it had no room it calls the OnRoom function once
+// the writer has taken the batch.
+func (l *Link) Offer(_ uint8, head, data []byte, pos uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(head) + len(data)
@@ -291,28 +583,29 @@ func (l *Link) Offer(_ uint8, head, data []byte) bool {
 		l.dropped.Add(1)
 		return true // as good as sent: the protocol recovers (or the link is gone)
 	}
-	if len(l.q) > 0 && len(l.q)+4+n+tagLen > linkQueue {
+	ref := l.txMAC != nil && l.raw != nil && len(data) >= minRef
+	if !l.q.empty() && !l.q.fits(n, ref) {
 		l.starved = true
 		return false
 	}
-	l.put(head, data)
+	l.put(head, data, ref, pos)
 	return true
 }
 
 // put queues a message of two parts (l.mu held, room checked): written at
-// once if urgent and nothing is queued, else queued for the writer.
-func (l *Link) put(head, data []byte) {
-	if len(l.q) == 0 && len(l.pending) == 0 && !l.writing && l.raw != nil && urgent(head) {
+// once if urgent and nothing is queued, else queued for the writer (data
+// left in the ring at pos if ref).
+func (l *Link) put(head, data []byte, ref bool, pos uint64) {
+	if l.q.empty() && len(l.pending) == 0 && !l.writing && l.raw != nil && urgent(head) {
 		l.writeInline(head, data)
 		return
 	}
-	if len(l.q) == 0 {
-		l.q = append(l.q[:0], 0, 0, 0, 0)
+	was := l.q.empty()
+	l.q.add(head, data, ref, pos)
+	if ref && pos < l.held.Load() {
+		l.held.Store(pos)
 	}
-	l.q = binary.BigEndian.AppendUint32(l.q, uint32(len(head)+len(data)))
-	l.q = append(l.q, head...)
-	l.q = append(l.q, data...)
-	if len(l.q) == batchHead+4+len(head)+len(data) {
+	if was {
 		l.cond.Signal()
 	}
 }
@@ -355,11 +648,11 @@ func (l *Link) writeInline(head, data []byte) {
 func (l *Link) Room(_ uint8) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.q) == 0 {
+	if l.q.empty() {
 		return MaxLinkFrame
 	}
 	l.starved = true
-	return max(linkQueue-len(l.q)-4-tagLen, 0)
+	return max(min(linkQueue-len(l.q.buf), linkBatchBytes-l.q.size)-4-tagLen, 0)
 }
 
 // OnRoom sets the function the Link calls (from its own goroutine, no
@@ -372,6 +665,10 @@ func (l *Link) OnRoom(f func()) {
 	l.mu.Unlock()
 }
 
+// Reclaimed counts the times the ring was about to reuse data the Link
+// was still to send (Reclaim copied it out).
+func (l *Link) Reclaimed() uint64 { return l.reclaimed.Load() }
+
 // Dropped counts messages Send dropped.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
@@ -380,7 +677,7 @@ func (l *Link) writer() {
 	defer close(l.wdone)
 	for {
 		l.mu.Lock()
-		for len(l.q) == 0 && len(l.pending) == 0 && !l.closed {
+		for l.q.empty() && len(l.pending) == 0 && !l.closed {
 			l.cond.Wait()
 		}
 		if l.closed {
@@ -388,11 +685,16 @@ func (l *Link) writer() {
 			return
 		}
 		pend, q := l.pending, l.q
-		l.pending, l.q = l.pendFree[:0], l.spare[:0]
+		l.pending, l.q, l.spare = l.pendFree[:0], l.spare, nil
+		l.q.reset()
 		l.writing = true
 		wake := l.starved
 		l.starved = false
-		l.promised = wake && len(q) > 0
+		l.promised = wake && !q.empty()
+		// Taken under iovMu, held until sealed: Reclaim finds the
+		// batch either queued or flying.
+		l.iovMu.Lock()
+		l.flying = q
 		l.mu.Unlock()
 		if wake {
 			// The queue is empty again: the pumper refills it from the
@@ -403,19 +705,26 @@ func (l *Link) writer() {
 			default:
 			}
 		}
-		if len(q) > 0 {
-			q = l.seal(q, wake)
+		if !q.empty() {
+			l.sealBatch(q, wake)
 		}
+		refs := q.refs > 0
+		l.iovMu.Unlock()
 		var err error
 		if len(pend) > 0 {
 			_, err = l.conn.Write(pend)
 		}
-		if err == nil && len(q) > 0 {
-			_, err = l.conn.Write(q)
+		if err == nil && !q.empty() {
+			err = l.writeBatch(q, refs)
 		}
 		l.mu.Lock()
+		l.iovMu.Lock()
+		l.flying = nil
+		l.iovMu.Unlock()
 		l.writing = false
-		l.pendFree, l.spare = pend[:0], q[:0]
+		q.reset()
+		l.pendFree, l.spare = pend[:0], q
+		l.held.Store(l.q.minPos) // only the filling batch refers to the ring now
 		l.mu.Unlock()
 		if err != nil {
 			l.werr = err
@@ -441,10 +750,12 @@ func (l *Link) pumper() {
 			f()
 		}
 		l.mu.Lock()
-		if l.promised && len(l.q) == 0 {
+		if l.promised && l.q.empty() {
 			// The batch said more would follow but nothing did: an
 			// empty batch tells the replica to ack now.
-			l.q = append(l.q[:0], 0, 0, 0, 0)
+			l.q.reset()
+			l.q.buf = append(l.q.buf, 0, 0, 0, 0)
+			l.q.size = batchHead
 			l.cond.Signal()
 		}
 		l.mu.Unlock()
@@ -517,7 +828,7 @@ func (l *Link) runBatches(take func(body []byte, more bool) error) error {
 
 // peekBuffer bounds the read buffer a Link grows to for batches taken in
 // place.
-const peekBuffer = 256 << 10
+const peekBuffer = 512 << 10
 
 // peekBatch authenticates the next batch inside the read buffer (no copy,
 // and one read fetches as many batches as the buffer holds) and returns

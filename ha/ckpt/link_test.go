@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -246,8 +247,8 @@ func BenchmarkLinkAsync(b *testing.B) {
 			// Polls: acks the writer had to ask for (a batch it said more
 			// would follow, and nothing did, would show here).
 			b.ReportMetric(float64(w.Status().Counters.Polls), "polls")
-			if st := w.Status(); st.Counters.Resyncs > 1 || wl.Dropped() > 0 {
-				b.Logf("resyncs %d retransmits %d dropped %d", st.Counters.Resyncs, st.Counters.Retransmits, wl.Dropped())
+			if st := w.Status(); st.Counters.Resyncs > 1 || wl.Dropped() > 0 || wl.Reclaimed() > 0 {
+				b.Logf("resyncs %d retransmits %d dropped %d reclaimed %d", st.Counters.Resyncs, st.Counters.Retransmits, wl.Dropped(), wl.Reclaimed())
 			}
 		})
 	}
@@ -258,4 +259,154 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// stallConn holds its reads while stalled is set.
+type stallConn struct {
+	net.Conn
+	mu      sync.Mutex
+	stalled bool
+	resume  chan struct{}
+}
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	st := c.stalled
+	c.mu.Unlock()
+	if st {
+		<-c.resume
+	}
+	return c.Conn.Read(b)
+}
+
+// TestLinkRingReuse: a Link writes stream frames straight from the ring
+// (writev). A replica that stops reading leaves batches queued and half
+// written while the writer laps its ring many times: those bytes must be
+// copied out before the ring reuses them (Reclaim). Every value the
+// replica applies is whole and belongs to its section, the link never
+// fails authentication, and the replica converges to the writer.
+func TestLinkRingReuse(t *testing.T) {
+	if !fastGHASH {
+		t.Skip("no AVX-512 VPCLMULQDQ: a Link copies every frame (nothing is written from the ring)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(acc)
+			return
+		}
+		c.(*net.TCPConn).SetReadBuffer(32 << 10)
+		acc <- c
+	}()
+	wc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc.(*net.TCPConn).SetWriteBuffer(32 << 10)
+	rc, ok := <-acc
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	sc := &stallConn{Conn: rc, resume: make(chan struct{})}
+	rch := make(chan *Link, 1)
+	go func() {
+		l, err := NewLink(sc, linkKey, 2, 1, false)
+		if err != nil {
+			t.Error(err)
+		}
+		rch <- l
+	}()
+	wl, err := NewLink(wc, linkKey, 1, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wl.Close() })
+	rl := <-rch
+	if rl == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { rl.Close() })
+
+	const ring, size, sections = 256 << 10, 4 << 10, 64
+	w := NewNode(LinkOptions(1, ring))
+	t.Cleanup(w.Close)
+	r := NewNode(LinkOptions(2, ring))
+	t.Cleanup(r.Close)
+	var bad []string
+	r.Do(func(s *Service, _ time.Duration) {
+		s.Follow(1)
+		s.onApply = func(section string, data []byte) {
+			id, err := checkWhole(data)
+			if err == nil && section != fmt.Sprintf("s%02d", id%sections) {
+				err = fmt.Errorf("value %d in section %s", id, section)
+			}
+			if err != nil && len(bad) < 10 {
+				bad = append(bad, err.Error())
+			}
+		}
+	})
+	wdone, rdone := w.ServeLink(wl), r.ServeLink(rl)
+	w.Do(func(s *Service, now time.Duration) {
+		s.Promote(now)
+		s.Open(now, "c", time.Minute)
+		s.SetReplicas(now, []uint8{2})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	write := func(from, to int) uint64 {
+		var seq uint64
+		for i := from; i < to; i++ {
+			seq, err = w.Write(ctx, "c", fmt.Sprintf("s%02d", i%sections), payload(uint64(i), size-8), false)
+			if err != nil {
+				t.Fatalf("Write(%d) = %v", i, err)
+			}
+		}
+		return seq
+	}
+	// The stream runs, then the replica stops reading while the writer
+	// laps its ring 32 times.
+	if err := w.WaitDurable(ctx, write(0, 200)); err != nil {
+		t.Fatal(err)
+	}
+	sc.mu.Lock()
+	sc.stalled = true
+	sc.mu.Unlock()
+	write(200, 200+32*ring/size)
+	if wl.Reclaimed() == 0 {
+		t.Errorf("Reclaimed() = 0 after lapping the ring with the replica stalled: the test did not stall the link")
+	}
+	sc.mu.Lock()
+	sc.stalled = false
+	sc.mu.Unlock()
+	close(sc.resume)
+	last := write(200+32*ring/size, 300+32*ring/size)
+	if err := w.WaitDurable(ctx, last); err != nil {
+		t.Fatalf("WaitDurable(%d) = %v", last, err)
+	}
+	select {
+	case err := <-wdone:
+		t.Fatalf("writer's link ended: %v", err)
+	case err := <-rdone:
+		t.Fatalf("replica's link ended: %v", err)
+	default:
+	}
+	r.Do(func(*Service, time.Duration) {
+		if len(bad) > 0 {
+			t.Errorf("replica applied bad values: %v", bad)
+		}
+	})
+	for i := range sections {
+		name := fmt.Sprintf("s%02d", i)
+		want, _ := w.Read("c", name)
+		if got, err := r.Read("c", name); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("replica section %s: %d bytes %v, want the writer's %d", name, len(got), err, len(want))
+		}
+	}
+	t.Logf("reclaimed %d, resyncs %d", wl.Reclaimed(), w.Status().Counters.Resyncs)
 }

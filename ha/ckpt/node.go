@@ -3,6 +3,7 @@ package ckpt
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,9 @@ type Node struct {
 	// pumpWanted: a Link has room again (ServeLink's OnRoom); whoever
 	// holds mu next pumps.
 	pumpWanted atomic.Bool
+	// links: the Links served whose writer may still read ring memory
+	// (under mu): each is told before the ring reuses bytes.
+	links []*Link
 
 	// What Track last learnt from the AMF (under mu): whether it has
 	// looked at all, and whether another blade's unit of the group is
@@ -288,6 +292,18 @@ func (n *Node) setView(self, writer uint8) {
 func (n *Node) ServeLink(l *Link) <-chan error {
 	n.mu.Lock()
 	n.svc.opt.Send, n.svc.opt.Room, n.svc.opt.Offer = l.Send, l.Room, l.Offer
+	// A link this one replaces may still be writing a batch from the
+	// ring: it is told too, until its writer has stopped.
+	n.links = slices.DeleteFunc(n.links, func(o *Link) bool {
+		select {
+		case <-o.wdone:
+			return true
+		default:
+			return false
+		}
+	})
+	n.links = append(n.links, l)
+	n.svc.opt.Reclaim = n.reclaim
 	n.mu.Unlock()
 	l.OnRoom(func() {
 		// A writer streaming small records holds the lock nearly all
@@ -325,6 +341,14 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 		})
 	}()
 	return done
+}
+
+// reclaim tells every Link served that the ring is about to reuse the
+// bytes of the records before position before (n.mu held).
+func (n *Node) reclaim(before uint64) {
+	for _, l := range n.links {
+		l.Reclaim(before)
+	}
 }
 
 // Close stops the ticker.

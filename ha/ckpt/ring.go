@@ -25,6 +25,9 @@ type ring struct {
 	// the same position (one decode, not two).
 	memo   record
 	memoOK bool
+	// reclaim, if set, is called before bytes that held the records
+	// before a position are reused (they may still be being sent).
+	reclaim func(before uint64)
 }
 
 const (
@@ -164,6 +167,11 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 			break
 		}
 		evicted(rec)
+	}
+	if r.reclaim != nil && start+n > r.size() {
+		// The pad and the record overwrite what the previous lap held
+		// from head-size to start+n-size.
+		r.reclaim(start + n - r.size())
 	}
 	if off := r.head % r.size(); start != r.head && r.size()-off >= 4 {
 		binary.BigEndian.PutUint32(r.buf[off:], padMark)

@@ -48,11 +48,17 @@ type Options struct {
 	// at Pump or Tick). A Link's Room: nothing is ever dropped for lack
 	// of queue.
 	Room func(to uint8) int
-	// Offer, if set, sends a stream frame of the ring (head, then data
-	// straight from the ring: no copy in between) if it has room for it
-	// now, and reports whether it did; if not, the Service sends it later
-	// (Pump, Tick). A Link's Offer.
-	Offer func(to uint8, head, data []byte) bool
+	// Offer, if set, sends a stream frame of the ring record at position
+	// pos (head, then data straight from the ring: the path may keep
+	// referring to data until Reclaim) if it has room for it now, and
+	// reports whether it did; if not, the Service sends it later (Pump,
+	// Tick). A Link's Offer.
+	Offer func(to uint8, head, data []byte, pos uint64) bool
+	// Reclaim, if set, is called before the ring reuses the bytes of
+	// the records before position before: a path that still refers to
+	// such data (Offer) must copy it out or be done with it before
+	// returning. A Link's Reclaim.
+	Reclaim func(before uint64)
 }
 
 // MaxFrame is the default message size limit: the HA transport's payload
@@ -115,6 +121,9 @@ type Service struct {
 	buf     []byte
 	c       Counters
 	onEvict func(record)
+	// onApply, if set (tests), sees every section value a replica takes
+	// (stream record or snapshot section).
+	onApply func(section string, data []byte)
 }
 
 // Counters count the service's traffic and faults.
@@ -258,8 +267,18 @@ func New(opt Options) *Service {
 	if opt.SyncLease <= 0 {
 		opt.SyncLease = time.Second
 	}
-	return &Service{opt: opt, ring: newRing(opt.Ring), ckpts: map[string]*checkpoint{}, peers: map[uint8]*peer{},
+	s := &Service{opt: opt, ring: newRing(opt.Ring), ckpts: map[string]*checkpoint{}, peers: map[uint8]*peer{},
 		buf: make([]byte, 0, min(opt.MaxFrame, 4<<10))}
+	s.ring.reclaim = s.reclaim
+	return s
+}
+
+// reclaim: the ring is about to reuse the bytes of the records before
+// position before (Options.Reclaim).
+func (s *Service) reclaim(before uint64) {
+	if s.opt.Reclaim != nil {
+		s.opt.Reclaim(before)
+	}
 }
 
 // Active reports whether this service is the writer.
@@ -1031,7 +1050,7 @@ func (s *Service) sendAt(p *peer) bool {
 	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags&^flagSuperseded, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
 	switch {
 	case s.opt.Offer != nil:
-		if !s.opt.Offer(p.slot, b, data) {
+		if !s.opt.Offer(p.slot, b, data, rec.pos) {
 			p.full = true
 			return false
 		}
@@ -1186,6 +1205,9 @@ func (s *Service) apply(m *Msg) error {
 		}
 		c.sections[a.section] = a.buf
 		c.bytes += len(a.buf)
+		if s.onApply != nil {
+			s.onApply(a.section, a.buf)
+		}
 		return nil
 	}
 	if a.seq != s.seq+1 {
@@ -1204,6 +1226,9 @@ func (s *Service) apply(m *Msg) error {
 	case OpWrite:
 		if c == nil {
 			return fmt.Errorf("ckpt: write to unknown checkpoint %s", a.ckpt)
+		}
+		if s.onApply != nil {
+			s.onApply(a.section, a.buf)
 		}
 		old, had := c.sections[a.section]
 		c.sections[a.section] = a.buf

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
@@ -329,6 +330,14 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	rss10 := rssMiB()
 	growth := rss10 - rss0
 	memNote("after")
+	say("link: reclaimed %d dropped %d", l.Reclaimed(), l.Dropped())
+	if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" {
+		// What the writer allocated up to here (go tool pprof -sample_index=alloc_space).
+		if f, err := os.Create(filepath.Join(d, "writer.heap")); err == nil {
+			pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
 	report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
 		Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
 	report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
@@ -440,7 +449,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	report(benchResult{Metric: "sync.1k.p99.ha", Unit: "us", Value: pct(hl, 99), Samples: len(hl),
 		Peer: &benchRef{"raw TCP 1 KiB request + 8 B reply round trip p99", rttP99}})
 	st := ln.Status()
-	say("link status: resyncs %d retransmits %d dropped %d", st.Counters.Resyncs, st.Counters.Retransmits, l.Dropped())
+	say("link status: resyncs %d retransmits %d dropped %d reclaimed %d", st.Counters.Resyncs, st.Counters.Retransmits, l.Dropped(), l.Reclaimed())
 	st = hn.Status()
 	say("ha status: resyncs %d retransmits %d", st.Counters.Resyncs, st.Counters.Retransmits)
 	say("done")
@@ -503,6 +512,7 @@ func memNote(when string) {
 		{Name: "/memory/classes/other:bytes"},
 		{Name: "/memory/classes/profiling/buckets:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/allocs:bytes"},
 	}
 	metrics.Read(samples)
 	var b strings.Builder
@@ -521,7 +531,8 @@ func memNote(when string) {
 	say("%s", b.String())
 }
 
-// smapsRollup is the resident anonymous and file-backed memory.
+// smapsRollup is the resident memory by kind (the non-zero lines of
+// smaps_rollup: anonymous, file-backed clean and dirty).
 func smapsRollup() string {
 	b, err := os.ReadFile("/proc/self/smaps_rollup")
 	if err != nil {
@@ -529,7 +540,7 @@ func smapsRollup() string {
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && (f[0] == "Anonymous:" || f[0] == "Rss:" || f[0] == "Private_Clean:" || f[0] == "Shared_Clean:") {
+		if f := strings.Fields(l); len(f) >= 2 && strings.HasSuffix(f[0], ":") && f[1] != "0" {
 			out = append(out, l)
 		}
 	}
