@@ -27,7 +27,7 @@ type gmac struct {
 	// A running tag: state, the partial block and its length, bytes
 	// taken.
 	y     [16]byte
-	part  [16]byte
+	part  [gmacStage]byte
 	npart int
 	total uint64
 	j     [16]byte // the encrypted counter block (not on the stack: it would escape through cipher.Block)
@@ -86,6 +86,12 @@ func gfMul(xh, xl, yh, yl uint64) (zh, zl uint64) {
 	return zh, zl
 }
 
+// gmacStage is the staging buffer of a running tag: small or unaligned
+// pieces (a message's length and head between two ring slices) are
+// gathered here and hashed 16 blocks at a time rather than one call
+// each.
+const gmacStage = 512
+
 // reset starts a tag.
 func (g *gmac) reset() {
 	g.y, g.npart, g.total = [16]byte{}, 0, 0
@@ -94,14 +100,14 @@ func (g *gmac) reset() {
 // write adds data to the tag.
 func (g *gmac) write(p []byte) {
 	g.total += uint64(len(p))
-	if g.npart > 0 {
+	if g.npart > 0 || len(p) < gmacStage/2 {
 		n := copy(g.part[g.npart:], p)
 		g.npart += n
 		p = p[n:]
-		if g.npart < 16 {
+		if g.npart < gmacStage {
 			return
 		}
-		ghashBlocks(&g.y, &g.htab, &g.part[0], 16)
+		ghashBlocks(&g.y, &g.htab, &g.part[0], gmacStage)
 		g.npart = 0
 	}
 	if n := len(p) &^ 15; n > 0 {
@@ -115,8 +121,9 @@ func (g *gmac) write(p []byte) {
 // (as nonce() makes it) into tag.
 func (g *gmac) sum(tag *[tagLen]byte, n uint64) {
 	if g.npart > 0 {
-		clear(g.part[g.npart:])
-		ghashBlocks(&g.y, &g.htab, &g.part[0], 16)
+		n := (g.npart + 15) &^ 15
+		clear(g.part[g.npart:n])
+		ghashBlocks(&g.y, &g.htab, &g.part[0], n)
 		g.npart = 0
 	}
 	var lens [16]byte

@@ -106,6 +106,9 @@ type Link struct {
 	held atomic.Uint64
 	// reclaimed counts the batches Reclaim copied out of the ring.
 	reclaimed atomic.Uint64
+	// batches and batchBytes count the batches written (the writer
+	// goroutine's) and their bytes.
+	batches, batchBytes atomic.Uint64
 	// iovMu is held while a batch's ring data is read: its tag computed
 	// or a writev(2) under way. Reclaim takes it to copy what a batch
 	// being written still has to send out of the ring.
@@ -669,6 +672,10 @@ func (l *Link) OnRoom(f func()) {
 // was still to send (Reclaim copied it out).
 func (l *Link) Reclaimed() uint64 { return l.reclaimed.Load() }
 
+// Batches reports the batches the writer goroutine wrote and their bytes
+// (inline writes not counted).
+func (l *Link) Batches() (n, bytes uint64) { return l.batches.Load(), l.batchBytes.Load() }
+
 // Dropped counts messages Send dropped.
 func (l *Link) Dropped() uint64 { return l.dropped.Load() }
 
@@ -715,6 +722,8 @@ func (l *Link) writer() {
 			_, err = l.conn.Write(pend)
 		}
 		if err == nil && !q.empty() {
+			l.batches.Add(1)
+			l.batchBytes.Add(uint64(q.size))
 			err = l.writeBatch(q, refs)
 		}
 		l.mu.Lock()

@@ -358,7 +358,7 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 	if only := os.Getenv("CGOA_BENCH_CKPT_ONLY"); only != "" {
 		// Diagnostics (profiling one kind alone, perf): that kind's
 		// stream, or raw TCP ("tcp"), for 20 s; no results.
-		return onlyStream(ctx, ln, peer, ring, only, kinds(256))
+		return onlyStream(ctx, ln, l, peer, ring, only, kinds(256))
 	}
 	// Throughput: raw TCP and the Link, interleaved, after one run of
 	// each kind that is not counted (both sides allocate their sections).
@@ -465,7 +465,7 @@ type kind struct {
 
 // onlyStream runs one kind's stream (or raw TCP: "tcp") for 20 s and
 // logs each run's rate: a steady load to profile (CGOA_BENCH_CKPT_ONLY).
-func onlyStream(ctx context.Context, ln *ckpt.Node, peer string, ring int, only string, ks []kind) error {
+func onlyStream(ctx context.Context, ln *ckpt.Node, l *ckpt.Link, peer string, ring int, only string, ks []kind) error {
 	end := time.Now().Add(20 * time.Second)
 	for time.Now().Before(end) {
 		if only == "tcp" {
@@ -482,17 +482,28 @@ func onlyStream(ctx context.Context, ln *ckpt.Node, peer string, ring int, only 
 				continue
 			}
 			found = true
+			b0, n0 := l.Batches()
+			c0 := cpuTime()
 			mb, err := stream(ctx, ln, newBenchLoad(k.name, k.size, k.secs, ring), k.total)
 			if err != nil {
 				return err
 			}
-			say("only %s %.1f MB/s", k.name, mb)
+			b1, n1 := l.Batches()
+			say("only %s %.1f MB/s, writer CPU %.3f ms/MB, %d batches of %.0f KiB on average", k.name, mb,
+				(cpuTime()-c0).Seconds()*1e3/(float64(k.total)/1e6), b1-b0, float64(n1-n0)/float64(max(b1-b0, 1))/1024)
 		}
 		if !found {
 			return fmt.Errorf("bench: no stream kind %q", only)
 		}
 	}
 	return nil
+}
+
+// cpuTime is the process's CPU time (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memNote says where the process's memory is (diagnostics beside the
