@@ -136,7 +136,7 @@ const maxLinkBatch = MaxLinkFrame + 4 + linkBatchBytes
 // linkQueue bounds the bytes a batch holds copied (heads and lengths,
 // messages of Send, data that Offer does not leave in the ring): the
 // copies are part of the node's memory budget beside the ring.
-const linkQueue = 64 << 10
+const linkQueue = 32 << 10
 
 // linkBatchBytes bounds a batch (head, messages, tag) whose ring frames
 // stay in the ring until written (Offer): half the receiver's largest
@@ -148,9 +148,10 @@ const linkBatchBytes = peekBuffer / 2
 // from there); shorter data is copied (an iovec costs about as much).
 const minRef = 512
 
-// maxRefs bounds the ring slices of one batch: two iovecs each, within
-// IOV_MAX (1024).
-const maxRefs = 500
+// maxRefs bounds the ring slices of one batch (two iovecs each, within
+// IOV_MAX): about 128 KiB of 1 KiB records, a batch's segments sized
+// once.
+const maxRefs = 128
 
 // noRef: no ring memory referred to.
 const noRef = math.MaxUint64
@@ -178,9 +179,10 @@ type outSeg struct {
 }
 
 func newOutBatch() *outBatch {
-	// Sized once (no garbage growing them): copies up to linkQueue, a
-	// batch's worth of 1 KiB records.
-	return &outBatch{buf: make([]byte, 0, linkQueue), segs: make([]outSeg, 0, 512), iovs: make([][]byte, 0, 512), minPos: noRef}
+	// Sized once (no garbage growing them while a stream runs): copies
+	// up to linkQueue (a resync's sections), a batch of 1 KiB records'
+	// segments.
+	return &outBatch{buf: make([]byte, 0, linkQueue), segs: make([]outSeg, 0, 2*maxRefs+2), iovs: make([][]byte, 0, 2*maxRefs+2), minPos: noRef}
 }
 
 func (b *outBatch) empty() bool { return b.size == 0 }
@@ -333,6 +335,7 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 		return true // never wait for the socket here
 	}
 	l.writevFn = l.writevOnce
+	l.iovecs = make([]syscall.Iovec, 0, 2*maxRefs+2)
 	l.cond = sync.NewCond(&l.mu)
 	// The two batches (one filling while the other is written).
 	l.q, l.spare = newOutBatch(), newOutBatch()
