@@ -84,6 +84,15 @@ func (r *ring) at(pos uint64) (record, bool) {
 	if r.memoOK && r.memo.pos == pos && pos >= r.tail {
 		return r.memo, true
 	}
+	rec, ok := r.decode(pos)
+	if ok {
+		r.memo, r.memoOK = rec, true
+	}
+	return rec, ok
+}
+
+// decode decodes the record at pos, skipping a pad (no memo).
+func (r *ring) decode(pos uint64) (record, bool) {
 	for pos < r.head {
 		off := pos % r.size()
 		if r.size()-off < recHeader || binary.BigEndian.Uint32(r.buf[off:]) == padMark {
@@ -97,15 +106,15 @@ func (r *ring) at(pos uint64) (record, bool) {
 		rec.ckpt = b[recHeader : recHeader+c]
 		rec.section = b[recHeader+c : recHeader+c+s]
 		rec.data = b[recHeader+c+s : n]
-		r.memo, r.memoOK = rec, true
 		return rec, true
 	}
 	return record{}, false
 }
 
-// evictOne drops the oldest record and returns it.
+// evictOne drops the oldest record and returns it. (The memo is left
+// alone: it holds the record being sent.)
 func (r *ring) evictOne() (record, bool) {
-	rec, ok := r.at(r.tail)
+	rec, ok := r.decode(r.tail)
 	if !ok {
 		r.tail = r.head
 		return record{}, false
@@ -189,5 +198,9 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	copy(stored, data)
 	r.head = start + n
 	r.records++
+	// The record is sent next: its decoding is at hand.
+	r.memo = record{op: op, flags: flags, seq: seq, ckpt: b[recHeader : recHeader+len(ckpt)],
+		section: b[recHeader+len(ckpt) : recHeader+len(ckpt)+len(section)], data: stored, pos: start, next: start + n}
+	r.memoOK = true
 	return stored, nil
 }

@@ -958,7 +958,7 @@ func (s *Service) advance(c *cursor, p *peer) bool {
 		return false
 	}
 	c.n++
-	if c.frag+1 < frags(len(rec.data), chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))) {
+	if c.frag+1 < frags(len(rec.data), s.opt.MaxFrame-HeaderLen-len(rec.ckpt)-len(rec.section)) {
 		c.frag++
 		return true
 	}
@@ -1044,7 +1044,7 @@ func (s *Service) sendAt(p *peer) bool {
 	if !ok {
 		return false
 	}
-	ch := chunk(s.opt.MaxFrame, string(rec.ckpt), string(rec.section))
+	ch := s.opt.MaxFrame-HeaderLen-len(rec.ckpt)-len(rec.section)
 	lo := min(int(c.frag)*ch, len(rec.data))
 	data := rec.data[lo:min(lo+ch, len(rec.data))]
 	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags&^flagSuperseded, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
