@@ -40,17 +40,18 @@
 //   - after v restarted, and then only after a quarantine of one Lease on
 //     the new clock, which outlasts any vote based on its forgotten promise,
 //     or
-//   - after A was fenced (Lessor.Revoke): the other end of every channel A
-//     has to the shelf reports it without carrier. This one rests on the
-//     hardware, not on clocks: a blade pulled or cut off at every channel can
-//     no longer be heard, and A gives up every key it holds the moment it sees
-//     its own channels lose carrier, the same physical event (package amf,
-//     Node.SetLinks). The case this does not cover is a blade that is cut off
-//     at every channel, stalls before it reads its carrier loss, and gets a
-//     channel back before its own votes expire; until it reads the queued
-//     carrier events it may believe itself holder beside the new one. Nothing
-//     reaches it meanwhile (its peers moved to the new holder on the fence), and
-//     it reads the loss before acting on any newer event.
+//   - after A was fenced (Lessor.Revoke): the far end of every channel A
+//     has to the shelf reports it without carrier. This case rests on the
+//     hardware, not on clocks, and weakens the claim to "no two holders that
+//     can be heard": A's votes may still be valid, but A cannot reach or be
+//     reached by anyone, and A itself gives up every key the moment it reads
+//     its own channels' carrier loss, the same physical event (package amf,
+//     Node.SetLinks). What is not covered: a blade cut off at every channel
+//     that stalls before it reads its carrier loss and gets a channel back
+//     before its votes expire. It reads the queued loss before any later
+//     carrier event, but another of its threads may act as holder in between;
+//     its peers and the hosts behind them moved to the new holder on the
+//     fence, so at most a stray frame from the old holder can pass.
 //
 // A voter may also grant a request late (Lessor.Due: a successor's
 // request refused while the old promise ran is granted the moment it

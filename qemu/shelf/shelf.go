@@ -544,12 +544,26 @@ func (s *Shelf) applyAll(ctx context.Context) error {
 }
 
 func (s *Shelf) applySlot(ctx context.Context, slot int) error {
+	// All channels at once, as a blade leaving its connector breaks them at once: one after
+	// the other, a pulled hub's fourth channel would drop tens of milliseconds after its first
+	// (a QMP round trip each, under load), and the peers' fencing waits for the last.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
 	var errs []error
 	for _, c := range s.topo.Channels {
 		if c.A.Slot == slot || c.B.Slot == slot {
-			errs = append(errs, s.apply(ctx, c))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.apply(ctx, c); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
