@@ -102,9 +102,19 @@
 //
 // The stream runs over the HA transport (AttachBlade) or over a direct
 // TCP Link per replica (Node.ServeLink: shelf-key authenticated, large
-// frames in batches, one AES-GMAC tag and one write per batch, flow
-// control through Options.Room so the Link's small queue never drops a
-// frame, urgent messages written inline). The HA transport's 1.4 KB
+// frames in batches, one AES-GMAC tag and one writev per batch, flow
+// control through Options.Room and Offer so the Link's batches never drop
+// a frame, urgent messages written inline).
+//
+// Per byte of a 1 KiB or 64 KiB asynchronous write over a Link, user
+// space passes: the writer copies the data into the ring (Write copies),
+// the GMAC reads it (gmac.go, AVX-512 VPCLMULQDQ where the CPU has it:
+// 11-16 GB/s, crypto/cipher's GCM reached 5-6.5 here) and the kernel
+// copies it out of the ring (writev: frames of 512 bytes or more are not
+// staged; Options.Reclaim copies out the rare batch the ring is about to
+// overwrite); the replica's kernel copies it into the read buffer, where
+// the GMAC checks it in place, and apply copies it into the section
+// (the replica's store). The HA transport's 1.4 KB
 // datagrams, each sealed and sent on both base paths, bound a stream to
 // tens of MB/s; the Link carries hundreds (make bench-ckpt measures both
 // beside raw TCP over the same veth). The protocol is the same on both;

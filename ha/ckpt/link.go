@@ -31,7 +31,8 @@ import (
 // transport remains the fallback. Node.ServeLink runs a Node over a Link.
 //
 // Messages travel in batches: whatever queued while the previous batch
-// was being written goes out in one write(2) under one tag. Each side
+// was being written goes out in one writev(2) under one tag, stream
+// frames' data straight from the ring (outBatch, Reclaim). Each side
 // sends a hello (magic, slot, 16-byte nonce); keys for each direction are
 // derived from the shelf key, both nonces and both slots (HMAC-SHA256);
 // every batch is
@@ -64,7 +65,9 @@ import (
 // needs beside the ring. Urgent messages (a synchronous record, an ack, a
 // poll) found with nothing queued are written at once from Send (a
 // non-blocking write) rather than by the writer goroutine: one goroutine
-// hand-off less on the synchronous write's round trip.
+// hand-off less on the synchronous write's round trip. Reclaim does not
+// wait for the socket either: at most for one tag or one non-blocking
+// writev(2) under way.
 type Link struct {
 	conn net.Conn
 	raw  syscall.RawConn // nil: no inline writes
