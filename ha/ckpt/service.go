@@ -1044,7 +1044,7 @@ func (s *Service) sendAt(p *peer) bool {
 	if !ok {
 		return false
 	}
-	ch := s.opt.MaxFrame-HeaderLen-len(rec.ckpt)-len(rec.section)
+	ch := s.opt.MaxFrame - HeaderLen - len(rec.ckpt) - len(rec.section)
 	lo := min(int(c.frag)*ch, len(rec.data))
 	data := rec.data[lo:min(lo+ch, len(rec.data))]
 	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags&^flagSuperseded, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
