@@ -57,6 +57,10 @@ type Blade struct {
 	bus       *evt.Bus
 	start     time.Time
 	wake      chan struct{}
+	// late: the HA loop's wake-ups that came lateLog or more after their deadline (the
+	// blade was not scheduled: under emulation, a busy host), and the worst.
+	worstLate time.Duration
+	lateCount uint64
 	stop      chan struct{}
 	done      chan struct{}
 	once      sync.Once
@@ -242,6 +246,7 @@ func (b *Blade) loop() {
 	defer t.Stop()
 	raftTick := time.NewTicker(b.tick)
 	defer raftTick.Stop()
+	var due time.Duration
 	for {
 		select {
 		case <-b.stop:
@@ -253,13 +258,15 @@ func (b *Blade) loop() {
 			b.mu.Unlock()
 		case <-t.C:
 			b.mu.Lock()
+			b.noteLate(due)
 			b.node.Tick(b.now())
 			b.flush()
 			b.mu.Unlock()
 		case <-b.wake:
 		}
 		b.mu.Lock()
-		d := b.node.NextDeadline(b.now()) - b.now()
+		due = b.node.NextDeadline(b.now())
+		d := due - b.now()
 		b.mu.Unlock()
 		if !t.Stop() {
 			select {
@@ -269,6 +276,25 @@ func (b *Blade) loop() {
 		}
 		t.Reset(max(d, 0))
 	}
+}
+
+// lateLog is how late a wake-up of the HA loop must be to be counted and reported: a
+// quarter of the shortest detection time in use (5 x 50 ms), far above Go's timer slack.
+const lateLog = 50 * time.Millisecond
+
+// noteLate records a wake-up of the HA loop that came late for its deadline due (b.mu
+// held). A blade that is not scheduled for a detection time loses its leases however
+// healthy it is; the event names such stalls, so a failover they cause is told apart from
+// a fault.
+func (b *Blade) noteLate(due time.Duration) {
+	late := b.now() - due
+	if due == 0 || late < lateLog {
+		return
+	}
+	b.lateCount++
+	b.worstLate = max(b.worstLate, late)
+	b.bus.Publish(evt.Event{At: b.now(), Node: b.node.Self(), Kind: evt.Fault, Subject: "ha-loop", To: "late",
+		Detail: fmt.Sprintf("woke %v after its deadline (not scheduled)", late.Round(time.Millisecond))})
 }
 
 // Register adds a role's component to a local service unit. Its Assign
@@ -398,15 +424,20 @@ type Status struct {
 	Transport transport.Counters `json:"transport"`
 	// Replicated is the raft-replicated shelf state as applied here, and
 	// RaftLeader the slot this blade believes leads (0: none known).
-	Replicated cfg.State   `json:"replicated"`
-	RaftLeader uint8       `json:"raft_leader"`
-	Events     []evt.Event `json:"events"`
+	Replicated cfg.State `json:"replicated"`
+	// LateWakeups counts the HA loop's wake-ups 50 ms or more after their deadline;
+	// WorstLate is the latest.
+	LateWakeups uint64        `json:"late_wakeups"`
+	WorstLate   time.Duration `json:"worst_late_ns"`
+	RaftLeader  uint8         `json:"raft_leader"`
+	Events      []evt.Event   `json:"events"`
 }
 
 // Status returns a snapshot.
 func (b *Blade) Status() Status {
 	b.mu.Lock()
-	s := Status{Status: b.node.Status(b.now()), Replicated: b.store.State(), RaftLeader: b.store.Leader()}
+	s := Status{Status: b.node.Status(b.now()), Replicated: b.store.State(), RaftLeader: b.store.Leader(),
+		LateWakeups: b.lateCount, WorstLate: b.worstLate}
 	b.mu.Unlock()
 	s.Transport = b.tr.Endpoint().Counters()
 	s.Events = b.bus.History()

@@ -51,6 +51,9 @@ func WriteStatus(w io.Writer, s Status) error {
 		}
 		fmt.Fprintf(tw, "carrier: no carrier to slots %v  fenced %v%s\n", l.Down, l.Fenced, iso)
 	}
+	if s.LateWakeups > 0 {
+		fmt.Fprintf(tw, "HA loop woke late (>= 50ms, not scheduled) %d times, worst %v\n", s.LateWakeups, s.WorstLate.Round(time.Millisecond))
+	}
 	c := s.Transport
 	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d send errors %d/%d\n",
 		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.PathTxErr[0], c.PathTxErr[1])

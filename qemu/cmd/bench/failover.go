@@ -154,9 +154,30 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		}
 		if g, err := farend.Gap(p.Answers(), rejoin, time.Now().Add(-50*time.Millisecond)); err == nil {
 			fmt.Fprintf(os.Stderr, "  slot %d back as standby after %v; longest gap meanwhile %v\n", active, time.Since(rejoin).Round(100*time.Millisecond), g.Round(time.Millisecond))
+			if verbose {
+				// Which blades were not scheduled: the HA loop's late wake-ups so far.
+				var late []string
+				for _, b := range s.Topology().Blades {
+					out, err := s.Exec(ctx, b.Slot, "show ha json")
+					var v struct {
+						N     uint64        `json:"late_wakeups"`
+						Worst time.Duration `json:"worst_late_ns"`
+					}
+					if err == nil && json.Unmarshal([]byte(out), &v) == nil {
+						late = append(late, fmt.Sprintf("slot %d: %d (worst %v)", b.Slot, v.N, v.Worst.Round(time.Millisecond)))
+					}
+				}
+				fmt.Fprintf(os.Stderr, "  HA loop late wake-ups since each blade's boot: %s\n", strings.Join(late, ", "))
+			}
 			if at, d := longestGap(p.Answers(), rejoin); verbose && d > 300*time.Millisecond {
 				out, _ := s.Exec(ctx, other, "show log 40")
 				fmt.Fprintf(os.Stderr, "  gap %s..%s; active %d, log:\n%s\n", at.Format("15:04:05.000"), at.Add(d).Format("15:04:05.000"), other, out)
+				for _, b := range s.Topology().Blades {
+					if b.Slot != other {
+						out, _ := s.Exec(ctx, b.Slot, "show log 25")
+						fmt.Fprintf(os.Stderr, "  slot %d log:\n%s\n", b.Slot, out)
+					}
+				}
 			}
 		}
 	}
