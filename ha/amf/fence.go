@@ -182,18 +182,17 @@ func (n *Node) fence(now time.Duration) {
 	}
 }
 
-// nextFenceCheck is when a report that holds a fence runs out.
-func (n *Node) nextFenceCheck() (time.Duration, bool) {
+// nextFenceCheck is when the next report that may hold a fence runs out,
+// after now (reports that ran out already hold none).
+func (n *Node) nextFenceCheck(now time.Duration) (time.Duration, bool) {
 	var next time.Duration
 	ok := false
 	if len(n.fenced) == 0 {
 		return 0, false
 	}
 	for _, r := range n.reports {
-		if len(r.down) > 0 {
-			if t := r.at + n.reportLife() + 1; !ok || t < next {
-				next, ok = t, true
-			}
+		if t := r.at + n.reportLife() + 1; len(r.down) > 0 && t > now && (!ok || t < next) {
+			next, ok = t, true
 		}
 	}
 	return next, ok

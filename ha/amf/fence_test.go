@@ -244,3 +244,36 @@ func TestLinksFrames(t *testing.T) {
 		t.Errorf("hub 1 sent %d links frames in 100ms with slot 5 down, want 4-5", got)
 	}
 }
+
+// TestStaleReportNoBusyLoop: a report that ran out (its reporter died while
+// it listed a slot) must not hold a deadline in the past while another
+// fence stands, or the node would tick without end.
+func TestStaleReportNoBusyLoop(t *testing.T) {
+	s := newSimShelf(t, dualStar(), 9)
+	settle(t, s)
+	s.reportAll()
+	s.loop.RunFor(50 * time.Millisecond)
+	s.setCarrier(3, 1, false) // slot 3's channel to hub 1 down: a report listing 1
+	s.loop.RunFor(5 * time.Millisecond)
+	s.kill(3) // its report is refreshed no more
+	s.pull(5) // a fence that stands
+	// A second of shelf time is some thousands of events; a node whose
+	// deadline stays in the past would make millions without time passing.
+	end, steps := s.loop.Now()+time.Second, 0
+	for s.loop.Now() < end && s.loop.Step() {
+		if steps++; steps > 200000 {
+			t.Fatalf("%d events and the clock at %v of %v: a node ticks without end", steps, s.loop.Now(), end)
+		}
+	}
+	t.Logf("%d events in a second of shelf time", steps)
+	for _, slot := range []uint8{1, 2, 4, 6, 7} {
+		sn := s.nodes[slot]
+		now := s.local(sn)
+		if l := sn.node.linkStatus(); !slices.Contains(l.Fenced, 5) {
+			t.Fatalf("slot %d fenced %v, want 5", slot, l.Fenced)
+		}
+		if d := sn.node.NextDeadline(now); d < now {
+			t.Errorf("slot %d: NextDeadline = %v at %v: in the past with a stale report", slot, d, now)
+		}
+	}
+}

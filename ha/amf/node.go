@@ -262,7 +262,7 @@ func (n *Node) NextDeadline(now time.Duration) time.Duration {
 	if n.linksSet {
 		d = min(d, n.nextLinks)
 	}
-	if t, ok := n.nextFenceCheck(); ok {
+	if t, ok := n.nextFenceCheck(now); ok {
 		d = min(d, t)
 	}
 	return d
