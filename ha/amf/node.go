@@ -407,6 +407,10 @@ func (n *Node) lease(now time.Duration, from uint8, m LeaseMsg) {
 	}
 	for _, r := range m.Releases {
 		n.lessor.Release(r)
+		// It no longer asks: its last requests must not keep it preferred
+		// for two more intervals, or a handover (switchover, lock) waits
+		// that long for the voters to grant the next unit.
+		delete(n.requesters[r.Key], from)
 	}
 	if len(out.Replies) > 0 {
 		n.env.Send(transport.TypeLease, from, MarshalLease(out))
@@ -638,6 +642,7 @@ func (n *Node) kick(now time.Duration) {
 func (n *Node) release(key string) quorum.Release {
 	r := n.lessee.Release(key)
 	n.lessor.Release(r)
+	delete(n.requesters[key], n.self)
 	return r
 }
 
