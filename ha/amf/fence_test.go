@@ -61,6 +61,18 @@ func (s *simShelf) reportAll() {
 	}
 }
 
+// newDualStar boots the dual-star shelf with seed, lets it settle with the
+// safety invariant checked after every event, and gives every blade its
+// first carrier report (all up).
+func newDualStar(t *testing.T, seed uint64) *simShelf {
+	t.Helper()
+	s := newSimShelf(t, dualStar(), seed)
+	settle(t, s)
+	s.reportAll()
+	s.loop.RunFor(50 * time.Millisecond)
+	return s
+}
+
 func onlyActive(s *simShelf, group string, slot uint8) func() bool {
 	return func() bool {
 		h := s.activeHolders(group, "")
@@ -79,10 +91,7 @@ func onlyActive(s *simShelf, group string, slot uint8) func() bool {
 func TestFenceOnPull(t *testing.T) {
 	var worst time.Duration
 	for seed := uint64(1); seed <= 30; seed++ {
-		s := newSimShelf(t, dualStar(), seed)
-		settle(t, s)
-		s.reportAll()
-		s.loop.RunFor(50 * time.Millisecond)
+		s := newDualStar(t, seed)
 		for _, c := range []struct {
 			group     string
 			from, to  uint8
@@ -129,10 +138,7 @@ func TestFenceOnPull(t *testing.T) {
 // killed while one far end still reports carrier is failed by its missing
 // heartbeats, not faster.
 func TestFenceNeedsEveryChannel(t *testing.T) {
-	s := newSimShelf(t, dualStar(), 7)
-	settle(t, s)
-	s.reportAll()
-	s.loop.RunFor(50 * time.Millisecond)
+	s := newDualStar(t, 7)
 	s.setCarrier(1, 3, false)
 	s.setCarrier(3, 1, false)
 	s.loop.RunFor(200 * time.Millisecond)
@@ -160,10 +166,7 @@ func TestFenceNeedsEveryChannel(t *testing.T) {
 // (checked after every event). When its channels come back it rejoins as
 // standby.
 func TestIsolatedGivesUp(t *testing.T) {
-	s := newSimShelf(t, dualStar(), 11)
-	settle(t, s)
-	s.reportAll()
-	s.loop.RunFor(50 * time.Millisecond)
+	s := newDualStar(t, 11)
 	var others []uint8
 	for _, x := range s.cfg.Slots {
 		if x != 3 {
@@ -205,10 +208,7 @@ func TestIsolatedGivesUp(t *testing.T) {
 // TestFenceReportsRunOut: a fence lasts only while its reports are
 // refreshed; a reporter that dies takes its report with it.
 func TestFenceReportsRunOut(t *testing.T) {
-	s := newSimShelf(t, dualStar(), 5)
-	settle(t, s)
-	s.reportAll()
-	s.loop.RunFor(50 * time.Millisecond)
+	s := newDualStar(t, 5)
 	s.pull(5)
 	s.loop.RunFor(5 * time.Millisecond)
 	if l := s.nodes[4].node.linkStatus(); !slices.Contains(l.Fenced, 5) {
@@ -249,10 +249,7 @@ func TestLinksFrames(t *testing.T) {
 // it listed a slot) must not hold a deadline in the past while another
 // fence stands, or the node would tick without end.
 func TestStaleReportNoBusyLoop(t *testing.T) {
-	s := newSimShelf(t, dualStar(), 9)
-	settle(t, s)
-	s.reportAll()
-	s.loop.RunFor(50 * time.Millisecond)
+	s := newDualStar(t, 9)
 	s.setCarrier(3, 1, false) // slot 3's channel to hub 1 down: a report listing 1
 	s.loop.RunFor(5 * time.Millisecond)
 	s.kill(3) // its report is refreshed no more
