@@ -10,14 +10,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mdlayher/arp"
-	"github.com/mdlayher/ethernet"
 	"golang.org/x/sys/unix"
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/netstack/garp"
 )
 
 // Service is the management service of issue 4: the management address, which lives on the
@@ -33,9 +32,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	holding bool
-	// arps are the ports' ARP sockets, opened at start and kept: under emulation opening a
-	// packet socket costs tens of milliseconds, on the failover path.
-	arps    map[string]*arp.Client
+	// garp announces the address at takeover over sockets opened at start.
+	garp    *garp.Announcer
 	Probes  atomic.Uint64 // probes answered
 	Refused atomic.Uint64 // probes seen while not active
 	GARPs   atomic.Uint64
@@ -50,16 +48,11 @@ func NewService(b *blade.Blade, h *ha.Blade, ports []string) *Service {
 			have = append(have, p)
 		}
 	}
-	s := &Service{b: b, h: h, ports: have, addr: shelf.MgmtService, port: shelf.ProbePort, arps: map[string]*arp.Client{}}
+	s := &Service{b: b, h: h, ports: have, addr: shelf.MgmtService, port: shelf.ProbePort, garp: garp.New("")}
 	// The ARP sockets are opened now, not at the first takeover: that is on the failover
 	// path, and every blade's first takeover after a boot would pay it (50-100 ms under TCG).
-	for _, p := range have {
-		c, err := dialARP(p)
-		if err != nil {
-			b.Log.Errorf("mgmt: ARP socket on %s: %v (opened at takeover instead)", p, err)
-			continue
-		}
-		s.arps[p] = c
+	if err := s.garp.Open(have...); err != nil {
+		b.Log.Errorf("mgmt: %v (opened at takeover instead)", err)
 	}
 	return s
 }
@@ -89,11 +82,11 @@ func (s *Service) Assign(a amf.Assignment) {
 			s.b.Log.Errorf("mgmt: %v", err)
 		}
 		added += time.Since(t)
-		if err := s.garp(p); err != nil {
-			s.b.Log.Errorf("mgmt: gratuitous ARP on %s: %v", p, err)
-		} else {
-			s.GARPs.Add(1)
+		n, err := s.garp.Announce(p, s.addr.Addr())
+		if err != nil {
+			s.b.Log.Errorf("mgmt: gratuitous ARP: %v", err)
 		}
+		s.GARPs.Add(uint64(n))
 	}
 	s.holding = active
 	if active {
@@ -102,43 +95,6 @@ func (s *Service) Assign(a amf.Assignment) {
 	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
 	}
-}
-
-// garp announces the address from port's MAC so switches and hosts move to this blade at once
-// (s.mu held). A socket that fails is reopened once.
-func (s *Service) garp(port string) error {
-	var err error
-	for try := 0; try < 2; try++ {
-		c := s.arps[port]
-		if c == nil {
-			if c, err = dialARP(port); err != nil {
-				return err
-			}
-			if s.arps == nil {
-				s.arps = map[string]*arp.Client{}
-			}
-			s.arps[port] = c
-		}
-		ip := s.addr.Addr()
-		p, perr := arp.NewPacket(arp.OperationReply, c.HardwareAddr(), ip, ethernet.Broadcast, ip)
-		if perr != nil {
-			return perr
-		}
-		if err = c.WriteTo(p, ethernet.Broadcast); err == nil {
-			return nil
-		}
-		c.Close()
-		delete(s.arps, port)
-	}
-	return err
-}
-
-func dialARP(port string) (*arp.Client, error) {
-	ifi, err := net.InterfaceByName(port)
-	if err != nil {
-		return nil, err
-	}
-	return arp.Dial(ifi)
 }
 
 // Serve answers probes on every base port until ctx ends. A probe is any UDP datagram to the
@@ -170,6 +126,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		for _, c := range conns {
 			c.Close()
 		}
+		s.garp.Close()
 		return nil
 	case err := <-errc:
 		for _, c := range conns {

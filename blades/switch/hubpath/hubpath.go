@@ -28,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -36,12 +35,10 @@ import (
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
-	"github.com/mdlayher/arp"
-	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/garp"
 )
 
 // Metrics of the connected routes of a shared prefix.
@@ -101,6 +98,8 @@ type Path struct {
 	// netlink, which costs an emulated blade milliseconds): they follow changes, not polls.
 	Reconciles atomic.Uint64
 	polls      atomic.Uint64 // reads of the active hub (tests)
+	// garp keeps an ARP socket per channel for the announcements.
+	garp *garp.Announcer
 
 	mu   sync.Mutex
 	pref int // -1 until the first decision
@@ -145,7 +144,7 @@ func New(cfg Config) *Path {
 	if cfg.ActiveHub == nil {
 		cfg.ActiveHub = func() int { return 0 }
 	}
-	return &Path{cfg: cfg, pref: -1}
+	return &Path{cfg: cfg, pref: -1, garp: garp.New(cfg.NetNS)}
 }
 
 // Current is the preferred channel's name ("" before the first decision).
@@ -171,6 +170,10 @@ func (p *Path) Run(ctx context.Context) error {
 		nsf = f
 		nc.NetNS = int(f.Fd())
 	}
+	// The announcement sockets are opened now: a hub failover moves traffic and announces at
+	// once. A channel the blade lacks (a one-hub shelf) fails here and at use, harmlessly.
+	_ = p.garp.Open(p.cfg.Ports[:]...)
+	defer p.garp.Close()
 	watch, err := rtnetlink.Dial(nc)
 	if err != nil {
 		return fmt.Errorf("hubpath: watch: %w", err)
@@ -379,26 +382,11 @@ func (p *Path) setRoutes(c *rtnetlink.Conn, idx [2]uint32, pref int, shared []ne
 
 // announce sends a gratuitous ARP reply for each shared address from port.
 func (p *Path) announce(port string, shared []netip.Prefix) error {
-	return netns.Do(p.cfg.NetNS, func() error {
-		ifi, err := net.InterfaceByName(port)
-		if err != nil {
-			return err
-		}
-		cl, err := arp.Dial(ifi)
-		if err != nil {
-			return err
-		}
-		defer cl.Close()
-		for _, pfx := range shared {
-			pkt, err := arp.NewPacket(arp.OperationReply, ifi.HardwareAddr, pfx.Addr(), ethernet.Broadcast, pfx.Addr())
-			if err != nil {
-				return err
-			}
-			if err := cl.WriteTo(pkt, ethernet.Broadcast); err != nil {
-				return err
-			}
-			p.GARPs.Add(1)
-		}
-		return nil
-	})
+	addrs := make([]netip.Addr, len(shared))
+	for i, pfx := range shared {
+		addrs[i] = pfx.Addr()
+	}
+	n, err := p.garp.Announce(port, addrs...)
+	p.GARPs.Add(uint64(n))
+	return err
 }
