@@ -2,14 +2,12 @@ package hal
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 func TestChannelPeer(t *testing.T) {
@@ -35,23 +33,8 @@ func TestChannelPeer(t *testing.T) {
 // makes; taking a far end down and up is reported at once and in order, and a port that is
 // admin down is not reported.
 func TestChannelWatchInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	ns := fmt.Sprintf("cgoa-carrier-%d", os.Getpid())
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := netnstest.New(t, "carrier")
+	ip := func(args ...string) { t.Helper(); netnstest.IP(t, ns, args...) }
 	ip("link", "add", "base0", "type", "veth", "peer", "name", "hub1")
 	ip("link", "add", "base1", "type", "veth", "peer", "name", "hub2")
 	for _, l := range []string{"base0", "base1", "hub1", "hub2"} {

@@ -2,31 +2,19 @@ package hal
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 // TestPortsInNetns exercises the netlink side of the process backend in a namespace the test
 // makes: list, admin state, carrier, and address add/remove.
 func TestPortsInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	ns := fmt.Sprintf("cgoa-hal-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	if out, err := exec.Command("ip", "-n", ns, "link", "add", "base0", "type", "veth", "peer", "name", "far0").CombinedOutput(); err != nil {
-		t.Fatalf("veth: %v %s", err, out)
-	}
+	ns := netnstest.New(t, "hal")
+	netnstest.IP(t, ns, "link", "add", "base0", "type", "veth", "peer", "name", "far0")
 	if err := netns.Do(netns.Named(ns), func() error { return portsChecks(ns) }); err != nil {
 		t.Fatal(err)
 	}

@@ -1,40 +1,23 @@
 package garp
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/arp"
 
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 // TestAnnounceInNetns: announcements from one end of a veth in a namespace the test makes
 // arrive at the other end as ARP replies from the port's MAC for each address; the socket is
 // kept across announcements and reopened after the interface was recreated.
 func TestAnnounceInNetns(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	ns := fmt.Sprintf("cgoa-garp-%d", os.Getpid())
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v %s", args, err, out)
-		}
-	}
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := netnstest.New(t, "garp")
+	ip := func(args ...string) { t.Helper(); netnstest.IP(t, ns, args...) }
 	veth := func() {
 		ip("link", "add", "base0", "type", "veth", "peer", "name", "far0")
 		ip("link", "set", "base0", "up")

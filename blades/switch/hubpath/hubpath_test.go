@@ -2,8 +2,6 @@ package hubpath
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 func TestPreferred(t *testing.T) {
@@ -62,11 +61,7 @@ func run(t *testing.T, args ...string) string {
 
 func newNS(t *testing.T, tag string) string {
 	t.Helper()
-	var r [3]byte
-	rand.Read(r[:])
-	name := "cgoa-hp-" + hex.EncodeToString(r[:]) + "-" + tag
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	name := netnstest.New(t, "hp-"+tag)
 	run(t, "ip", "netns", "exec", name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
 	run(t, "ip", "-n", name, "link", "set", "lo", "up")
 	return name
