@@ -44,8 +44,6 @@ type ChannelWatch struct {
 	// down holds the channels' carrier as last read, by port name: true = admin up without
 	// carrier. A port that is admin down tells nothing about its far end and is left out.
 	down map[string]bool
-	// Resyncs counts full re-reads after the event socket overflowed.
-	Resyncs int
 }
 
 // OpenChannelWatch opens the netlink sockets in the current network namespace (a blade's own,
@@ -127,6 +125,12 @@ func (w *ChannelWatch) Run(ctx context.Context, report func(down []uint8)) error
 	}
 	last := w.Down()
 	report(last)
+	emit := func() {
+		if d := w.Down(); !slices.Equal(d, last) {
+			last = d
+			report(d)
+		}
+	}
 	for {
 		msgs, raw, err := w.events.Receive()
 		if ctx.Err() != nil {
@@ -134,24 +138,17 @@ func (w *ChannelWatch) Run(ctx context.Context, report func(down []uint8)) error
 		}
 		if err != nil {
 			// An overflowed socket lost events: read the state again.
-			w.Resyncs++
 			if rerr := w.resync(); rerr != nil {
 				return rerr
 			}
-			msgs = nil
+			emit()
+			continue
 		}
 		for i, m := range msgs {
 			if lm, ok := m.(*rtnetlink.LinkMessage); ok {
 				w.take(*lm, raw[i].Header.Type == unix.RTM_DELLINK)
-				if d := w.Down(); !slices.Equal(d, last) {
-					last = d
-					report(d)
-				}
+				emit() // per message: a carrier that dropped and came back is reported down first
 			}
-		}
-		if d := w.Down(); !slices.Equal(d, last) {
-			last = d
-			report(d)
 		}
 	}
 }
