@@ -559,7 +559,7 @@ func urgent(msg []byte) bool {
 	switch Kind(msg[0]) {
 	case KindAck, KindPoll:
 		return true
-	case KindData:
+	case KindData, KindRun:
 		return msg[1]&FlagSync != 0
 	}
 	return false
@@ -913,7 +913,8 @@ func (l *Link) Close() error {
 // LinkOptions are Service options for a stream over a Link: large frames
 // (a 64 KiB section in one frame), a large window, acks every
 // linkAckBytes and at the end of a batch no other follows at once
-// (ServeLink; every 1024 frames at most), go-back on nacks only.
+// (ServeLink; every 1024 frames at most), go-back on nacks only, records
+// sent in runs straight from the ring (Options.Runs).
 func LinkOptions(self uint8, ring int) Options {
-	return Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 1024, Reliable: true}
+	return Options{Self: self, Ring: ring, MaxFrame: 256 << 10, Window: 4096, AckEvery: 1024, Reliable: true, Runs: true}
 }

@@ -28,15 +28,20 @@ type ring struct {
 	// reclaim, if set, is called before bytes that held the records
 	// before a position are reused (they may still be being sent).
 	reclaim func(before uint64)
+	// sup marks superseded records (a later record replaced or deleted
+	// their section, so evicting one needs no look-up of the section),
+	// one bit per supGrain bytes of the buffer: no record is shorter, so
+	// no two start in one grain. The mark is kept beside the
+	// records, not in them: a record's bytes are sent as they lie in the
+	// ring (runs), and may be being hashed or written while it is marked.
+	sup []uint64
 }
 
 const (
 	recHeader = 16
 	padMark   = 0xffffffff
-	// flagSuperseded, in a record's flags byte in the ring (never sent):
-	// a later record replaced or deleted its section, so evicting it
-	// needs no look-up of the section.
-	flagSuperseded = 0x80
+	// supGrain: a record is at least recHeader bytes.
+	supGrain = recHeader
 )
 
 // record is a decoded ring record; its slices alias the ring and are only
@@ -62,7 +67,7 @@ var errRecordTooBig = errors.New("ckpt: record larger than half the ring")
 // ring a blade's RSS grew by about twice the ring instead of once.
 func newRing(size int) *ring {
 	buf, unmap := ringMemory(size)
-	r := &ring{buf: buf}
+	r := &ring{buf: buf, sup: make([]uint64, (size/supGrain+63)/64)}
 	if unmap != nil {
 		runtime.AddCleanup(r, unmap, buf) // buf is not in the heap: it does not keep r alive
 	}
@@ -154,8 +159,15 @@ func (r *ring) recordAt(data []byte, names int) (uint64, bool) {
 // names names bytes long) is as superseded.
 func (r *ring) supersede(data []byte, names int) {
 	if hdr, ok := r.recordAt(data, names); ok {
-		r.buf[hdr+5] |= flagSuperseded
+		g := hdr / supGrain
+		r.sup[g/64] |= 1 << (g % 64)
 	}
+}
+
+// superseded reports whether the record at ring position pos is marked.
+func (r *ring) superseded(pos uint64) bool {
+	g := pos % r.size() / supGrain
+	return r.sup[g/64]&(1<<(g%64)) != 0
 }
 
 // append stores a record, first evicting as many old records as it needs
@@ -188,6 +200,8 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	if r.tail == r.head {
 		r.tail = start
 	}
+	g := start % r.size() / supGrain
+	r.sup[g/64] &^= 1 << (g % 64)
 	b := r.buf[start%r.size():]
 	binary.BigEndian.PutUint32(b, uint32(n))
 	b[4], b[5], b[6], b[7] = byte(op), flags, byte(len(ckpt)), byte(len(section))

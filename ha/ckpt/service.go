@@ -30,6 +30,12 @@ type Options struct {
 	// goes back only on a nack, not on the reply to a poll (which over a
 	// slow path only says the frames in flight have not arrived yet).
 	Reliable bool
+	// Runs makes the writer send the ring's records in runs (KindRun:
+	// consecutive records whole in a frame, as they lie in the ring) and
+	// not one frame per record: with Offer a run is one piece of the
+	// ring, and no header is built per record. Every replica takes
+	// both. Records larger than a frame are still sent in fragments.
+	Runs bool
 	// SyncLease is how long a replica's claim to be in sync lasts after
 	// the ack the writer last answered with "in sync" (default 1 s; Track
 	// sets it from the HA lease: syncLeaseFor). A writer that drops a replica from its
@@ -120,6 +126,9 @@ type Service struct {
 
 	buf     []byte
 	c       Counters
+	// runMarks: the marks of the run being sent (sendRun), kept once
+	// it is sent.
+	runMarks [maxRun / recHeader / markEvery]mark
 	onEvict func(record)
 	// onApply, if set (tests), sees every section value a replica takes
 	// (stream record or snapshot section).
@@ -533,7 +542,7 @@ func (s *Service) evicted(rec record) {
 			}
 		})
 	}
-	if s.ring.buf[rec.pos%s.ring.size()+5]&flagSuperseded != 0 {
+	if s.ring.superseded(rec.pos) {
 		return
 	}
 	c := s.ckpts[string(rec.ckpt)]
@@ -790,7 +799,40 @@ func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
 		}
 		return nil
 	}
+	if m.Kind == KindRun {
+		return s.takeRun(now, from, &m)
+	}
 	return s.take(now, from, &m)
+}
+
+// takeRun takes the records of a run in order, each as the frame it
+// stands for, and stops at the first that is not next in the stream
+// (take has nacked it, or it is another lineage's).
+func (s *Service) takeRun(now time.Duration, from uint8, m *Msg) error {
+	b := m.Data
+	var i uint32
+	for ; len(b) > 0; i++ {
+		r, rest, err := nextRunRecord(b)
+		if err != nil {
+			s.c.Bad++
+			return err
+		}
+		rm := Msg{Kind: KindData, Flags: m.Flags&^FlagSync | r.flags&FlagSync, Op: r.op, Gen: m.Gen, Seq: r.seq,
+			N: m.N + uint64(i), Index: m.Index, Total: uint32(len(r.data)), Ckpt: s.intern(r.ckpt), Section: s.intern(r.section), Data: r.data}
+		before := s.rxN
+		if err := s.take(now, from, &rm); err != nil {
+			return err
+		}
+		if s.rxN == before && rm.N > before {
+			return nil
+		}
+		b = rest
+	}
+	if i != m.Frag {
+		s.c.Bad++
+		return fmt.Errorf("%w: %d records, header says %d", ErrBadRun, i, m.Frag)
+	}
+	return nil
 }
 
 // --- writer side ---
@@ -984,6 +1026,16 @@ func (s *Service) pump(now time.Duration) {
 				// It fell behind the ring: resync from the sections.
 				s.startSnapshot(now, p, p.base.n)
 			}
+			if s.opt.Runs && !p.next.snap && p.next.frag == 0 {
+				if s.sendRun(p) {
+					p.lastSent = now
+					continue
+				}
+				if p.full || p.next.pos >= s.ring.head {
+					break
+				}
+				// A record larger than a run's frame: in fragments.
+			}
 			if !s.sendAt(p) {
 				break
 			}
@@ -997,6 +1049,83 @@ func (s *Service) pump(now time.Duration) {
 			}
 		}
 	}
+}
+
+// maxRun bounds a run's records (bytes) unless one record alone is
+// larger: several runs fill a Link's batch (linkBatchBytes), so a batch
+// is not cut short by a run that no longer fits.
+const maxRun = 32 << 10
+
+// sendRun sends the records from ring cursor p.next (at a record's
+// start) as one KindRun message, as many as are whole in a frame and lie
+// together in the ring, up to maxRun bytes and the window, and moves
+// p.next past them; false if it sent nothing (nothing to send, the path
+// is full, or the first record needs fragments).
+func (s *Service) sendRun(p *peer) bool {
+	c := p.next
+	size, buf := s.ring.size(), s.ring.buf
+	if c.pos < s.ring.head {
+		if off := c.pos % size; size-off < recHeader || be.Uint32(buf[off:]) == padMark {
+			c.pos += size - off // a pad: the records go on at the buffer's start
+		}
+	}
+	if c.pos >= s.ring.head {
+		return false
+	}
+	room := uint64(s.opt.Window) - (c.n - p.base.n)
+	limit := s.opt.MaxFrame - HeaderLen
+	start := c.pos % size
+	pos, k, total := c.pos, uint64(0), 0
+	var flags uint8
+	nmarks := 0
+	for pos < s.ring.head && k < room {
+		off := pos % size
+		if k > 0 && (off == 0 || size-off < recHeader || be.Uint32(buf[off:]) == padMark) {
+			break // the rest lies after a pad
+		}
+		b := buf[off:]
+		n := int(be.Uint32(b))
+		if total+n > limit || (k > 0 && total+n > maxRun) {
+			break
+		}
+		if (c.n+k)%markEvery == 0 && nmarks < len(s.runMarks) {
+			s.runMarks[nmarks] = mark{n: c.n + k, pos: pos}
+			nmarks++
+		}
+		flags |= b[5] & FlagSync
+		total += n
+		pos += uint64(n)
+		k++
+	}
+	if k == 0 {
+		return false
+	}
+	if p.synced {
+		flags |= FlagSynced
+	}
+	data := buf[start : start+uint64(total)]
+	h := appendHeader(s.buf[:0], KindRun, flags, 0, s.gen, be.Uint64(buf[start+8:]), c.n, p.ackNum, uint32(k), uint32(total), nil, nil)
+	switch {
+	case s.opt.Offer != nil:
+		if !s.opt.Offer(p.slot, h, data, c.pos) {
+			p.full = true
+			return false
+		}
+	case s.opt.Room != nil && s.opt.Room(p.slot) < len(h)+len(data):
+		p.full = true
+		return false
+	default:
+		msg := append(h, data...)
+		s.buf = msg[:0]
+		s.opt.Send(p.slot, msg)
+	}
+	for _, m := range s.runMarks[:nmarks] {
+		p.marks[m.n/markEvery%markSlots] = m
+	}
+	s.c.Frames += k
+	p.top = max(p.top, c.n+k-1)
+	p.next = cursor{n: c.n + k, pos: pos}
+	return true
 }
 
 // sendAt sends the frame at p.next; false if there is nothing to send.
@@ -1047,7 +1176,7 @@ func (s *Service) sendAt(p *peer) bool {
 	ch := s.opt.MaxFrame - HeaderLen - len(rec.ckpt) - len(rec.section)
 	lo := min(int(c.frag)*ch, len(rec.data))
 	data := rec.data[lo:min(lo+ch, len(rec.data))]
-	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags&^flagSuperseded, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
+	b := appendHeader(s.buf[:0], KindData, m.Flags|rec.flags, rec.op, s.gen, rec.seq, c.n, p.ackNum, c.frag, uint32(len(rec.data)), rec.ckpt, rec.section)
 	switch {
 	case s.opt.Offer != nil:
 		if !s.opt.Offer(p.slot, b, data, rec.pos) {

@@ -29,6 +29,13 @@ const (
 	// KindPoll asks a replica for an ack (retransmission timer, idle
 	// keep-alive); FlagSynced tells it the writer counts it in sync.
 	KindPoll Kind = 6
+	// KindRun carries whole stream records as they lie in the writer's
+	// ring (runRecord), one frame each: N is the frame index of the
+	// first, Frag the number of records, Total their bytes, Index and
+	// FlagSynced as in KindData, FlagSync if one of them is synchronous.
+	// A run of records is one piece of the ring: over a Link it is sent
+	// from there as it is (one iovec), with no header built per record.
+	KindRun Kind = 7
 )
 
 // Flags.
@@ -134,7 +141,7 @@ func unmarshal(b []byte, intern func([]byte) string) (Msg, error) {
 		return Msg{}, ErrShort
 	}
 	m := Msg{Kind: Kind(b[0]), Flags: b[1], Op: Op(b[2])}
-	if m.Kind < KindData || m.Kind > KindPoll {
+	if m.Kind < KindData || m.Kind > KindRun {
 		return Msg{}, fmt.Errorf("%w %d", ErrKind, b[0])
 	}
 	c, s := int(b[3]), int(b[4])
@@ -168,8 +175,47 @@ func unmarshal(b []byte, intern func([]byte) string) (Msg, error) {
 		if c == 0 {
 			return Msg{}, ErrName
 		}
+	case KindRun:
+		if c != 0 || s != 0 || len(m.Data) != int(m.Total) || m.Frag == 0 {
+			return Msg{}, fmt.Errorf("%w: run of %d records, %d bytes of %d", ErrBadRun, m.Frag, len(m.Data), m.Total)
+		}
 	}
 	return m, nil
+}
+
+// ErrBadRun: a KindRun message whose records do not parse.
+var ErrBadRun = errors.New("ckpt: malformed run")
+
+// runRecord is one record of a KindRun message (the ring's layout,
+// ring.go): len u32 (whole record), op u8, flags u8, checkpoint name
+// length c u8, section name length s u8, seq u64, checkpoint name,
+// section name, data. Its slices alias the message.
+type runRecord struct {
+	op            Op
+	flags         uint8
+	seq           uint64
+	ckpt, section []byte
+	data          []byte
+}
+
+// nextRunRecord splits the first record off a run's data.
+func nextRunRecord(b []byte) (runRecord, []byte, error) {
+	if len(b) < recHeader {
+		return runRecord{}, nil, fmt.Errorf("%w: %d bytes left", ErrBadRun, len(b))
+	}
+	n := uint64(binary.BigEndian.Uint32(b))
+	c, s := int(b[6]), int(b[7])
+	if n > uint64(len(b)) || n < uint64(recHeader+c+s) {
+		return runRecord{}, nil, fmt.Errorf("%w: record of %d bytes, names %d+%d, %d left", ErrBadRun, n, c, s, len(b))
+	}
+	r := runRecord{op: Op(b[4]), flags: b[5], seq: binary.BigEndian.Uint64(b[8:])}
+	if r.op < OpWrite || r.op > OpDrop || c == 0 {
+		return runRecord{}, nil, fmt.Errorf("%w: op %d, checkpoint name of %d bytes", ErrBadRun, r.op, c)
+	}
+	r.ckpt = b[recHeader : recHeader+c]
+	r.section = b[recHeader+c : recHeader+c+s]
+	r.data = b[recHeader+c+s : n]
+	return r, b[n:], nil
 }
 
 // chunk is how many data bytes a fragment of a record for ckpt/section

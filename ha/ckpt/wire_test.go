@@ -65,6 +65,23 @@ func FuzzReceive(f *testing.F) {
 		b, _ := AppendMsg(nil, &m)
 		f.Add(b)
 	}
+	// Runs as a writer's ring holds them: a create, two writes, a delete.
+	run := func(first uint64, recs ...[]byte) []byte {
+		var data []byte
+		for _, r := range recs {
+			data = append(data, r...)
+		}
+		m := Msg{Kind: KindRun, Gen: 1, N: first, Frag: uint32(len(recs)), Total: uint32(len(data)), Data: data}
+		b, _ := AppendMsg(nil, &m)
+		return b
+	}
+	rec := func(op Op, flags uint8, seq uint64, ckpt, section string, data []byte) []byte {
+		r := newRing(4096)
+		r.append(op, flags, seq, ckpt, section, data, func(record) {})
+		return append([]byte(nil), r.buf[:r.head]...)
+	}
+	f.Add(run(1, rec(OpCreate, 0, 1, "c", "", make([]byte, 8)), rec(OpWrite, 0, 2, "c", "s", []byte("ab"))))
+	f.Add(run(3, rec(OpWrite, FlagSync, 3, "c", "s", nil), rec(OpDelete, 0, 4, "c", "s", nil)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := New(Options{Self: 2, Ring: 4096, Send: func(uint8, []byte) {}})
 		r.Receive(0, 1, b)

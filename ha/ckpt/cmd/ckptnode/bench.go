@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -467,6 +468,11 @@ type kind struct {
 // logs each run's rate: a steady load to profile (CGOA_BENCH_CKPT_ONLY).
 func onlyStream(ctx context.Context, ln *ckpt.Node, l *ckpt.Link, peer string, ring int, only string, ks []kind) error {
 	end := time.Now().Add(20 * time.Second)
+	if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" {
+		// An execution trace of 2 s in the middle (go tool trace
+		// -pprof=sync|sched|syscall): where goroutines wait on each other.
+		time.AfterFunc(5*time.Second, func() { traceFor(filepath.Join(d, "writer.trace"), 2*time.Second) })
+	}
 	for time.Now().Before(end) {
 		if only == "tcp" {
 			v, err := rawThroughput(peer, time.Second)
@@ -497,6 +503,22 @@ func onlyStream(ctx context.Context, ln *ckpt.Node, l *ckpt.Link, peer string, r
 		}
 	}
 	return nil
+}
+
+// traceFor writes an execution trace of the next d to path.
+func traceFor(path string, d time.Duration) {
+	f, err := os.Create(path)
+	if err != nil {
+		say("trace: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := trace.Start(f); err != nil {
+		say("trace: %v", err)
+		return
+	}
+	time.Sleep(d)
+	trace.Stop()
 }
 
 // cpuTime is the process's CPU time (user and system).
