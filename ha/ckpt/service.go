@@ -124,12 +124,12 @@ type Service struct {
 	recentNames [2]string
 	recentNext  int
 
-	buf     []byte
-	c       Counters
+	buf []byte
+	c   Counters
 	// runMarks: the marks of the run being sent (sendRun), kept once
 	// it is sent.
 	runMarks [maxRun / recHeader / markEvery]mark
-	onEvict func(record)
+	onEvict  func(record)
 	// onApply, if set (tests), sees every section value a replica takes
 	// (stream record or snapshot section).
 	onApply func(section string, data []byte)
