@@ -61,9 +61,12 @@ type Blade struct {
 	// blade was not scheduled: under emulation, a busy host), and the worst.
 	worstLate time.Duration
 	lateCount uint64
-	stop      chan struct{}
-	done      chan struct{}
-	once      sync.Once
+	// changed is closed when the node's Version moves past seen (Changed).
+	changed chan struct{}
+	seen    uint64
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
 }
 
 // minRaftTick is the shortest raft tick of the replicated configuration.
@@ -93,7 +96,7 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 		return nil, fmt.Errorf("ha: %w", err)
 	}
 	b := &Blade{bus: evt.NewBus(opts.Events), start: time.Now(), wake: make(chan struct{}, 1), key: append(transport.Key(nil), opts.Key...),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), changed: make(chan struct{})}
 	env := amf.Env{
 		Send: func(typ transport.Type, to uint8, p []byte) {
 			if b.tr != nil {
@@ -179,8 +182,15 @@ func (b *Blade) receive(f transport.Frame) {
 	b.poke()
 }
 
-// flush proposes the commands events raised (b.mu held).
+// flush proposes the commands events raised and wakes the followers of
+// the units' placement if it changed (b.mu held). Every call into the
+// engine ends with it.
 func (b *Blade) flush() {
+	if v := b.node.Version(); v != b.seen {
+		b.seen = v
+		close(b.changed)
+		b.changed = make(chan struct{})
+	}
 	for _, slot := range b.restarted {
 		var s uint8
 		if _, err := fmt.Sscanf(slot, "%d", &s); err == nil {
@@ -442,6 +452,18 @@ func (b *Blade) Status() Status {
 	s.Transport = b.tr.Endpoint().Counters()
 	s.Events = b.bus.History()
 	return s
+}
+
+// Changed returns a channel that is closed at the next change of the
+// units' placement as this blade sees it (amf.Node.Version: an HA state,
+// a unit's instances or readiness as its blade reports them, a member
+// joining, failing or fenced). A role that follows a group reads Group,
+// then waits on the channel it took before the read: no change between
+// the two is missed, and an idle shelf wakes nobody.
+func (b *Blade) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
 }
 
 // Group returns service group name as this blade sees it now, with the

@@ -226,3 +226,51 @@ func TestUserFrames(t *testing.T) {
 		t.Error("Send(TypeHeartbeat) succeeded, want error (reserved)")
 	}
 }
+
+// TestChangedWakesFollowers: a follower that took Changed before reading
+// the group is woken by the failover of the group's active unit (on
+// another blade's crash), and reads the new placement then; a quiet shelf
+// leaves it asleep.
+func TestChangedWakesFollowers(t *testing.T) {
+	ls := newLoopShelf(t, 1, 3, 4)
+	active := func(b *Blade) uint8 {
+		g, _, _, _ := b.Group("mgmt")
+		for _, u := range g.Units {
+			if u.Known && u.State == amf.Active {
+				return u.Node
+			}
+		}
+		return 0
+	}
+	observer := ls.blades[1]
+	waitFor(t, "an active mgmt unit seen on slot 1", 10*time.Second, func() bool { return active(observer) != 0 })
+	// Quiet: heartbeats keep flowing but nothing changes.
+	ch := observer.Changed()
+	waitFor(t, "placement settled", 10*time.Second, func() bool {
+		select {
+		case <-ch:
+			ch = observer.Changed() // still settling (the standby's report)
+			return false
+		case <-time.After(10 * testConfig().Timers.Interval):
+			return true
+		}
+	})
+	was := active(observer)
+	crash(ls.blades[was])
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Changed() not closed 10 s after crashing the active slot %d", was)
+	}
+	waitFor(t, "the other mgmt unit active on slot 1's view", 10*time.Second, func() bool {
+		if now := active(observer); now != 0 && now != was {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+		ch = observer.Changed()
+		return false
+	})
+}

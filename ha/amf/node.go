@@ -122,7 +122,11 @@ type Node struct {
 	units   map[string]*unit // local units
 	order   []string         // local unit names, config order
 
-	remotes    map[uint8]*remote
+	remotes map[uint8]*remote
+	// version counts the changes to what GroupStatus reports of a unit's
+	// placement: its HA state, its instances, whether it is known here, its
+	// readiness as its blade reports it (Version).
+	version    uint64
 	requesters map[string]map[uint8]asked
 	announced  map[string]announce
 
@@ -311,6 +315,7 @@ func (n *Node) membershipChange(now time.Duration, c clm.Change) {
 	if c.Kind != clm.Joined {
 		delete(n.remotes, c.Slot)
 	}
+	n.version++
 	n.publish(now, evt.Membership, strconv.Itoa(int(c.Slot)), "", c.Kind.String(), fmt.Sprintf("incarnation %d", c.Inc))
 }
 
@@ -366,6 +371,20 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	n.checkExtraction(now)
 }
 
+// sameReport says whether two reports of a unit show the same placement.
+func sameReport(a, b UnitReport) bool {
+	return a.Name == b.Name && a.Ready == b.Ready && a.State == b.State && slices.Equal(a.Instances, b.Instances)
+}
+
+// Version counts the changes to the units' placement as this node sees
+// them: a local unit's HA state or instances, a remote unit's report
+// (state, instances, readiness), a member joining, failing, leaving or
+// being fenced. It moves whenever ckpt.GroupRoles of a GroupStatus can;
+// a role that follows a group (its writer, the active hub) re-reads the
+// group when it moves instead of polling (ha.Blade.Changed). Local
+// readiness and lock states (the Oper column) are not counted.
+func (n *Node) Version() uint64 { return n.version }
+
 // heartbeat handles the heartbeat of member f.From (either frame
 // generation); false: it comes from an older life of the sender.
 func (n *Node) heartbeat(now time.Duration, f transport.Frame, hb Heartbeat) bool {
@@ -379,6 +398,9 @@ func (n *Node) heartbeat(now time.Duration, f transport.Frame, hb Heartbeat) boo
 	for _, k := range hb.Held {
 		r.held[k] = true
 		n.announced[k] = announce{f.From, now}
+	}
+	if old := n.remotes[f.From]; old == nil || !slices.EqualFunc(old.units, r.units, sameReport) {
+		n.version++
 	}
 	n.remotes[f.From] = r
 	return true
@@ -771,6 +793,7 @@ func (n *Node) setState(now time.Duration, u *unit, st HAState, sis []string) {
 		effective = n.activeEnd(u, now)
 	}
 	u.state, u.sis = st, slices.Clone(sis)
+	n.version++
 	if n.env.Publish != nil {
 		n.env.Publish(evt.Event{At: now, Effective: effective, Node: n.self, Kind: evt.Assignment, Subject: u.su.Name, Group: u.group.Name,
 			From: old.String(), To: st.String(), Detail: fmt.Sprintf("instances %v", sis)})

@@ -42,9 +42,11 @@ func GroupRoles(g amf.GroupStatus, self uint8) (writer uint8, replicas []uint8) 
 	return writer, replicas
 }
 
-// Track keeps the Node's writer and replica set in line with the AMF:
-// every interval it reads b's status and tells a replica which slot
-// writes (Follow) and a writer which blades replicate (SetReplicas).
+// Track keeps the Node's writer and replica set in line with the AMF: at
+// every change of the units' placement in b's view (ha.Blade.Changed),
+// and at least every interval as a backstop, it reads the group and tells
+// a replica which slot writes (Follow) and a writer which blades
+// replicate (SetReplicas). An idle blade is not woken by it.
 // What it reads also drives the Node's readiness gate (Ready: register
 // it as the unit's component's amf.Component.Ready) and the in-sync
 // lease (Options.SyncLease: syncLeaseFor the HA lease).
@@ -55,12 +57,15 @@ func GroupRoles(g amf.GroupStatus, self uint8) (writer uint8, replicas []uint8) 
 func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
+	// A change reaches Track a scheduling delay after the HA loop saw it;
+	// trackLag stands for that delay in the in-sync lease.
+	lag := min(interval, trackLag)
 	update := func() {
 		g, self, lease, _ := b.Group(group)
 		w, r := GroupRoles(g, self)
 		n.Do(func(s *Service, now time.Duration) {
 			n.setView(s.opt.Self, w)
-			s.SetSyncLease(syncLeaseFor(lease, s.opt.KeepAlive, interval))
+			s.SetSyncLease(syncLeaseFor(lease, s.opt.KeepAlive, lag))
 			if s.Active() {
 				if !slices.Equal(r, s.Replicas()) {
 					s.SetReplicas(now, r)
@@ -75,10 +80,12 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
+			changed := b.Changed() // before the read: no change is missed
 			update()
 			select {
 			case <-done:
 				return
+			case <-changed:
 			case <-t.C:
 			}
 		}
@@ -86,23 +93,28 @@ func (n *Node) Track(b *ha.Blade, group string, interval time.Duration) (stop fu
 	return func() { close(done); <-exited }
 }
 
+// trackLag is the longest Track is taken to lag the AMF's view by: the
+// goroutine's scheduling delay after a change (the poll interval it
+// replaced).
+const trackLag = 20 * time.Millisecond
+
 // syncLeaseFor is the in-sync lease (Options.SyncLease) for an HA lease
 // (the detection time: the AMF gives a dead unit's assignment away once
-// its lease has run out), the Service's idle poll and Track's interval.
+// its lease has run out), the Service's idle poll and Track's lag.
 // It must outlast the time from the replica's ack that the writer's last
 // message echoes (the lease's anchor) until that replica learns the
 // writer is gone (Follow(0) freezes its claim): the anchor can be two idle
 // polls older than the writer's death (the ack of one poll is echoed by
-// the next), then come the detection time and one Track interval, plus
+// the next), then come the detection time and Track's lag, plus
 // what a loaded machine adds (the AMF's own view of the death runs 0-10%
 // past the lease under TCG); else a standby in sync would not be Ready
 // when promoted and the takeover would wait one more lease. It should not
 // last much longer: a writer holds synchronous writes for a replica it
 // dropped in sync (a dead standby) until the lease has run out. So:
-// detection, two polls, two intervals and a margin of a quarter of the
+// detection, two polls, twice the lag and a margin of a quarter of the
 // detection time, at least 100 ms; with the shelf's 1 s lease, 100 ms
-// polls and Track every 20 ms, 1.49 s. (With one poll and a tenth, 1.24 s,
+// polls and a lag of 20 ms, 1.49 s. (With one poll and a tenth, 1.24 s,
 // 3 of 20 QEMU kills found the standby's claim lapsed: takeover 2.4 s.)
-func syncLeaseFor(lease, keepAlive, interval time.Duration) time.Duration {
-	return lease + max(lease/4, 100*time.Millisecond) + 2*keepAlive + 2*interval
+func syncLeaseFor(lease, keepAlive, lag time.Duration) time.Duration {
+	return lease + max(lease/4, 100*time.Millisecond) + 2*keepAlive + 2*lag
 }
