@@ -84,7 +84,7 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 		return err
 	}
 	ctx := b.Context()
-	stopTrack := node.Track(h, shelf.GroupMgmt, 20*time.Millisecond)
+	stopTrack := node.Track(h, shelf.GroupMgmt, time.Second)
 	go func() {
 		<-ctx.Done()
 		stopTrack()

@@ -116,7 +116,7 @@ func attachHA(ctx context.Context, h *ha.Blade, slot int, agent *Agent, errf fun
 	if err != nil {
 		return nil, err
 	}
-	stopTrack := node.Track(h, shelf.GroupSwitch, 20*time.Millisecond)
+	stopTrack := node.Track(h, shelf.GroupSwitch, time.Second)
 	store := ckpt.NewSection(node, ckptName, ckptSection)
 	go store.Watch(ctx, 50*time.Millisecond)
 	go func() {

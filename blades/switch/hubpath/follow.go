@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
-	"time"
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
@@ -13,28 +12,31 @@ import (
 )
 
 // Follow runs a Path on node blade b for as long as the blade lives, following the switch
-// group's active unit in h's view (read every 50 ms off the HA loop, from the one group's
-// status: cheap), as component "hubpath", and registers `show hubpath [json]` on the blade's
-// console. It returns the Path (for the channel in use and counters).
+// group's active unit in h's view, as component "hubpath", and registers `show hubpath
+// [json]` on the blade's console. It reads the group when h's placement changes
+// (ha.Blade.Changed), and nudges the Path when the active hub moved: an idle shelf costs
+// it no wake-up, and a hub failover reaches the routes at once rather than at the next
+// poll. It returns the Path (for the channel in use and counters).
 func Follow(b *blade.Blade, h *ha.Blade) *Path {
 	var hub atomic.Int64
 	ctx := b.Context()
+	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, Logf: b.Log.Printf})
 	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
 		for {
+			changed := h.Changed()
 			if g, self, _, ok := h.Group(shelf.GroupSwitch); ok {
 				w, _ := ckpt.GroupRoles(g, self)
-				hub.Store(int64(w))
+				if hub.Swap(int64(w)) != int64(w) {
+					p.Nudge()
+				}
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-changed:
 			}
 		}
 	}()
-	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, Logf: b.Log.Printf})
 	b.Supervise(ctx, "hubpath", p.Run)
 	b.Console.View([]string{"show", "hubpath"}, "", "the base channel node traffic takes (toward the active hub)", 0, 0,
 		func([]string) (any, error) { return p.View(), nil }, WriteView)

@@ -78,9 +78,10 @@ type Config struct {
 	// Ports are the channels to hub slot 1 and hub slot 2 (default base0, base1).
 	Ports [2]string
 	// ActiveHub returns the slot of the hub active in the switch group (0: unknown). It is
-	// polled; it must be cheap.
+	// read when Nudge is called and every Poll; it must be cheap.
 	ActiveHub func() int
-	// Poll is how often ActiveHub is read (default 50 ms).
+	// Poll is how often ActiveHub is read without a Nudge (default 1 s): a backstop, as
+	// the follower of the switch group nudges the Path on every change (Follow).
 	Poll time.Duration
 	// NetNS is a network namespace path to work in (tests); empty is the process's own.
 	NetNS string
@@ -98,6 +99,7 @@ type Path struct {
 	// netlink, which costs an emulated blade milliseconds): they follow changes, not polls.
 	Reconciles atomic.Uint64
 	polls      atomic.Uint64 // reads of the active hub (tests)
+	nudge      chan struct{}
 	// garp keeps an ARP socket per channel for the announcements.
 	garp *garp.Announcer
 
@@ -136,7 +138,7 @@ func New(cfg Config) *Path {
 		cfg.Ports = [2]string{"base0", "base1"}
 	}
 	if cfg.Poll <= 0 {
-		cfg.Poll = 50 * time.Millisecond
+		cfg.Poll = time.Second
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -144,7 +146,15 @@ func New(cfg Config) *Path {
 	if cfg.ActiveHub == nil {
 		cfg.ActiveHub = func() int { return 0 }
 	}
-	return &Path{cfg: cfg, pref: -1, garp: garp.New(cfg.NetNS)}
+	return &Path{cfg: cfg, pref: -1, garp: garp.New(cfg.NetNS), nudge: make(chan struct{}, 1)}
+}
+
+// Nudge has the Path read ActiveHub now (the switch group's placement changed).
+func (p *Path) Nudge() {
+	select {
+	case p.nudge <- struct{}{}:
+	default:
+	}
 }
 
 // Current is the preferred channel's name ("" before the first decision).
@@ -210,7 +220,10 @@ func (p *Path) Run(ctx context.Context) error {
 	}()
 	poll := time.NewTicker(p.cfg.Poll)
 	defer poll.Stop()
-	safety := time.NewTicker(time.Second)
+	// The netlink events drive the decisions; the backstop only repairs what a lost event
+	// (a full socket buffer) would leave, and each pass costs an emulated blade several
+	// netlink dumps.
+	safety := time.NewTicker(safetyPeriod)
 	defer safety.Stop()
 	last := state{pref: -1}
 	kick()
@@ -220,6 +233,11 @@ func (p *Path) Run(ctx context.Context) error {
 			return nil
 		case <-poke:
 		case <-safety.C:
+		case <-p.nudge:
+			p.polls.Add(1)
+			if hub := KnownHub(p.cfg.ActiveHub(), last.hub); hub == last.hub {
+				continue
+			}
 		case <-poll.C:
 			p.polls.Add(1)
 			if hub := KnownHub(p.cfg.ActiveHub(), last.hub); hub == last.hub {
@@ -232,6 +250,9 @@ func (p *Path) Run(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 }
+
+// safetyPeriod is how often the Path decides again without any event.
+const safetyPeriod = 5 * time.Second
 
 // state is what the last reconcile acted on.
 type state struct {
@@ -246,8 +267,13 @@ func (p *Path) reconcile(c *rtnetlink.Conn, last state) state {
 	p.Reconciles.Add(1)
 	st := state{hub: KnownHub(p.cfg.ActiveHub(), last.hub)}
 	var idx [2]uint32
+	links, err := c.Link.List()
+	if err != nil {
+		p.Errors.Add(1)
+		return last
+	}
 	for i, name := range p.cfg.Ports {
-		l, err := linkByName(c, name)
+		l, err := linkByName(links, name)
 		if err != nil {
 			// A channel is missing (a one-hub shelf): nothing to choose. The hub read is
 			// kept, so that the poll does not come back here until the active hub changes.
@@ -287,11 +313,7 @@ func (p *Path) reconcile(c *rtnetlink.Conn, last state) state {
 	return st
 }
 
-func linkByName(c *rtnetlink.Conn, name string) (rtnetlink.LinkMessage, error) {
-	ls, err := c.Link.List()
-	if err != nil {
-		return rtnetlink.LinkMessage{}, err
-	}
+func linkByName(ls []rtnetlink.LinkMessage, name string) (rtnetlink.LinkMessage, error) {
 	for _, l := range ls {
 		if l.Attributes != nil && l.Attributes.Name == name {
 			return l, nil

@@ -181,7 +181,9 @@ func TestFollowsActiveHub(t *testing.T) {
 
 	var hub atomic.Int64
 	hub.Store(1)
-	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, NetNS: "/var/run/netns/" + node, Logf: t.Logf})
+	// No poll: the change of active hub reaches the Path by Nudge (as Follow does), in well
+	// under the backstop's period.
+	p := New(Config{ActiveHub: func() int { return int(hub.Load()) }, NetNS: "/var/run/netns/" + node, Poll: time.Hour, Logf: t.Logf})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -209,7 +211,8 @@ func TestFollowsActiveHub(t *testing.T) {
 		return v.Current == "base0" && v.ActiveHub == 1 && v.Carrier == [2]bool{true, true}, fmt.Sprintf("%+v", v)
 	})
 	hub.Store(2)
-	eventually(t, 5*time.Second, "traffic via base1 with hub 2 active", devIs("base1"))
+	p.Nudge()
+	eventually(t, safetyPeriod/2, "traffic via base1 with hub 2 active, on a nudge", devIs("base1"))
 	w1.expect(t, mac1)
 	// The preferred route moves first; the other channel's comes back as the fallback.
 	eventually(t, 5*time.Second, fmt.Sprintf("routes of the shared prefix: base1 metric %d, base0 metric %d", PreferredMetric, FallbackMetric), func() (bool, string) {
