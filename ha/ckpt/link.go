@@ -100,9 +100,7 @@ type Link struct {
 	writing  bool // the writer goroutine or an inline write owns the stream
 	closed   bool
 	starved  bool // Room was asked while something was queued
-	promised bool // the batch being written said batchMore
 	onRoom   func()
-	roomc    chan struct{} // wakes the pumper: the queue was taken for writing
 	dropped  atomic.Uint64
 	// held is the lowest ring position a queued or written batch still
 	// refers to (noRef: none); Reclaim reads it without the lock.
@@ -343,9 +341,7 @@ func NewLink(conn net.Conn, key transport.Key, self, peer uint8, initiator bool)
 	// The two batches (one filling while the other is written).
 	l.q, l.spare = newOutBatch(), newOutBatch()
 	l.held.Store(noRef)
-	l.roomc = make(chan struct{}, 1)
 	go l.writer()
-	go l.pumper()
 	return l, nil
 }
 
@@ -507,7 +503,7 @@ func (l *Link) Reclaim(before uint64) {
 		if len(b.iov) > 0 {
 			b.ownIOV()
 		} else {
-			b.own() // taken, not sealed yet (cannot be: iovMu is held from taking to sealing)
+			b.own() // taken, not sealed yet (the writer is refilling the queue)
 		}
 	}
 	l.iovMu.Unlock()
@@ -664,10 +660,10 @@ func (l *Link) Room(_ uint8) int {
 	return max(min(linkQueue-len(l.q.buf), linkBatchBytes-l.q.size)-4-tagLen, 0)
 }
 
-// OnRoom sets the function the Link calls (from its own goroutine, no
-// lock held) when the writer has taken a queue that Room or Offer found
-// too full: the Service pumps again (Node.ServeLink sets it), filling
-// the second queue while the first is sealed and written.
+// OnRoom sets the function the Link calls (from its writer goroutine,
+// no lock of the Link held) when the writer has taken a queue that Room
+// or Offer found too full: the Service pumps again (Node.ServeLink sets
+// it), filling the second queue before the first is sealed and written.
 func (l *Link) OnRoom(f func()) {
 	l.mu.Lock()
 	l.onRoom = f
@@ -703,23 +699,29 @@ func (l *Link) writer() {
 		l.writing = true
 		wake := l.starved
 		l.starved = false
-		l.promised = wake && !q.empty()
-		// Taken under iovMu, held until sealed: Reclaim finds the
-		// batch either queued or flying.
+		f := l.onRoom
+		// Taken under iovMu: Reclaim finds the batch either queued or
+		// flying (copied out of the ring if it is not sealed yet).
 		l.iovMu.Lock()
 		l.flying = q
+		l.iovMu.Unlock()
 		l.mu.Unlock()
-		if wake {
-			// The queue is empty again: the pumper refills it from the
-			// ring while this batch is sealed and written (on another
-			// core), so the next batch is ready when this write returns.
-			select {
-			case l.roomc <- struct{}{}:
-			default:
-			}
+		more := false
+		if wake && f != nil {
+			// The queue that was too full is empty again: refill it from
+			// the ring now, on this goroutine (a hand-off to another
+			// costs a wake-up per batch, and on a busy machine a wait for
+			// a core), so the next batch is ready when this write returns
+			// and this one can say so (batchMore: the replica need not
+			// ack at its end).
+			f()
+			l.mu.Lock()
+			more = !l.q.empty()
+			l.mu.Unlock()
 		}
+		l.iovMu.Lock()
 		if !q.empty() {
-			l.sealBatch(q, wake)
+			l.sealBatch(q, more)
 		}
 		refs := q.refs > 0
 		l.iovMu.Unlock()
@@ -746,34 +748,6 @@ func (l *Link) writer() {
 			l.Close()
 			return
 		}
-	}
-}
-
-// pumper calls the OnRoom function whenever the writer has taken a queue
-// that Room or Offer found too full (no lock held).
-func (l *Link) pumper() {
-	for {
-		select {
-		case <-l.wdone:
-			return
-		case <-l.roomc:
-		}
-		l.mu.Lock()
-		f := l.onRoom
-		l.mu.Unlock()
-		if f != nil {
-			f()
-		}
-		l.mu.Lock()
-		if l.promised && l.q.empty() {
-			// The batch said more would follow but nothing did: an
-			// empty batch tells the replica to ack now.
-			l.q.reset()
-			l.q.buf = append(l.q.buf, 0, 0, 0, 0)
-			l.q.size = batchHead
-			l.cond.Signal()
-		}
-		l.mu.Unlock()
 	}
 }
 

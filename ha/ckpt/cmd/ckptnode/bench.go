@@ -104,6 +104,10 @@ func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) err
 			}
 			n := ckpt.NewNode(ckpt.LinkOptions(self, ring))
 			n.Do(func(s *ckpt.Service, _ time.Duration) { s.Follow(writer) })
+			if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" && os.Getenv("CGOA_BENCH_CKPT_ONLY") != "" {
+				// The replica's side of the writer's trace (onlyStream).
+				time.AfterFunc(5*time.Second, func() { traceFor(filepath.Join(d, "replica.trace"), 2*time.Second) })
+			}
 			<-n.ServeLink(l)
 			n.Close()
 			profileDone()
