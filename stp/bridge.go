@@ -220,8 +220,9 @@ type Bridge struct {
 	lastTC                          time.Time
 	appliedAgeing                   time.Duration
 	fdbErrors                       uint64
-	generation                      uint64  // see Generation
-	ports                           []*port // ordered by number
+	generation                      uint64        // see Generation
+	changed                         chan struct{} // closed when generation moves (Changed)
+	ports                           []*port       // ordered by number
 }
 
 type port struct {
@@ -277,6 +278,7 @@ func New(cfg Config, clock Clock, env Env) (*Bridge, error) {
 		return nil, fmt.Errorf("stp: new bridge %v: %w", cfg.ID, err)
 	}
 	b := &Bridge{
+		changed:         make(chan struct{}),
 		clock:           clock,
 		env:             env,
 		id:              cfg.ID,
@@ -672,7 +674,7 @@ func (b *Bridge) supersedesPortInfo(p *port, m *BPDU) bool {
 func (b *Bridge) recordConfigInformation(p *port, m *BPDU) {
 	if p.designatedRoot != m.RootID || p.designatedCost != m.RootPathCost ||
 		p.designatedBridge != m.BridgeID || p.designatedPort != m.PortID {
-		b.generation++
+		b.bump()
 	}
 	p.designatedRoot = m.RootID
 	p.designatedCost = m.RootPathCost
@@ -742,7 +744,7 @@ func (b *Bridge) rootSelection() {
 	was := [3]uint64{uint64(b.rootPort), uint64(b.designatedRoot), uint64(b.rootPathCost)}
 	defer func() {
 		if was != [3]uint64{uint64(b.rootPort), uint64(b.designatedRoot), uint64(b.rootPathCost)} {
-			b.generation++
+			b.bump()
 		}
 	}()
 	var root *port
@@ -790,7 +792,7 @@ func (b *Bridge) designatedPortSelection() {
 func (b *Bridge) becomeDesignatedPort(p *port) {
 	if p.designatedRoot != b.designatedRoot || p.designatedCost != b.rootPathCost ||
 		p.designatedBridge != b.id || p.designatedPort != p.id {
-		b.generation++
+		b.bump()
 	}
 	p.designatedRoot = b.designatedRoot
 	p.designatedCost = b.rootPathCost
@@ -1001,6 +1003,22 @@ func (b *Bridge) Generation() uint64 {
 	return b.generation
 }
 
+// Changed returns a channel closed at the next move of Generation: the
+// blade's checkpoint and state feed wait on it instead of polling. Take it
+// before reading the state, so that no change in between is missed.
+func (b *Bridge) Changed() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.changed
+}
+
+// bump moves Generation and wakes those waiting on Changed (b.mu held).
+func (b *Bridge) bump() {
+	b.generation++
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
 // setState changes a port's state and tells the environment. Leaving
 // learning or forwarding flushes what the port learnt: those entries
 // would point into a port that no longer forwards.
@@ -1011,7 +1029,7 @@ func (b *Bridge) setState(p *port, s PortState, force bool) {
 	}
 	p.state = s
 	if old != s {
-		b.generation++
+		b.bump()
 	}
 	if s == Forwarding && old != Forwarding {
 		p.counters.ForwardTransitions++
@@ -1034,7 +1052,7 @@ func (b *Bridge) setTC(v bool) {
 		b.lastTC = b.clock.Now()
 	}
 	if v != b.tc {
-		b.generation++
+		b.bump()
 	}
 	b.tc = v
 	b.applyAgeing()

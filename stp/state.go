@@ -179,6 +179,7 @@ func Restore(st State, clock Clock, env Env) (*Bridge, error) {
 	}
 	now := clock.Now()
 	b := &Bridge{
+		changed:         make(chan struct{}),
 		clock:           clock,
 		env:             env,
 		id:              st.ID,

@@ -209,15 +209,37 @@ func TestGenerationMovesOnlyOnProtocolChanges(t *testing.T) {
 		}
 		return g
 	}
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
 	before := gen()
+	changed := map[int]<-chan struct{}{}
+	for i, b := range n.bridges {
+		changed[i] = b.Changed()
+	}
 	n.run(5 * time.Minute)
 	if got := gen(); !reflect.DeepEqual(got, before) {
 		t.Errorf("steady state: generations %v -> %v, want unchanged", before, got)
+	}
+	for i := range n.bridges {
+		if closed(changed[i]) {
+			t.Errorf("steady state: bridge %d's Changed() closed, want open", i)
+		}
 	}
 	n.cut(n.portSeg[attach{2, 1}])
 	n.run(time.Second)
 	after := gen()
 	if after[1] == before[1] || after[2] == before[2] {
 		t.Errorf("after a cut next to bridges 1 and 2: generations %v -> %v, want both moved", before, after)
+	}
+	for _, i := range []int{1, 2} {
+		if !closed(changed[i]) {
+			t.Errorf("after a cut next to bridge %d: its Changed() still open, want closed", i)
+		}
 	}
 }

@@ -27,7 +27,7 @@
 // Use, on a switch blade (blocks until ctx ends):
 //
 //	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error {
-//		return statefeed.PublishSTP(ctx, h, bridge.Snapshot)
+//		return statefeed.PublishSTP(ctx, h, bridge.Snapshot, bridge.Changed)
 //	})
 //
 // on an EPON blade, blades/epon's EPONFeed (its OLTs' table, their alarms as events); on the mgmt blade:

@@ -79,7 +79,7 @@ func TestOverHATransport(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- PublishSTP(ctx, sw, src) }()
+	go func() { done <- PublishSTP(ctx, sw, src, nil) }()
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(10 * time.Second)
 	for {

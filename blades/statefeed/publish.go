@@ -79,8 +79,8 @@ func (p *Publisher) Event(e Event) error {
 	return p.send(kind, EncodeEvent(e))
 }
 
-// Publication periods: the state is polled for events every Poll and the table sent at
-// least every Refresh.
+// Publication periods: the table is sent at least every Refresh; a bridge without a change
+// notification is polled for events every Poll.
 const (
 	Poll    = 100 * time.Millisecond
 	Refresh = time.Second
@@ -129,26 +129,39 @@ func (w *STPWatch) Step(elapsed time.Duration) error {
 }
 
 // PublishSTP publishes a switch blade's bridge (src, e.g. (*stp.Bridge).Snapshot) to the
-// mgmt blades until ctx ends: the snapshot every second, newRoot and topologyChange within
-// Poll of happening. It says whether this blade holds the active switch assignment, so the
-// mgmt blade serves the active bridge. Send failures are counted and retried next poll.
-func PublishSTP(ctx context.Context, h *ha.Blade, src func() stp.Snapshot) error {
+// mgmt blades until ctx ends: the snapshot every second, newRoot and topologyChange as they
+// happen. changed (e.g. the switch agent's Changed) wakes it on each change of the bridge;
+// without one (nil) it polls every Poll. It says whether this blade holds the active switch
+// assignment, so the mgmt blade serves the active bridge. Send failures are counted and
+// retried at the next wake-up.
+func PublishSTP(ctx context.Context, h *ha.Blade, src func() stp.Snapshot, changed func() <-chan struct{}) error {
 	w := &STPWatch{P: NewPublisher(h), Src: src, Active: func() bool { return h.Active(shelf.GroupSwitch, "") }}
-	return run(ctx, func(d time.Duration) { _ = w.Step(d) })
+	return run(ctx, changed, func(d time.Duration) { _ = w.Step(d) })
 }
 
-func run(ctx context.Context, step func(time.Duration)) error {
-	t := time.NewTicker(Poll)
+// run steps at each change (changed) and at least every Refresh; without changed, every Poll.
+func run(ctx context.Context, changed func() <-chan struct{}, step func(time.Duration)) error {
+	wait := Poll
+	if changed != nil {
+		wait = Refresh
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	last := time.Now()
-	step(0)
 	for {
+		var ch <-chan struct{}
+		if changed != nil {
+			ch = changed() // before the step's read: no change is missed
+		}
+		now := time.Now()
+		step(now.Sub(last))
+		last = now
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
-		case now := <-t.C:
-			step(now.Sub(last))
-			last = now
+		case <-ch:
+		case <-t.C:
 		}
 	}
 }

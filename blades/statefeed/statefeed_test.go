@@ -1,9 +1,11 @@
 package statefeed
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,4 +328,35 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRunWakesOnChange: with a change notification, run steps at once on a change (the
+// step's elapsed time is short of Refresh, so the refresh timer did not wake it) and the
+// timer only refreshes.
+func TestRunWakesOnChange(t *testing.T) {
+	var mu sync.Mutex
+	ch := make(chan struct{})
+	changed := func() <-chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		return ch
+	}
+	steps := make(chan time.Duration, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, changed, func(d time.Duration) { steps <- d }) }()
+	defer func() { cancel(); <-done }()
+	if d := <-steps; d > Refresh {
+		t.Fatalf("first step elapsed %v, want it at once", d)
+	}
+	mu.Lock()
+	close(ch)
+	ch = make(chan struct{})
+	mu.Unlock()
+	if d := <-steps; d >= Refresh {
+		t.Fatalf("step after a change came after %v: the refresh timer woke run, not the change", d)
+	}
+	if d := <-steps; d < Refresh {
+		t.Fatalf("step without a change came after %v, want the refresh (%v)", d, Refresh)
+	}
 }

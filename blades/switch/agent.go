@@ -144,6 +144,9 @@ type Agent struct {
 	br      *bridge.Bridge
 	brMode  Mode
 	sb      *stp.Bridge
+	// changed is closed at the next change of the role or of the running bridge's
+	// protocol state (Changed).
+	changed chan struct{}
 	store   Store
 	lastErr string
 	restore restoreInfo
@@ -204,7 +207,7 @@ func NewAgent(cfg AgentConfig) *Agent {
 	if cfg.MateGrace <= 0 {
 		cfg.MateGrace = 10 * time.Second
 	}
-	return &Agent{shelf: cfg.Shelf, mateGrace: cfg.MateGrace, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
+	return &Agent{changed: make(chan struct{}), shelf: cfg.Shelf, mateGrace: cfg.MateGrace, noSTP: cfg.NoSTP, ports: cfg.Ports, logf: cfg.Logf, errf: cfg.Errf, open: cfg.Open,
 		set:  settings{Priority: stp.DefaultPriority, PortCost: map[string]uint32{}, PortPrio: map[string]uint8{}},
 		mode: Protected, want: roleStandby, role: roleStopped, kick: make(chan struct{}, 1)}
 }
@@ -330,6 +333,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		a.sb = nil
 		a.role = roleStopped
+		a.notify()
 		a.mu.Unlock()
 	}()
 	retry := time.NewTimer(time.Hour)
@@ -386,6 +390,7 @@ func (a *Agent) release() {
 	a.mu.Lock()
 	br := a.br
 	a.br, a.sb, a.brMode, a.role = nil, nil, "", roleStopped
+	a.notify()
 	a.mu.Unlock()
 	if err := br.Release(); err != nil {
 		a.errf("stp: off: %v", err)
@@ -423,6 +428,7 @@ func (a *Agent) openBridge(mode Mode) (*bridge.Bridge, error) {
 	}
 	a.mu.Lock()
 	a.br, a.brMode, a.sb = br, mode, nil
+	a.notify()
 	a.mu.Unlock()
 	how := "user-space STP"
 	if a.noSTP {
@@ -445,6 +451,7 @@ func (a *Agent) start(ctx context.Context, mode Mode, role agentRole) (chan erro
 	if role == roleStandby {
 		a.mu.Lock()
 		a.sb, a.role, a.lastErr = nil, roleStandby, ""
+		a.notify()
 		a.mu.Unlock()
 		go func() { done <- br.Hold(ctx) }()
 		a.logf("stp: standby: %s uplinks held discarding", Bridge)
@@ -463,9 +470,11 @@ func (a *Agent) start(ctx context.Context, mode Mode, role agentRole) (chan erro
 	}
 	a.mu.Lock()
 	a.sb, a.role, a.lastErr, a.restore = sb, roleActive, "", info
+	a.notify()
 	store := a.store
 	a.mu.Unlock()
 	go func() { done <- br.Run(ctx, sb) }()
+	go a.forward(ctx, sb)
 	if mode == Protected && store != nil {
 		go a.checkpoint(ctx, sb, store)
 	}
@@ -580,23 +589,26 @@ func restoreFrom(store Store, br *bridge.Bridge) (*stp.Bridge, time.Duration, ui
 	return sb, age, rec.Generation, nil
 }
 
-// checkpointPeriod is how often the active looks at the bridge's
-// Generation; the timers go out asynchronously at least every hello time.
-const checkpointPeriod = 50 * time.Millisecond
+// checkpointRetry is how soon a failed checkpoint write is tried again.
+const checkpointRetry = 50 * time.Millisecond
 
 // checkpoint writes the bridge's state while ctx lives: synchronously when
 // Generation moved (a state, root or held information changed), otherwise
-// asynchronously every hello time, so the standby's timers stay close.
+// asynchronously every hello time, so the standby's timers stay close. It
+// waits on the bridge's Changed, not on a poll: an idle bridge wakes it once
+// per hello time.
 func (a *Agent) checkpoint(ctx context.Context, sb *stp.Bridge, store Store) {
 	var lastGen uint64
 	var lastWrite time.Time
 	first := true
-	t := time.NewTicker(checkpointPeriod)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		changed := sb.Changed() // before the read: no change is missed
 		gen := sb.Generation()
 		hello := sb.Snapshot().HelloTime
-		if first || gen != lastGen || time.Since(lastWrite) >= hello {
+		wait := hello - time.Since(lastWrite)
+		if first || gen != lastGen || wait <= 0 {
 			rec := checkpointRecord{Generation: gen, State: sb.Export()}
 			data, err := json.Marshal(rec)
 			if err == nil {
@@ -609,15 +621,49 @@ func (a *Agent) checkpoint(ctx context.Context, sb *stp.Bridge, store Store) {
 			}
 			if err != nil {
 				a.ckptErrors.Add(1)
+				wait = checkpointRetry
 			} else {
 				a.ckptWrites.Add(1)
 				first, lastGen, lastWrite = false, gen, time.Now()
+				wait = hello
 			}
 		}
+		t.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			return
+		case <-changed: // Reset above drops the timer's pending value (Go 1.23 timers)
 		case <-t.C:
+		}
+	}
+}
+
+// Changed returns a channel closed at the next change of the agent's role
+// or of the running bridge's protocol state (stp.Bridge.Changed): the
+// state feed waits on it instead of polling. Take it before reading.
+func (a *Agent) Changed() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
+}
+
+// notify wakes those waiting on Changed (a.mu held).
+func (a *Agent) notify() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// forward passes the running bridge's changes on to Changed while ctx lives.
+func (a *Agent) forward(ctx context.Context, sb *stp.Bridge) {
+	for {
+		ch := sb.Changed()
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			a.mu.Lock()
+			a.notify()
+			a.mu.Unlock()
 		}
 	}
 }
