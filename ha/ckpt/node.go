@@ -172,7 +172,13 @@ func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, syn
 	}
 	seq, err := n.svc.Write(now, ckpt, section, data, sync)
 	n.pumpNow(now)
-	n.poke()
+	if n.due > now+n.svc.opt.RTO/2 {
+		// The loop's next tick is later than a writer's: bring it
+		// forward. A writer streaming is ticked every RTO/2 anyway, so
+		// its writes wake nothing (a wake-up per write cost the loop
+		// goroutine a run and the writer a futex call).
+		n.poke()
+	}
 	if err != nil || !sync {
 		return seq, err
 	}

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Options configure a Service.
@@ -153,9 +155,13 @@ type checkpoint struct {
 	retention time.Duration
 	openers   int
 	idleSince time.Duration
-	sections  map[string][]byte
+	sections  map[string]*sectionData
 	bytes     int
 }
+
+// sectionData holds a section's data; the map holds a pointer to it so
+// that rewriting a section is one look-up and no store of its name.
+type sectionData struct{ data []byte }
 
 type assembly struct {
 	op      Op
@@ -466,7 +472,7 @@ func (s *Service) Open(now time.Duration, name string, retention time.Duration) 
 	}
 	c := s.ckpts[name]
 	if c == nil {
-		c = &checkpoint{name: name, retention: retention, sections: map[string][]byte{}}
+		c = &checkpoint{name: name, retention: retention, sections: map[string]*sectionData{}}
 		var r [8]byte
 		putMillis(r[:], retention)
 		if _, _, err := s.record(now, OpCreate, 0, name, "", r[:]); err != nil {
@@ -513,13 +519,18 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 	// The section's value is the record's data in the ring (one copy of
 	// the bytes, not two): it is copied out only if the ring evicts the
 	// record while it is still the section's value (evicted).
-	old := c.sections[section]
+	v := c.sections[section]
+	if v == nil {
+		v = &sectionData{}
+		c.sections[section] = v
+	}
+	old := v.data
 	c.bytes += len(data) - len(old)
 	s.ring.supersede(old, len(ckpt)+len(section))
 	if !s.snapshotting() {
 		s.recycle(old) // nothing else shares it (a ring slice is not kept)
 	}
-	c.sections[section] = stored
+	v.data = stored
 	return seq, nil
 }
 
@@ -549,11 +560,11 @@ func (s *Service) evicted(rec record) {
 	if c == nil {
 		return
 	}
-	if d := c.sections[string(rec.section)]; len(d) > 0 && &d[0] == &rec.data[0] {
+	if v := c.sections[string(rec.section)]; v != nil && len(v.data) > 0 && &v.data[0] == &rec.data[0] {
 		if kept == nil {
-			kept = append(s.buffer(len(d)), d...)
+			kept = append(s.buffer(len(v.data)), v.data...)
 		}
-		c.sections[s.intern(rec.section)] = kept
+		v.data = kept
 	}
 }
 
@@ -561,9 +572,9 @@ func (s *Service) evicted(rec record) {
 // (before the ring is reset).
 func (s *Service) own() {
 	for _, c := range s.ckpts {
-		for name, d := range c.sections {
-			if s.ring.holds(d) {
-				c.sections[name] = append(s.buffer(len(d)), d...)
+		for _, v := range c.sections {
+			if s.ring.holds(v.data) {
+				v.data = append(s.buffer(len(v.data)), v.data...)
 			}
 		}
 	}
@@ -575,10 +586,11 @@ func (s *Service) Delete(now time.Duration, ckpt, section string, sync bool) (ui
 	if err != nil {
 		return 0, err
 	}
-	old, ok := c.sections[section]
+	v, ok := c.sections[section]
 	if !ok {
 		return 0, fmt.Errorf("ckpt: delete %s/%s: %w", ckpt, section, ErrNoSection)
 	}
+	old := v.data
 	var flags uint8
 	if sync {
 		flags = FlagSync
@@ -620,11 +632,11 @@ func (s *Service) Read(ckpt, section string) ([]byte, error) {
 	if c == nil {
 		return nil, fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
 	}
-	d, ok := c.sections[section]
+	v, ok := c.sections[section]
 	if !ok {
 		return nil, fmt.Errorf("ckpt: %s/%s: %w", ckpt, section, ErrNoSection)
 	}
-	return d, nil
+	return v.data, nil
 }
 
 // Sections calls f for every section of ckpt in name order until f
@@ -635,7 +647,7 @@ func (s *Service) Sections(ckpt string, f func(section string, data []byte) bool
 		return fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
 	}
 	for _, name := range sortedKeys(c.sections) {
-		if !f(name, c.sections[name]) {
+		if !f(name, c.sections[name].data) {
 			break
 		}
 	}
@@ -817,8 +829,11 @@ func (s *Service) takeRun(now time.Duration, from uint8, m *Msg) error {
 			s.c.Bad++
 			return err
 		}
+		// The names are views of the run (no look-up to intern them:
+		// apply looks the section up anyway, and keeps a name only
+		// through keep).
 		rm := Msg{Kind: KindData, Flags: m.Flags&^FlagSync | r.flags&FlagSync, Op: r.op, Gen: m.Gen, Seq: r.seq,
-			N: m.N + uint64(i), Index: m.Index, Total: uint32(len(r.data)), Ckpt: s.intern(r.ckpt), Section: s.intern(r.section), Data: r.data}
+			N: m.N + uint64(i), Index: m.Index, Total: uint32(len(r.data)), Ckpt: view(r.ckpt), Section: view(r.section), Data: r.data}
 		before := s.rxN
 		if err := s.take(now, from, &rm); err != nil {
 			return err
@@ -937,8 +952,8 @@ func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
 	n0, inRing := 0, 0
 	for _, c := range s.ckpts {
 		n0 += 1 + len(c.sections)
-		for _, d := range c.sections {
-			if s.ring.holds(d) {
+		for _, v := range c.sections {
+			if s.ring.holds(v.data) {
 				inRing++
 			}
 		}
@@ -951,7 +966,7 @@ func (s *Service) startSnapshot(now time.Duration, p *peer, n uint64) {
 		c := s.ckpts[name]
 		sn.items = append(sn.items, snapItem{ckpt: name, create: true, retention: c.retention})
 		for _, sec := range sortedKeys(c.sections) {
-			d := c.sections[sec]
+			d := c.sections[sec].data
 			if off, ok := s.ring.recordAt(d, len(name)+len(sec)); ok {
 				sn.inRing[off] = len(sn.items)
 			}
@@ -1325,14 +1340,14 @@ func (s *Service) apply(m *Msg) error {
 	s.asm = nil
 	if a.snap {
 		if a.op == OpCreate {
-			s.staging[a.ckpt] = &checkpoint{name: a.ckpt, retention: getMillis(a.buf), sections: map[string][]byte{}}
+			s.staging[a.ckpt] = &checkpoint{name: a.ckpt, retention: getMillis(a.buf), sections: map[string]*sectionData{}}
 			return nil
 		}
 		c := s.staging[a.ckpt]
 		if c == nil {
 			return fmt.Errorf("ckpt: snapshot section %s/%s before its checkpoint", a.ckpt, a.section)
 		}
-		c.sections[a.section] = a.buf
+		c.sections[a.section] = &sectionData{data: a.buf}
 		c.bytes += len(a.buf)
 		if s.onApply != nil {
 			s.onApply(a.section, a.buf)
@@ -1348,7 +1363,8 @@ func (s *Service) apply(m *Msg) error {
 	switch a.op {
 	case OpCreate:
 		if c == nil {
-			s.ckpts[a.ckpt] = &checkpoint{name: a.ckpt, retention: getMillis(a.buf), sections: map[string][]byte{}}
+			name := s.keep(a.ckpt)
+			s.ckpts[name] = &checkpoint{name: name, retention: getMillis(a.buf), sections: map[string]*sectionData{}}
 		}
 	case OpDrop:
 		delete(s.ckpts, a.ckpt)
@@ -1357,20 +1373,25 @@ func (s *Service) apply(m *Msg) error {
 			return fmt.Errorf("ckpt: write to unknown checkpoint %s", a.ckpt)
 		}
 		if s.onApply != nil {
-			s.onApply(a.section, a.buf)
+			s.onApply(strings.Clone(a.section), a.buf)
 		}
-		old, had := c.sections[a.section]
-		c.sections[a.section] = a.buf
+		v := c.sections[a.section]
+		if v == nil {
+			v = &sectionData{}
+			c.sections[s.keep(a.section)] = v
+		}
+		old := v.data
+		v.data = a.buf
 		c.bytes += len(a.buf) - len(old)
-		if had {
-			s.recycle(old)
-		}
+		s.recycle(old)
 	case OpDelete:
-		if c != nil {
-			old := c.sections[a.section]
-			c.bytes -= len(old)
+		if c == nil {
+			break
+		}
+		if v := c.sections[a.section]; v != nil {
+			c.bytes -= len(v.data)
 			delete(c.sections, a.section)
-			s.recycle(old)
+			s.recycle(v.data)
 		}
 	}
 	return nil
@@ -1412,6 +1433,17 @@ func (s *Service) intern(name []byte) string {
 	s.recentNext = 1 - s.recentNext
 	return v
 }
+
+// keep returns name as a string of its own (interned): name may be a
+// view of a run's bytes (takeRun), valid only while the run is taken.
+func (s *Service) keep(name string) string {
+	return s.intern(unsafe.Slice(unsafe.StringData(name), len(name)))
+}
+
+// view is b as a string without a copy: valid only while b's bytes are
+// (a run being taken), so it is used to look up, and kept only through
+// keep.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (s *Service) sectionCount() int {
 	n := len(s.ckpts)
