@@ -25,6 +25,8 @@ type ring struct {
 	// the same position (one decode, not two).
 	memo   record
 	memoOK bool
+	// evicted: the record append is evicting.
+	evicted record
 	// reclaim, if set, is called before bytes that held the records
 	// before a position are reused (they may still be being sent).
 	reclaim func(before uint64)
@@ -173,7 +175,7 @@ func (r *ring) superseded(pos uint64) bool {
 // append stores a record, first evicting as many old records as it needs
 // (each one passed to evicted before its bytes are reused), and returns
 // the record's data as stored in the ring (valid until it is evicted).
-func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data []byte, evicted func(record)) ([]byte, error) {
+func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data []byte, evicted func(*record)) ([]byte, error) {
 	n := uint64(recHeader + len(ckpt) + len(section) + len(data))
 	if n > r.size()/2 {
 		return nil, errRecordTooBig
@@ -183,11 +185,11 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 		start += r.size() - off // pad to the buffer's end
 	}
 	for start+n-r.tail > r.size() {
-		rec, ok := r.evictOne()
-		if !ok {
+		var ok bool
+		if r.evicted, ok = r.evictOne(); !ok {
 			break
 		}
-		evicted(rec)
+		evicted(&r.evicted) // (a pointer to a local would escape: garbage)
 	}
 	if r.reclaim != nil && start+n > r.size() {
 		// The pad and the record overwrite what the previous lap held
@@ -212,9 +214,5 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	copy(stored, data)
 	r.head = start + n
 	r.records++
-	// The record is sent next: its decoding is at hand.
-	r.memo = record{op: op, flags: flags, seq: seq, ckpt: b[recHeader : recHeader+len(ckpt)],
-		section: b[recHeader+len(ckpt) : recHeader+len(ckpt)+len(section)], data: stored, pos: start, next: start + n}
-	r.memoOK = true
 	return stored, nil
 }

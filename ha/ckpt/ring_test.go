@@ -16,7 +16,7 @@ func TestRingWrapsAndEvicts(t *testing.T) {
 	var live []uint64
 	for seq := uint64(1); seq <= 200; seq++ {
 		data := bytes.Repeat([]byte{byte(seq)}, int(seq*7%150))
-		if _, err := r.append(OpWrite, 0, seq, "c", fmt.Sprint("s", seq), data, func(rec record) { evicted = append(evicted, rec.seq) }); err != nil {
+		if _, err := r.append(OpWrite, 0, seq, "c", fmt.Sprint("s", seq), data, func(rec *record) { evicted = append(evicted, rec.seq) }); err != nil {
 			t.Fatalf("append(%d) error %v", seq, err)
 		}
 		if r.used() > r.size() {
@@ -43,7 +43,7 @@ func TestRingWrapsAndEvicts(t *testing.T) {
 	if len(live) != r.records || live[len(live)-1] != 200 {
 		t.Errorf("live records %v (count %d), want ending at 200", live, r.records)
 	}
-	if _, err := r.append(OpWrite, 0, 201, "c", "s", make([]byte, 600), func(record) {}); err == nil {
+	if _, err := r.append(OpWrite, 0, 201, "c", "s", make([]byte, 600), func(*record) {}); err == nil {
 		t.Errorf("append(600 bytes into 1000) = nil error, want %v", errRecordTooBig)
 	}
 }

@@ -160,7 +160,7 @@ func TestRunMalformed(t *testing.T) {
 	p.deliver(0, nil)
 	seq := p.r.Seq()
 	rec := newRing(4096)
-	rec.append(OpWrite, 0, seq+1, "c", "s", []byte("xyz"), func(record) {})
+	rec.append(OpWrite, 0, seq+1, "c", "s", []byte("xyz"), func(*record) {})
 	good := append([]byte(nil), rec.buf[:rec.head]...)
 	cut := func(b []byte, f func([]byte)) []byte {
 		b = append([]byte(nil), b...)

@@ -131,7 +131,7 @@ type Service struct {
 	// runMarks: the marks of the run being sent (sendRun), kept once
 	// it is sent.
 	runMarks [maxRun / recHeader / markEvery]mark
-	onEvict  func(record)
+	onEvict  func(*record)
 	// onApply, if set (tests), sees every section value a replica takes
 	// (stream record or snapshot section).
 	onApply func(section string, data []byte)
@@ -536,7 +536,7 @@ func (s *Service) Write(now time.Duration, ckpt, section string, data []byte, sy
 
 // evicted keeps a section whose value is the record the ring is about to
 // overwrite: its bytes move to a buffer of their own.
-func (s *Service) evicted(rec record) {
+func (s *Service) evicted(rec *record) {
 	if rec.op != OpWrite || len(rec.data) == 0 {
 		return
 	}

@@ -77,7 +77,7 @@ func FuzzReceive(f *testing.F) {
 	}
 	rec := func(op Op, flags uint8, seq uint64, ckpt, section string, data []byte) []byte {
 		r := newRing(4096)
-		r.append(op, flags, seq, ckpt, section, data, func(record) {})
+		r.append(op, flags, seq, ckpt, section, data, func(*record) {})
 		return append([]byte(nil), r.buf[:r.head]...)
 	}
 	f.Add(run(1, rec(OpCreate, 0, 1, "c", "", make([]byte, 8)), rec(OpWrite, 0, 2, "c", "s", []byte("ab"))))
