@@ -120,6 +120,18 @@
 // beside raw TCP over the same veth). The protocol is the same on both;
 // over a Link (Options.Reliable) only a nack makes the writer go back.
 //
+// Over a Link the writer sends records in runs (Options.Runs, KindRun):
+// the records queued since the last batch, as they lie in the ring (a
+// record's layout in the ring is its layout on the wire), go out as one
+// message whose data is one piece of the ring: one iovec for up to 32 KiB
+// of records, no header built and no frame cursor moved per record. A
+// record still counts as one frame of the stream (acks, go-back and
+// nacks are per record), and a replica takes a run record by record,
+// looking each section up once (names are views of the run's bytes until
+// a new section's name is kept). A Link's writer goroutine refills the
+// queue itself when it takes a full one, so there is no goroutine hand-off
+// per batch.
+//
 // # Testing
 //
 // sim_test.go kills writers on virtual time (40 seeds); procmode_test.go

@@ -32,7 +32,8 @@ import (
 //
 // Messages travel in batches: whatever queued while the previous batch
 // was being written goes out in one writev(2) under one tag, stream
-// frames' data straight from the ring (outBatch, Reclaim). Each side
+// frames' data straight from the ring (outBatch, Reclaim; a run of
+// records, Options.Runs, is one piece of the ring). Each side
 // sends a hello (magic, slot, 16-byte nonce); keys for each direction are
 // derived from the shelf key, both nonces and both slots (HMAC-SHA256);
 // every batch is
@@ -150,8 +151,9 @@ const linkBatchBytes = peekBuffer / 2
 const minRef = 512
 
 // maxRefs bounds the ring slices of one batch (two iovecs each, within
-// IOV_MAX): about 128 KiB of 1 KiB records, a batch's segments sized
-// once.
+// IOV_MAX): a batch of runs (Options.Runs) holds a handful; sent a
+// frame per record, about 128 KiB of 1 KiB records. A batch's segments
+// are sized once.
 const maxRefs = 128
 
 // noRef: no ring memory referred to.
@@ -576,7 +578,8 @@ func (l *Link) Send(_ uint8, msg []byte) {
 
 // Offer queues head followed by data as one message if the batch has
 // room for it now, and reports whether it did (Options.Offer: a stream
-// frame of the ring record at position pos). Data of minRef bytes or
+// frame of the ring record, or a run of records, at position pos). Data
+// of minRef bytes or
 // more stays in the ring until written (no copy; Reclaim guards it);
 // less is copied. When it had no room it calls the OnRoom function once
 // the writer has taken the batch.
