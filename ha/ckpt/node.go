@@ -77,8 +77,9 @@ func (n *Node) now() time.Duration {
 // rest of a small write's bookkeeping.
 func (n *Node) recent() time.Duration { return n.last }
 
-// loop ticks the Service at its deadlines (a writer every RTO/2, a
-// replica every keep-alive), not on a fixed fast ticker: an idle blade,
+// loop ticks the Service at its deadlines (a writer with frames under
+// way every RTO/2, an idle writer and a replica every keep-alive), not on
+// a fixed fast ticker: an idle blade,
 // emulated ones above all, must not wake hundreds of times a second.
 func (n *Node) loop() {
 	defer close(n.done)
@@ -122,6 +123,19 @@ func (n *Node) pumpNow(now time.Duration) {
 	}
 }
 
+// soon wakes the loop if its next tick is later than a busy writer's
+// (n.mu held): what just happened (a write, an ack, a path with room) may
+// have left frames under way, which the Service ticks every RTO/2, while
+// an idle writer's loop sleeps until its next keep-alive. A writer
+// streaming is ticked every RTO/2 anyway, so its calls wake nothing (a
+// wake-up per write cost the loop goroutine a run and the writer a futex
+// call).
+func (n *Node) soon(now time.Duration) {
+	if n.due > now+n.svc.opt.RTO/2 {
+		n.poke()
+	}
+}
+
 // poke wakes the loop to reconsider its next tick.
 func (n *Node) poke() {
 	select {
@@ -134,7 +148,9 @@ func (n *Node) poke() {
 // handler calls it).
 func (n *Node) Receive(from uint8, b []byte) {
 	n.mu.Lock()
-	n.svc.Receive(n.now(), from, b)
+	now := n.now()
+	n.svc.Receive(now, from, b)
+	n.soon(now)
 	n.durable.Broadcast()
 	n.mu.Unlock()
 }
@@ -172,13 +188,7 @@ func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, syn
 	}
 	seq, err := n.svc.Write(now, ckpt, section, data, sync)
 	n.pumpNow(now)
-	if n.due > now+n.svc.opt.RTO/2 {
-		// The loop's next tick is later than a writer's: bring it
-		// forward. A writer streaming is ticked every RTO/2 anyway, so
-		// its writes wake nothing (a wake-up per write cost the loop
-		// goroutine a run and the writer a futex call).
-		n.poke()
-	}
+	n.soon(now)
 	if err != nil || !sync {
 		return seq, err
 	}
@@ -189,7 +199,9 @@ func (n *Node) Write(ctx context.Context, ckpt, section string, data []byte, syn
 func (n *Node) Delete(ctx context.Context, ckpt, section string, sync bool) (uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	seq, err := n.svc.Delete(n.now(), ckpt, section, sync)
+	now := n.now()
+	seq, err := n.svc.Delete(now, ckpt, section, sync)
+	n.soon(now)
 	if err != nil || !sync {
 		return seq, err
 	}
@@ -318,7 +330,9 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 		// at once (pumpNow); this Pump then finds little left to do.
 		n.pumpWanted.Store(true)
 		n.mu.Lock()
-		n.pumpNow(n.now())
+		now := n.now()
+		n.pumpNow(now)
+		n.soon(now)
 		n.mu.Unlock()
 	})
 	done := make(chan error, 1)

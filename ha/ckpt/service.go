@@ -761,11 +761,32 @@ func (s *Service) Tick(now time.Duration) {
 }
 
 // NextDeadline is when Tick should run next.
+// A writer with anything under way (frames to be acknowledged, a replica
+// to find or resync, a path without room, records not yet sent) is ticked
+// every RTO/2; an idle one only at its next keep-alive poll, retention
+// expiry or leaver's end, so an idle blade is not woken a hundred times a
+// second (under emulation each wake-up costs the blade's CPU).
 func (s *Service) NextDeadline(now time.Duration) time.Duration {
 	if !s.active {
 		return now + s.opt.KeepAlive
 	}
-	return now + min(s.opt.RTO/2, s.opt.KeepAlive)
+	busy := now + min(s.opt.RTO/2, s.opt.KeepAlive)
+	d := now + s.opt.KeepAlive
+	for _, p := range s.list {
+		if p.full || !p.known || p.snap != nil || p.next.snap || p.next.n > p.base.n || p.next.pos < s.ring.head {
+			return busy
+		}
+		d = min(d, p.lastPoll+s.opt.KeepAlive)
+	}
+	for _, l := range s.leaving {
+		d = min(d, l.until)
+	}
+	for _, c := range s.ckpts {
+		if c.openers == 0 {
+			d = min(d, c.idleSince+c.retention)
+		}
+	}
+	return max(d, now)
 }
 
 func (s *Service) poll(now time.Duration, p *peer) {

@@ -27,6 +27,10 @@ type simNode struct {
 	tr    *transport.MemTransport
 	alive bool
 	life  int
+	// deadline ticking (simShelf.deadlines): the next tick and its arming
+	due  time.Duration
+	tgen int
+	arm  func(at time.Duration)
 }
 
 // op is one write of the workload, in issue order: the model.
@@ -77,12 +81,34 @@ type simShelf struct {
 	waiting   []uint64 // sync sequences waiting for Durable
 	failovers int
 	resyncs   uint64
+	// deadlines ticks each Service at its NextDeadline, as Node's loop
+	// does, and brings the tick forward after what may have made work
+	// (poke); else every 2 ms.
+	deadlines bool
 }
 
-func newSimShelf(t testing.TB, seed uint64, slots []uint8, opts Options) *simShelf {
+// poke is Node.poke for the deadline ticking: the next tick moves to the
+// Service's NextDeadline if that is sooner.
+func (s *simShelf) poke(n *simNode) {
+	if !s.deadlines || !n.alive || n.arm == nil {
+		return
+	}
+	now := s.loop.Now()
+	if d := n.svc.NextDeadline(now); d < n.due {
+		n.arm(max(d, now+1))
+	}
+}
+
+func (s *simShelf) pokeAll() {
+	for _, sl := range s.live() {
+		s.poke(s.nodes[sl])
+	}
+}
+
+func newSimShelf(t testing.TB, seed uint64, slots []uint8, opts Options, deadlines bool) *simShelf {
 	loop := sim.NewLoop()
 	rng := rand.New(rand.NewPCG(seed, seed^0x5bd1e995))
-	s := &simShelf{t: t, loop: loop, rng: rng, net: transport.NewMemNetwork(loop, rng), nodes: map[uint8]*simNode{}, opts: opts}
+	s := &simShelf{t: t, loop: loop, rng: rng, net: transport.NewMemNetwork(loop, rng), nodes: map[uint8]*simNode{}, opts: opts, deadlines: deadlines}
 	for _, sl := range slots {
 		s.nodes[sl] = &simNode{slot: sl}
 		s.start(sl)
@@ -104,6 +130,7 @@ func (s *simShelf) start(slot uint8) {
 	life := n.life
 	n.tr = s.net.Attach(ep, func(f transport.Frame) {
 		if f.Type == frameType && n.alive && n.life == life {
+			defer s.poke(n)
 			if err := n.svc.Receive(s.loop.Now(), f.From, f.Payload); err != nil && testing.Verbose() {
 				s.t.Logf("at %v slot %d from %d: %v (msg kind %d n %d seq %d frag %d gen %x)", s.loop.Now(), slot, f.From, err, f.Payload[0], binary.BigEndian.Uint64(f.Payload[21:]), binary.BigEndian.Uint64(f.Payload[13:]), binary.BigEndian.Uint32(f.Payload[33:]), binary.BigEndian.Uint64(f.Payload[5:]))
 				for _, x := range s.live() {
@@ -115,6 +142,23 @@ func (s *simShelf) start(slot uint8) {
 	tr := n.tr
 	opt.Send = func(to uint8, b []byte) { tr.Send(frameType, to, b) }
 	n.svc = New(opt)
+	if s.deadlines {
+		n.arm = func(at time.Duration) {
+			n.tgen++
+			g := n.tgen
+			n.due = at
+			s.loop.At(at, func() {
+				if !n.alive || n.life != life || n.tgen != g {
+					return
+				}
+				now := s.loop.Now()
+				n.svc.Tick(now)
+				n.arm(max(n.svc.NextDeadline(now), now+1))
+			})
+		}
+		n.arm(s.loop.Now() + time.Duration(1+s.rng.IntN(2000))*time.Microsecond)
+		return
+	}
 	var tick func()
 	tick = func() {
 		if !n.alive || n.life != life {
@@ -230,7 +274,10 @@ func runSeed(t *testing.T, seed uint64) (failovers, resyncs int) {
 	// Even seeds send the ring's records in runs (a Link's way), odd
 	// seeds a frame per record: both under loss, reordering and kills.
 	opts.Runs = seed%2 == 0
-	s := newSimShelf(t, seed, []uint8{3, 4, 5}, opts)
+	// Seeds 2, 3, 6, 7, ... tick each Service only at its NextDeadline
+	// (Node's way: an idle writer sleeps until its keep-alive), the others
+	// every 2 ms.
+	s := newSimShelf(t, seed, []uint8{3, 4, 5}, opts, seed/2%2 == 1)
 	s.net.SetDelay(20*time.Microsecond, time.Duration(50+s.rng.IntN(300))*time.Microsecond)
 	s.net.SetLoss(float64(s.rng.IntN(4)) / 100)
 	const ck = "sessions"
@@ -249,6 +296,7 @@ func runSeed(t *testing.T, seed uint64) (failovers, resyncs int) {
 		t.Errorf("seed %d at %v: %s", seed, s.loop.Now(), fmt.Sprintf(format, a...))
 	}
 	for s.loop.Now() < end && !t.Failed() {
+		s.pokeAll() // after the last step's writes, promotions and restarts
 		s.loop.RunFor(time.Duration(100+s.rng.IntN(900)) * time.Microsecond)
 		now := s.loop.Now()
 		if s.active != 0 {
@@ -386,6 +434,7 @@ func runSeed(t *testing.T, seed uint64) (failovers, resyncs int) {
 		s.nodes[sl].svc.Follow(s.active)
 	}
 	s.setReplicas()
+	s.pokeAll()
 	w = s.nodes[s.active].svc
 	s.loop.RunFor(time.Second)
 	want, err := sectionsOf(t, w, ck)
@@ -407,6 +456,19 @@ func runSeed(t *testing.T, seed uint64) (failovers, resyncs int) {
 		if !maps.Equal(got, want) || r.Seq() != w.Seq() || !r.Ready() {
 			t.Log(w.debug(), r.debug())
 			fail("replica %d: seq %d ready %v sections %v, want the active's seq %d %v", sl, r.Seq(), r.Ready(), got, w.Seq(), want)
+		}
+	}
+	if s.deadlines && !t.Failed() {
+		// Converged and idle: the writer sleeps until its next keep-alive
+		// poll, not RTO/2.
+		now := s.loop.Now()
+		want := now + opts.KeepAlive
+		for _, p := range w.list {
+			want = min(want, p.lastPoll+opts.KeepAlive)
+		}
+		if got := w.NextDeadline(now); got != max(want, now) {
+			t.Log(w.debug())
+			fail("idle writer's next tick in %v, want its next keep-alive poll's, in %v", got-now, max(want, now)-now)
 		}
 	}
 	for _, sl := range s.live() {
