@@ -505,7 +505,7 @@ func (l *Link) Reclaim(before uint64) {
 		if len(b.iov) > 0 {
 			b.ownIOV()
 		} else {
-			b.own() // taken, not sealed yet (the writer is refilling the queue)
+			b.own() // taken, not sealed yet (cannot be: iovMu is held from taking to sealing)
 		}
 	}
 	l.iovMu.Unlock()
@@ -579,10 +579,12 @@ func (l *Link) Send(_ uint8, msg []byte) {
 // Offer queues head followed by data as one message if the batch has
 // room for it now, and reports whether it did (Options.Offer: a stream
 // frame of the ring record, or a run of records, at position pos). Data
-// of minRef bytes or
-// more stays in the ring until written (no copy; Reclaim guards it);
-// less is copied. When it had no room it calls the OnRoom function once
-// the writer has taken the batch.
+// of minRef bytes or more stays in the ring until written (no copy;
+// Reclaim guards it); less is copied. It takes nothing while a batch is
+// being written: the writer pulls what queued in the ring meanwhile
+// (the OnRoom function) once that write returns, in runs, rather than
+// the writing application offering it record by record. When it had no
+// room it calls the OnRoom function then.
 func (l *Link) Offer(_ uint8, head, data []byte, pos uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -590,6 +592,10 @@ func (l *Link) Offer(_ uint8, head, data []byte, pos uint64) bool {
 	if l.closed || n > MaxLinkFrame {
 		l.dropped.Add(1)
 		return true // as good as sent: the protocol recovers (or the link is gone)
+	}
+	if l.writing {
+		l.starved = true
+		return false
 	}
 	ref := l.txMAC != nil && l.raw != nil && len(data) >= minRef
 	if !l.q.empty() && !l.q.fits(n, ref) {
@@ -664,9 +670,9 @@ func (l *Link) Room(_ uint8) int {
 }
 
 // OnRoom sets the function the Link calls (from its writer goroutine,
-// no lock of the Link held) when the writer has taken a queue that Room
-// or Offer found too full: the Service pumps again (Node.ServeLink sets
-// it), filling the second queue before the first is sealed and written.
+// no lock of the Link held) when Offer refused a message (the queue was
+// full, or a batch was being written) and the writer is free again: the
+// Service pumps again (Node.ServeLink sets it), filling the queue.
 func (l *Link) OnRoom(f func()) {
 	l.mu.Lock()
 	l.onRoom = f
@@ -689,40 +695,39 @@ func (l *Link) writer() {
 	defer close(l.wdone)
 	for {
 		l.mu.Lock()
-		for l.q.empty() && len(l.pending) == 0 && !l.closed {
+		for l.q.empty() && len(l.pending) == 0 && !l.closed && !l.starved {
 			l.cond.Wait()
 		}
 		if l.closed {
 			l.mu.Unlock()
 			return
 		}
+		if l.starved && l.q.empty() && len(l.pending) == 0 {
+			// Offers were refused while the last batch was written:
+			// pull what queued in the ring since, on this goroutine (a
+			// hand-off to another costs a wake-up per batch, and on a
+			// busy machine a wait for a core).
+			l.starved = false
+			f := l.onRoom
+			l.mu.Unlock()
+			if f != nil {
+				f()
+			}
+			continue
+		}
 		pend, q := l.pending, l.q
 		l.pending, l.q, l.spare = l.pendFree[:0], l.spare, nil
 		l.q.reset()
 		l.writing = true
-		wake := l.starved
-		l.starved = false
-		f := l.onRoom
-		// Taken under iovMu: Reclaim finds the batch either queued or
-		// flying (copied out of the ring if it is not sealed yet).
+		// More is waiting in the ring (the queue was found full): the
+		// next batch follows this one at once (batchMore: the replica
+		// need not ack at this one's end).
+		more := l.starved
+		// Taken under iovMu, held until sealed: Reclaim finds the
+		// batch either queued or flying.
 		l.iovMu.Lock()
 		l.flying = q
-		l.iovMu.Unlock()
 		l.mu.Unlock()
-		more := false
-		if wake && f != nil {
-			// The queue that was too full is empty again: refill it from
-			// the ring now, on this goroutine (a hand-off to another
-			// costs a wake-up per batch, and on a busy machine a wait for
-			// a core), so the next batch is ready when this write returns
-			// and this one can say so (batchMore: the replica need not
-			// ack at its end).
-			f()
-			l.mu.Lock()
-			more = !l.q.empty()
-			l.mu.Unlock()
-		}
-		l.iovMu.Lock()
 		if !q.empty() {
 			l.sealBatch(q, more)
 		}

@@ -342,6 +342,7 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			now := n.now()
+			unacked += len(body) // (counted before the loop consumes body)
 			for len(body) > 0 {
 				msg, rest, err := nextMsg(body)
 				if err != nil {
@@ -352,7 +353,7 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 			}
 			// Ack when the writer has no batch under way (it may wait
 			// for this one) or every linkAckBytes while batches stream.
-			if unacked += len(body); !more || unacked >= linkAckBytes {
+			if !more || unacked >= linkAckBytes {
 				n.svc.AckPending()
 				unacked = 0
 			}
