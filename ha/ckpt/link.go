@@ -281,6 +281,22 @@ const (
 // writer's flow control never waits on it).
 const linkAckBytes = 256 << 10
 
+// linkAcks paces a replica's acks over a Link: at the end of a batch when
+// no other follows at once (the writer may be waiting for this one), else
+// every linkAckBytes while batches stream.
+type linkAcks struct{ unacked int }
+
+// took counts a batch of n bytes (batchMore: more) and reports whether to
+// ack after it.
+func (a *linkAcks) took(n int, more bool) bool {
+	a.unacked += n
+	if !more || a.unacked >= linkAckBytes {
+		a.unacked = 0
+		return true
+	}
+	return false
+}
+
 // Errors of a Link.
 var (
 	ErrLinkHello = errors.New("ckpt: link: bad hello")

@@ -337,12 +337,12 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 	})
 	done := make(chan error, 1)
 	go func() {
-		unacked := 0 // bytes taken since the last ack
+		var acks linkAcks
 		done <- l.runBatches(func(body []byte, more bool) error {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			now := n.now()
-			unacked += len(body) // (counted before the loop consumes body)
+			ack := acks.took(len(body), more)
 			for len(body) > 0 {
 				msg, rest, err := nextMsg(body)
 				if err != nil {
@@ -351,11 +351,8 @@ func (n *Node) ServeLink(l *Link) <-chan error {
 				n.svc.Receive(now, l.peer, msg)
 				body = rest
 			}
-			// Ack when the writer has no batch under way (it may wait
-			// for this one) or every linkAckBytes while batches stream.
-			if !more || unacked >= linkAckBytes {
+			if ack {
 				n.svc.AckPending()
-				unacked = 0
 			}
 			n.durable.Broadcast()
 			return nil

@@ -195,3 +195,23 @@ func TestRunMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkAcks: a replica over a Link acks at the end of a batch that no
+// other follows at once, and every linkAckBytes while batches stream.
+func TestLinkAcks(t *testing.T) {
+	var a linkAcks
+	batch := linkAckBytes / 4
+	for i := 1; i <= 12; i++ {
+		want := i%4 == 0
+		if got := a.took(batch, true); got != want {
+			t.Errorf("took(batch %d of %d bytes, more) = %v, want %v", i, batch, got, want)
+		}
+	}
+	a.took(batch, true)
+	if !a.took(10, false) {
+		t.Errorf("took(last batch, no more) = false, want true")
+	}
+	if a.took(batch, true) {
+		t.Errorf("took(first batch after an ack, more) = true, want false")
+	}
+}
