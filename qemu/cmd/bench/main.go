@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -30,6 +31,7 @@ import (
 	"github.com/cgoa/cgoa/qemu/shelf"
 	"github.com/cgoa/cgoa/qemu/topology"
 	"github.com/cgoa/cgoa/qemu/vm"
+	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // Result is one metric.
@@ -123,6 +125,13 @@ func machine() string {
 		f.Close()
 	}
 	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
+
+func sum(xs []float64) (t float64) {
+	for _, x := range xs {
+		t += x
+	}
+	return t
 }
 
 func median(xs []float64) float64 {
@@ -279,22 +288,47 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 			time.Sleep(200 * time.Millisecond) // poll interval
 		}
 	}
+	// The floor, in the same window: the same kernel on the same virtual hardware with an
+	// init that does nothing.
+	floor, err := startIdleGuest(ctx, a, run)
+	if err != nil {
+		return rep, err
+	}
+	defer floor.Stop(context.Background())
+	cpuTime := func(pid int) (float64, error) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("pid %d: short /proc stat", pid)
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		return (ut + st) / 100, nil // USER_HZ
+	}
 	cpuOf := func() (map[int]float64, error) {
 		m := map[int]float64{}
 		for slot, pid := range s.Pids() {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			v, err := cpuTime(pid)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("slot %d: %w", slot, err)
 			}
-			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-			if len(f) < 13 {
-				return nil, fmt.Errorf("slot %d: short /proc stat", slot)
-			}
-			ut, _ := strconv.ParseFloat(f[11], 64)
-			st, _ := strconv.ParseFloat(f[12], 64)
-			m[slot] = (ut + st) / 100 // USER_HZ
+			m[slot] = v
 		}
+		v, err := cpuTime(floor.Pid())
+		if err != nil {
+			return nil, fmt.Errorf("idle guest: %w", err)
+		}
+		m[0] = v // slot 0: the idle guest
 		return m, nil
+	}
+	// The idle guest boots in a second or two; its boot is not idle.
+	select {
+	case <-time.After(10 * time.Second): // the idle guest's boot is over well before
+	case <-ctx.Done():
+		return rep, ctx.Err()
 	}
 	c0, err := cpuOf()
 	if err != nil {
@@ -307,8 +341,14 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 		return rep, err
 	}
 	var idle []float64
+	var floorPct float64
 	for slot, v := range c1 {
 		pct := 100 * (v - c0[slot]) / time.Since(t0).Seconds()
+		if slot == 0 {
+			floorPct = pct
+			fmt.Fprintf(os.Stderr, "idle guest (no firmware): %.1f%% of a host core\n", pct)
+			continue
+		}
 		idle = append(idle, pct)
 		fmt.Fprintf(os.Stderr, "slot %d idle: %.1f%% of a host core\n", slot, pct)
 	}
@@ -338,9 +378,49 @@ func benchShelf(a vm.Artifacts, execs int) (Report, error) {
 		{Metric: "shelf.rss", Unit: "MiB", Value: round(float64(rssKiB)/1024, 1), Samples: len(s.Pids())},
 		{Metric: "shelf.pss", Unit: "MiB", Value: round(float64(pssKiB)/1024, 1), Samples: len(s.Pids())},
 		{Metric: "shelf.exec_rtt", Unit: "ms", Value: round(median(rtts), 2), Samples: len(rtts)},
-		{Metric: "shelf.idle_cpu", Unit: "% of a host core per blade (median, 20 s window)", Value: round(median(idle), 1), Samples: len(idle)},
+		{Metric: "shelf.idle_cpu", Unit: "% of a host core per blade (median, 20 s window)", Value: round(median(idle), 1), Samples: len(idle),
+			Peer: &Peer{Name: "the blades' kernel on the same QEMU machine (watchdog, IPMI; no NICs) with an init that does nothing, same window", Value: round(floorPct, 1)}},
+		{Metric: "shelf.idle_cpu.sum", Unit: "% of a host core, all blades (20 s window)", Value: round(sum(idle), 1), Samples: len(idle),
+			Peer: &Peer{Name: "host cores", Value: float64(runtime.NumCPU() * 100)}},
 	}
 	return rep, nil
+}
+
+// startIdleGuest boots the blades' kernel with idleinit as its only process (the floor of
+// shelf.idle_cpu).
+func startIdleGuest(ctx context.Context, a vm.Artifacts, run string) (*vm.VM, error) {
+	dir := filepath.Join(run, "idle")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "init")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/cgoa/cgoa/qemu/cmd/bench/idleinit")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("idle guest: go build: %v\n%s", err, out)
+	}
+	code, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	initrd := filepath.Join(dir, "idle.cpio")
+	f, err := os.Create(initrd)
+	if err != nil {
+		return nil, err
+	}
+	w := cpio.Newc.Writer(f)
+	if err := cpio.WriteRecords(w, []cpio.Record{cpio.StaticFile("init", string(code), 0o755)}); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("idle guest: cpio: %w", err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("idle guest: cpio: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return vm.Start(ctx, vm.Config{Kernel: a.Kernel, Initrd: initrd, Role: "idle", Shelf: 99, Slot: 99, RunDir: dir})
 }
 
 // procField reads a "Name:  123 kB" line of a /proc file.
