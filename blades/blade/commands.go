@@ -148,7 +148,10 @@ func (b *Blade) registerCommands() {
 			l := v.(cpuLoad)
 			fmt.Fprintf(w, "over %v: firmware user %.1f%% system %.1f%%; all: user %.1f%% system %.1f%% irq %.1f%% softirq %.1f%% steal %.1f%% idle %.1f%%\n",
 				l.Window.Round(time.Millisecond), l.FirmwareUser, l.FirmwareSys, l.User, l.System, l.IRQ, l.SoftIRQ, l.Steal, l.Idle)
-			fmt.Fprintf(w, "interrupts %.1f/s, context switches %.1f/s\n", l.IntrPerSec, l.CtxtPerSec)
+			fmt.Fprintf(w, "interrupts %.1f/s, context switches %.1f/s (firmware threads %.1f/s)\n", l.IntrPerSec, l.CtxtPerSec, l.FirmwareSwitchesPerSec)
+			for _, r := range l.TopInterrupts {
+				fmt.Fprintf(w, "  %8.1f/s  %s\n", r.PerSec, r.Source)
+			}
 		})
 	c.View([]string{"show", "components"}, "", "supervised components and their restarts", 0, 0,
 		func([]string) (any, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,12 @@ type cpuSample struct {
 	User, Nice, System, Idle, IOWait, IRQ, SoftIRQ, Steal uint64
 	Intr, Ctxt                                            uint64
 	SelfUser, SelfSystem                                  uint64
+	// Sources counts interrupts by source (/proc/interrupts: the line's
+	// label and description, "LOC Local timer interrupts").
+	Sources map[string]uint64
+	// SelfSwitches counts the firmware's threads' context switches, voluntary
+	// (a wait: each is a wake-up later) and not.
+	SelfSwitches uint64
 }
 
 func (s cpuSample) total() uint64 {
@@ -100,7 +107,69 @@ func readCPU() (cpuSample, error) {
 	if b, err = os.ReadFile("/proc/self/stat"); err != nil {
 		return s, err
 	}
-	return s, parseSelfStat(b, &s)
+	if err := parseSelfStat(b, &s); err != nil {
+		return s, err
+	}
+	// The breakdowns are best effort: a kernel without them leaves them empty.
+	if b, err = os.ReadFile("/proc/interrupts"); err == nil {
+		s.Sources, _ = parseInterrupts(b)
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/status"); err == nil {
+			s.SelfSwitches += statusCount(b, "voluntary_ctxt_switches:") + statusCount(b, "nonvoluntary_ctxt_switches:")
+		}
+	}
+	return s, nil
+}
+
+// parseInterrupts reads /proc/interrupts: per source (the label and the
+// description after the per-CPU counts), the count summed over the CPUs.
+func parseInterrupts(b []byte) (map[string]uint64, error) {
+	lines := bytes.Split(b, []byte{'\n'})
+	if len(lines) == 0 {
+		return nil, errors.New("/proc/interrupts: empty")
+	}
+	cpus := len(strings.Fields(string(lines[0])))
+	if cpus == 0 || cpus > 4096 {
+		return nil, errors.New("/proc/interrupts: no CPU header")
+	}
+	out := map[string]uint64{}
+	for _, line := range lines[1:] {
+		f := strings.Fields(string(line))
+		if len(f) < 2 || !strings.HasSuffix(f[0], ":") {
+			continue
+		}
+		var n uint64
+		i := 1
+		for ; i < len(f) && i <= cpus; i++ {
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			if err != nil {
+				break
+			}
+			n += v
+		}
+		if i == 1 {
+			continue // no count
+		}
+		name := strings.TrimSuffix(f[0], ":")
+		if rest := f[i:]; len(rest) > 0 {
+			name += " " + strings.Join(rest, " ")
+		}
+		out[name] += n
+	}
+	return out, nil
+}
+
+// statusCount reads a "name:\tN" line of a /proc status file (0 when absent).
+func statusCount(b []byte, name string) uint64 {
+	for _, line := range bytes.Split(b, []byte{'\n'}) {
+		if rest, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			v, _ := strconv.ParseUint(strings.TrimSpace(string(rest)), 10, 64)
+			return v
+		}
+	}
+	return 0
 }
 
 // cpuLoad is `show cpu`: where the blade's CPU went over a window, in
@@ -119,6 +188,16 @@ type cpuLoad struct {
 	Idle         float64       `json:"idle_pct"`
 	IntrPerSec   float64       `json:"interrupts_per_s"`
 	CtxtPerSec   float64       `json:"context_switches_per_s"`
+	// FirmwareSwitchesPerSec: the firmware's threads' context switches (its
+	// wake-ups, near enough); TopInterrupts: the busiest interrupt sources.
+	FirmwareSwitchesPerSec float64   `json:"firmware_switches_per_s"`
+	TopInterrupts          []irqRate `json:"top_interrupts"`
+}
+
+// irqRate is one interrupt source's rate over the window.
+type irqRate struct {
+	Source string  `json:"source"`
+	PerSec float64 `json:"per_s"`
 }
 
 // userHZ is the unit of /proc's CPU times (USER_HZ, 100 on every Linux
@@ -144,7 +223,28 @@ func load(a, b cpuSample, window time.Duration, cpus int) (cpuLoad, error) {
 		return float64(int64(1000*float64(y-x)/tot)) / 10
 	}
 	sec := window.Seconds()
-	return cpuLoad{Window: window,
+	rate := func(x, y uint64) float64 {
+		if y < x {
+			return 0
+		}
+		return float64(int64(float64(y-x)/sec*10)) / 10
+	}
+	var top []irqRate
+	for name, n := range b.Sources {
+		if r := rate(a.Sources[name], n); r > 0 {
+			top = append(top, irqRate{Source: name, PerSec: r})
+		}
+	}
+	sort.Slice(top, func(i, j int) bool {
+		if top[i].PerSec != top[j].PerSec {
+			return top[i].PerSec > top[j].PerSec
+		}
+		return top[i].Source < top[j].Source
+	})
+	if len(top) > 6 {
+		top = top[:6]
+	}
+	return cpuLoad{Window: window, TopInterrupts: top, FirmwareSwitchesPerSec: rate(a.SelfSwitches, b.SelfSwitches),
 		FirmwareUser: pct(a.SelfUser, b.SelfUser), FirmwareSys: pct(a.SelfSystem, b.SelfSystem),
 		User: pct(a.User+a.Nice, b.User+b.Nice), System: pct(a.System, b.System), IRQ: pct(a.IRQ, b.IRQ),
 		SoftIRQ: pct(a.SoftIRQ, b.SoftIRQ), Steal: pct(a.Steal, b.Steal), Idle: pct(a.Idle+a.IOWait, b.Idle+b.IOWait),

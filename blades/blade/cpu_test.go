@@ -1,6 +1,7 @@
 package blade
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -37,7 +38,7 @@ func TestCPULoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := cpuLoad{Window: time.Second, FirmwareUser: 15, FirmwareSys: 5, User: 20, System: 10, Idle: 70, IntrPerSec: 500, CtxtPerSec: 1000}
-	if l != want {
+	if !reflect.DeepEqual(l, want) {
 		t.Errorf("load = %+v, want %+v", l, want)
 	}
 	if _, err := load(b, a, time.Second, 1); err == nil {
@@ -57,12 +58,59 @@ func TestCPULoad(t *testing.T) {
 	}
 }
 
+// procInterrupts is /proc/interrupts of a two-CPU guest.
+const procInterrupts = `           CPU0       CPU1
+  0:         40          2   IO-APIC   2-edge      timer
+ 11:        300        200   IO-APIC  11-fasteoi   virtio1, virtio2
+LOC:       1000         10   Local timer interrupts
+ERR:          0
+`
+
+// TestInterruptSources: the busiest sources over a window, summed over the CPUs, and the
+// firmware's context switches from its threads' status files.
+func TestInterruptSources(t *testing.T) {
+	a, err := parseInterrupts([]byte(procInterrupts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a["11 IO-APIC 11-fasteoi virtio1, virtio2"]; got != 500 {
+		t.Fatalf("virtio source = %d, want 500 (both CPUs); parsed %v", got, a)
+	}
+	if got := a["LOC Local timer interrupts"]; got != 1010 {
+		t.Fatalf("LOC = %d, want 1010; parsed %v", got, a)
+	}
+	b := map[string]uint64{}
+	for k, v := range a {
+		b[k] = v
+	}
+	b["LOC Local timer interrupts"] += 250
+	b["11 IO-APIC 11-fasteoi virtio1, virtio2"] += 50
+	x := cpuSample{Sources: a, SelfSwitches: statusCount([]byte("Name:\tfw\nvoluntary_ctxt_switches:\t100\n"), "voluntary_ctxt_switches:")}
+	y := cpuSample{Sources: b, SelfSwitches: 400, Intr: 300}
+	l, err := load(x, y, 2*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []irqRate{{"LOC Local timer interrupts", 125}, {"11 IO-APIC 11-fasteoi virtio1, virtio2", 25}}
+	if !reflect.DeepEqual(l.TopInterrupts, want) || l.FirmwareSwitchesPerSec != 150 {
+		t.Errorf("load = top %v, firmware switches %v/s; want %v, 150/s", l.TopInterrupts, l.FirmwareSwitchesPerSec, want)
+	}
+	for _, bad := range []string{"", "\n\n"} {
+		if _, err := parseInterrupts([]byte(bad)); err == nil {
+			t.Errorf("parseInterrupts(%q) = nil error", bad)
+		}
+	}
+}
+
 func FuzzProcStat(f *testing.F) {
 	f.Add([]byte(procStat))
 	f.Add([]byte("1 (fw) S 0 1 1 0 -1 4194560 1 0 0 0 40 10 0"))
+	f.Add([]byte(procInterrupts))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var s cpuSample
 		_ = parseProcStat(b, &s)
 		_ = parseSelfStat(b, &s)
+		_, _ = parseInterrupts(b)
+		_ = statusCount(b, "voluntary_ctxt_switches:")
 	})
 }
