@@ -79,7 +79,7 @@ type shelfKeyer interface{ ShelfKey() transport.Key }
 // the standby, as the AMF says), the agent's component, its console commands.
 func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 	id := b.HW.Identity
-	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot)})
+	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot), KeepAlive: shelf.CkptKeepAlive})
 	if err != nil {
 		return err
 	}

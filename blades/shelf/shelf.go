@@ -81,6 +81,15 @@ const (
 	GroupOLT    = "olt"
 )
 
+// CkptKeepAlive is the idle poll of the roles' checkpoint writers to their replicas
+// (ckpt.Options.KeepAlive). The HA transport broadcasts every frame on both channels, so an
+// idle poll and its ack reach every blade: at the checkpoint service's default of 100 ms the
+// two writers' polls and their acks were 40 frames a second at rest, on each channel, each an
+// interrupt and a wake-up on every emulated blade. At 250 ms the in-sync lease is 1.79 s with the
+// shelf's 1 s HA lease (1.49 s at 100 ms): how long a synchronous write can wait on a dead
+// standby that carrier fencing did not catch.
+const CkptKeepAlive = 250 * time.Millisecond
+
 // UnitName is a service unit's name: "<group>-<slot>".
 func UnitName(group string, slot int) string { return fmt.Sprintf("%s-%d", group, slot) }
 

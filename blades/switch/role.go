@@ -112,7 +112,7 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 // would start the shelf's bridge afresh, and the network outside would re-converge), and
 // does not count as the standby meanwhile.
 func attachHA(ctx context.Context, h *ha.Blade, slot int, agent *Agent, errf func(string, ...any)) (*ckpt.Node, error) {
-	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(slot)})
+	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(slot), KeepAlive: shelf.CkptKeepAlive})
 	if err != nil {
 		return nil, err
 	}
