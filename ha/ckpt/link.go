@@ -269,7 +269,7 @@ func (b *outBatch) ownIOV() {
 }
 
 const (
-	linkMagic = "CKL3"
+	linkMagic = "CKL4" // 4: the stream carries runs (KindRun), which a replica of CKL3 cannot take
 	helloLen  = 4 + 1 + 16
 	tagLen    = 16
 	batchHead = 4
