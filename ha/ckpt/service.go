@@ -838,6 +838,44 @@ func (s *Service) Receive(now time.Duration, from uint8, b []byte) error {
 	return s.take(now, from, &m)
 }
 
+// takeRunWrite takes record r of a run, frame n, if it is the common
+// case: the next write of the lineage followed, to a checkpoint held,
+// no record or snapshot being assembled. It does what take and apply do
+// for such a frame, without a Msg or an assembly per record; false
+// leaves the record to take.
+func (s *Service) takeRunWrite(from uint8, m *Msg, r *runRecord, n uint64) bool {
+	if r.op != OpWrite || m.Gen != s.gen || from != s.writer || n != s.rxN+1 || r.seq != s.seq+1 || s.asm != nil || s.staging != nil {
+		return false
+	}
+	c := s.ckpts[view(r.ckpt)]
+	if c == nil {
+		return false // take reports it
+	}
+	buf := append(s.buffer(len(r.data)), r.data...)
+	name := view(r.section)
+	if s.onApply != nil {
+		s.onApply(strings.Clone(name), buf)
+	}
+	v := c.sections[name]
+	if v == nil {
+		v = &sectionData{}
+		c.sections[s.keep(name)] = v
+	}
+	old := v.data
+	v.data = buf
+	c.bytes += len(buf) - len(old)
+	s.recycle(old)
+	s.seq = r.seq
+	s.c.Applied++
+	s.inSyncEcho(m.Flags, m.Index)
+	s.rxN = n
+	s.sinceAck++
+	if s.sinceAck >= s.opt.AckEvery || r.flags&FlagSync != 0 {
+		s.sendAck(from, 0)
+	}
+	return true
+}
+
 // takeRun takes the records of a run in order, each as the frame it
 // stands for, and stops at the first that is not next in the stream
 // (take has nacked it, or it is another lineage's).
@@ -849,6 +887,10 @@ func (s *Service) takeRun(now time.Duration, from uint8, m *Msg) error {
 		if err != nil {
 			s.c.Bad++
 			return err
+		}
+		if s.takeRunWrite(from, m, &r, m.N+uint64(i)) {
+			b = rest
+			continue
 		}
 		// The names are views of the run (no look-up to intern them:
 		// apply looks the section up anyway, and keeps a name only
@@ -1266,15 +1308,19 @@ func (s *Service) Pump(now time.Duration) {
 // inSync takes a writer's "in sync" flag from a poll or data frame of
 // the followed lineage; the lease runs from the ack it echoes.
 func (s *Service) inSync(m *Msg) {
-	if m.Flags&FlagSynced == 0 {
-		s.synced = false
+	if m.Kind != KindPoll && m.Kind != KindData {
+		// Snapshot frames carry no echo.
+		s.synced = m.Flags&FlagSynced != 0
 		return
 	}
-	s.synced = true
-	if m.Kind != KindPoll && m.Kind != KindData {
-		return // snapshot frames carry no echo
-	}
-	if k := m.Index; k != 0 && s.ackNum-k < uint32(len(s.ackTimes)) {
+	s.inSyncEcho(m.Flags, m.Index)
+}
+
+// inSyncEcho is inSync for a poll or data frame of flags flags echoing
+// ack number k.
+func (s *Service) inSyncEcho(flags uint8, k uint32) {
+	s.synced = flags&FlagSynced != 0
+	if s.synced && k != 0 && s.ackNum-k < uint32(len(s.ackTimes)) {
 		s.lease = max(s.lease, s.ackTimes[k%uint32(len(s.ackTimes))]+s.opt.SyncLease)
 	}
 }
