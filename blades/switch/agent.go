@@ -136,14 +136,14 @@ type Agent struct {
 	errf  func(string, ...any)
 	open  func(bridge.Config) (*bridge.Bridge, error)
 
-	mu      sync.Mutex
-	set     settings
-	mode    Mode
-	want    agentRole // from HA
-	role    agentRole // what runs
-	br      *bridge.Bridge
-	brMode  Mode
-	sb      *stp.Bridge
+	mu     sync.Mutex
+	set    settings
+	mode   Mode
+	want   agentRole // from HA
+	role   agentRole // what runs
+	br     *bridge.Bridge
+	brMode Mode
+	sb     *stp.Bridge
 	// changed is closed at the next change of the role or of the running bridge's
 	// protocol state (Changed).
 	changed chan struct{}

@@ -101,7 +101,9 @@ func (r *role) startHA(b *blade.Blade, h *ha.Blade) error {
 		return err
 	}
 	// BRIDGE-MIB on the mgmt blades: the snapshot and new-root/topology-change events.
-	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error { return statefeed.PublishSTP(ctx, h, r.agent.Snapshot, r.agent.Changed) })
+	b.Supervise(ctx, "stp-feed", func(ctx context.Context) error {
+		return statefeed.PublishSTP(ctx, h, r.agent.Snapshot, r.agent.Changed)
+	})
 	return nil
 }
 
