@@ -34,6 +34,10 @@ type slotView struct {
 	Hostname string  `json:"hostname"`
 	Hub      bool    `json:"hub"`
 	UptimeS  float64 `json:"uptime_s"`
+	// Clock is the blade's wall clock when it answered: set against the caller's, it gives
+	// the offset that lines up the blade's log with other clocks (the failover bench's
+	// timeline).
+	Clock time.Time `json:"clock"`
 }
 
 type logView struct {
@@ -57,7 +61,8 @@ func (b *Blade) registerCommands() {
 	c.View([]string{"show", "slot"}, "", "shelf, slot, role and serial number of this blade", 0, 0,
 		func([]string) (any, error) {
 			id := b.HW.Identity
-			return slotView{Identity: id, Hostname: id.Hostname(), Hub: id.IsHub(), UptimeS: b.cfg.Now().Sub(b.started).Seconds()}, nil
+			now := b.cfg.Now()
+			return slotView{Identity: id, Hostname: id.Hostname(), Hub: id.IsHub(), UptimeS: now.Sub(b.started).Seconds(), Clock: now}, nil
 		}, func(w io.Writer, v any) {
 			s := v.(slotView)
 			fmt.Fprintf(w, "shelf %d slot %d (%s), role %s, serial %s, from %s, up %.0fs\n", s.Shelf, s.Slot,

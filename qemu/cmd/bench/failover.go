@@ -113,6 +113,10 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 			out, _ := s.Exec(ctx, other, "show ckpt")
 			fmt.Fprintf(os.Stderr, "standby %d before kill %d:\n%s\n", other, i+1, out)
 		}
+		var off map[int]time.Duration
+		if verbose {
+			off = clockOffsets(ctx, s, 1, 2, other)
+		}
 		killed := time.Now()
 		if err := s.Kill(ctx, active); err != nil {
 			return rep, err
@@ -140,6 +144,7 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		}
 		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
 		if verbose {
+			fmt.Fprintf(os.Stderr, "  %s\n", pullTimeline(ctx, s, off, killed, active, other, p.Answers()))
 			out, _ := s.Exec(ctx, other, "show log 30")
 			fmt.Fprintf(os.Stderr, "new active %d, log (kill at %s):\n%s\n", other, killed.Format("15:04:05.000"), out)
 		}
