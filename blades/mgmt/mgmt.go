@@ -63,13 +63,14 @@ func startHA(b *blade.Blade, h *ha.Blade) error {
 	b.Console.View([]string{"show", "mgmt"}, "", "management address and probe counters", 0, 0,
 		func([]string) (any, error) {
 			return map[string]any{"address": svc.addr.String(), "active": h.Active(shelf.GroupMgmt, ""),
-				"probes_answered": svc.Probes.Load(), "probes_refused": svc.Refused.Load(), "garps": svc.GARPs.Load()}, nil
+				"probes_answered": svc.Probes.Load(), "probes_refused": svc.Refused.Load(), "garps": svc.GARPs.Load(),
+				"neighbour_saves": svc.NeighSaves.Load()}, nil
 		}, func(w io.Writer, v any) {
 			m := v.(map[string]any)
-			fmt.Fprintf(w, "management address %s, active %v, probes answered %d, refused %d, gratuitous ARPs %d\n",
-				m["address"], m["active"], m["probes_answered"], m["probes_refused"], m["garps"])
+			fmt.Fprintf(w, "management address %s, active %v, probes answered %d, refused %d, gratuitous ARPs %d, neighbour tables checkpointed %d\n",
+				m["address"], m["active"], m["probes_answered"], m["probes_refused"], m["garps"], m["neighbour_saves"])
 		})
-	return startSNMP(b, h, unit)
+	return startSNMP(b, h, unit, svc)
 }
 
 // shelfKeyer is the HA core giving roles the shelf key to derive their own keys from.
@@ -77,7 +78,7 @@ type shelfKeyer interface{ ShelfKey() transport.Key }
 
 // startSNMP wires the SNMP agent: the checkpoint node (writer on the active blade, replica on
 // the standby, as the AMF says), the agent's component, its console commands.
-func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
+func startSNMP(b *blade.Blade, h *ha.Blade, unit string, svc *Service) error {
 	id := b.HW.Identity
 	node, err := ckpt.AttachBlade(h, CkptFrameType, ckpt.Options{Self: uint8(id.Slot), KeepAlive: shelf.CkptKeepAlive})
 	if err != nil {
@@ -92,6 +93,7 @@ func startSNMP(b *blade.Blade, h *ha.Blade, unit string) error {
 	}()
 	store := newCkptStore(node)
 	go store.Watch(ctx, 100*time.Millisecond)
+	svc.KeepNeighbors(ctx, node)
 	var ck Checkpoint = store
 	if ks, ok := any(h).(shelfKeyer); ok {
 		if ck, err = SealCheckpoint(store, ks.ShelfKey()); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/cgoa/cgoa/blades/shelf"
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/ha/ckpt"
 	"github.com/cgoa/cgoa/netstack/garp"
 )
 
@@ -33,10 +34,13 @@ type Service struct {
 	mu      sync.Mutex
 	holding bool
 	// garp announces the address at takeover over sockets opened at start.
-	garp    *garp.Announcer
-	Probes  atomic.Uint64 // probes answered
-	Refused atomic.Uint64 // probes seen while not active
-	GARPs   atomic.Uint64
+	garp *garp.Announcer
+	// neigh is the checkpoint section of the management subnet's neighbours (KeepNeighbors).
+	neigh      *ckpt.Section
+	NeighSaves atomic.Uint64 // neighbour captures written
+	Probes     atomic.Uint64 // probes answered
+	Refused    atomic.Uint64 // probes seen while not active
+	GARPs      atomic.Uint64
 }
 
 // NewService makes the service for those of the base ports the blade has (a shelf with one
@@ -68,6 +72,14 @@ func (s *Service) Assign(a amf.Assignment) {
 	}
 	start := time.Now()
 	var added time.Duration
+	neighbours := 0
+	if active {
+		// Before the address: a host's first probe after the announcement must find its
+		// MAC here, not wait for an ARP round trip (an entry the kernel learns meanwhile
+		// would keep a restore from taking).
+		neighbours = s.restoreNeighbors()
+	}
+	restored := time.Since(start)
 	for _, p := range s.ports {
 		// Address and announcement per port, so the first port's announcement does not wait
 		// for the second port's address.
@@ -90,8 +102,9 @@ func (s *Service) Assign(a amf.Assignment) {
 	}
 	s.holding = active
 	if active {
-		s.b.Log.Printf("mgmt: active: management address %s up on %v (addresses %v, gratuitous ARPs %v)",
-			s.addr, s.ports, added.Round(time.Millisecond), (time.Since(start) - added).Round(time.Millisecond))
+		s.b.Log.Printf("mgmt: active: management address %s up on %v (neighbours %d in %v, addresses %v, gratuitous ARPs %v)",
+			s.addr, s.ports, neighbours, restored.Round(time.Millisecond), added.Round(time.Millisecond),
+			(time.Since(start) - added - restored).Round(time.Millisecond))
 	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
 	}

@@ -1,0 +1,111 @@
+package mgmt
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/blades/shelf"
+	"github.com/cgoa/cgoa/ha/ckpt"
+	"github.com/cgoa/cgoa/ha/ckpt/kstate"
+)
+
+// ckptNeigh is the section of the mgmt checkpoint that holds the active blade's ARP entries
+// for the management subnet (kstate.CaptureNeighbors).
+const ckptNeigh = "neigh"
+
+// neighMinGap is the least time between two captures: a burst of neighbour events (a host
+// scanning the subnet) costs one capture per gap, not one per event.
+const neighMinGap = 100 * time.Millisecond
+
+// KeepNeighbors carries the management subnet's ARP entries to the standby through node's
+// checkpoint: while this blade is active it captures them on every neighbour change (netlink
+// events; a backstop every 5 s) and writes them asynchronously when they differ; on takeover
+// Assign installs them before it raises the address, so the first answers to the hosts that
+// talked to the old active leave at once instead of after an ARP round trip each (over the
+// hubs of an emulated shelf, tens of milliseconds of the outage).
+func (s *Service) KeepNeighbors(ctx context.Context, node *ckpt.Node) {
+	sec := ckpt.NewSection(node, ckptName, ckptNeigh)
+	s.mu.Lock()
+	s.neigh = sec
+	s.mu.Unlock()
+	go s.captureNeighbors(ctx, sec)
+}
+
+func (s *Service) captureNeighbors(ctx context.Context, sec *ckpt.Section) {
+	kick := make(chan struct{}, 1)
+	watch, err := rtnetlink.Dial(&netlink.Config{Groups: 1 << (unix.RTNLGRP_NEIGH - 1)})
+	if err != nil {
+		s.b.Log.Errorf("mgmt: neighbour events: %v (captured every 5 s instead)", err)
+	} else {
+		defer watch.Close()
+		go func() {
+			<-ctx.Done()
+			watch.SetReadDeadline(time.Unix(1, 0))
+		}()
+		go func() {
+			for {
+				if _, _, err := watch.Receive(); err != nil && ctx.Err() != nil {
+					return
+				}
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	backstop := time.NewTicker(5 * time.Second)
+	defer backstop.Stop()
+	var last []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-backstop.C:
+		}
+		if !s.h.Active(shelf.GroupMgmt, "") {
+			last = nil // written afresh when this blade is active again
+			continue
+		}
+		b, err := kstate.CaptureNeighbors(0, s.ports, s.addr.Masked())
+		if err != nil {
+			s.b.Log.Errorf("mgmt: %v", err)
+		} else if !bytes.Equal(b, last) {
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			err = sec.Save(wctx, b, false)
+			cancel()
+			if err == nil {
+				last = b
+				s.NeighSaves.Add(1)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(neighMinGap): // the gap between captures, not a wait for an event
+		}
+	}
+}
+
+// restoreNeighbors installs the neighbours the old active recorded (s.mu held): the count
+// installed, or 0 when there are none.
+func (s *Service) restoreNeighbors() int {
+	if s.neigh == nil {
+		return 0
+	}
+	data, _, err := s.neigh.Load()
+	if err != nil || data == nil {
+		return 0
+	}
+	n, err := kstate.RestoreNeighbors(0, data)
+	if err != nil {
+		s.b.Log.Errorf("mgmt: %v", err)
+	}
+	return n
+}

@@ -1,0 +1,146 @@
+package kstate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/jsimonetti/rtnetlink/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Neighbor is one captured neighbour (ARP) entry: an address on a link, and its MAC.
+type Neighbor struct {
+	Addr netip.Addr `json:"addr"`
+	MAC  string     `json:"mac"`
+	Dev  string     `json:"dev"`
+}
+
+// Neighbors is what a neighbours section holds.
+type Neighbors struct {
+	Neighbors []Neighbor `json:"neighbors"`
+}
+
+// MaxNeighbors bounds a decoded section.
+const MaxNeighbors = 4096
+
+// ErrBadNeighbors is returned for a neighbours section that does not decode.
+var ErrBadNeighbors = errors.New("kstate: bad neighbours section")
+
+// DecodeNeighbors parses a neighbours section (bytes from a checkpoint replica).
+func DecodeNeighbors(b []byte) (Neighbors, error) {
+	var ns Neighbors
+	if err := json.Unmarshal(b, &ns); err != nil {
+		return Neighbors{}, fmt.Errorf("%w: %v", ErrBadNeighbors, err)
+	}
+	if len(ns.Neighbors) > MaxNeighbors {
+		return Neighbors{}, fmt.Errorf("%w: %d entries", ErrBadNeighbors, len(ns.Neighbors))
+	}
+	for _, n := range ns.Neighbors {
+		mac, err := net.ParseMAC(n.MAC)
+		if !n.Addr.IsValid() || n.Addr.IsUnspecified() || err != nil || len(mac) != 6 || n.Dev == "" || len(n.Dev) > unix.IFNAMSIZ-1 {
+			return Neighbors{}, fmt.Errorf("%w: entry %+v", ErrBadNeighbors, n)
+		}
+	}
+	return ns, nil
+}
+
+// usable are the neighbour states worth carrying to another blade: the address answered (or
+// was set by hand) with the MAC recorded.
+const usable = unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | unix.NUD_PROBE | unix.NUD_PERMANENT
+
+// CaptureNeighbors returns, as a section's bytes, the IPv4 neighbour entries on the links
+// devs whose address lies in within and whose MAC is known, sorted. A blade that takes over
+// an address restores them (RestoreNeighbors), so that its first answers to the hosts that
+// talked to the old active do not wait for an ARP round trip each.
+func CaptureNeighbors(nsFD int, devs []string, within netip.Prefix) ([]byte, error) {
+	c, err := dial(nsFD)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	links, err := c.Link.List()
+	if err != nil {
+		return nil, fmt.Errorf("kstate: links: %w", err)
+	}
+	names := map[uint32]string{}
+	for _, l := range links {
+		if l.Attributes != nil && slices.Contains(devs, l.Attributes.Name) {
+			names[l.Index] = l.Attributes.Name
+		}
+	}
+	msgs, err := c.Neigh.List()
+	if err != nil {
+		return nil, fmt.Errorf("kstate: neighbours: %w", err)
+	}
+	var ns Neighbors
+	for _, m := range msgs {
+		dev, ok := names[m.Index]
+		if !ok || m.State&usable == 0 || m.Attributes == nil || len(m.Attributes.LLAddress) != 6 {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(m.Attributes.Address)
+		if !ok || !within.Contains(a.Unmap()) {
+			continue
+		}
+		ns.Neighbors = append(ns.Neighbors, Neighbor{Addr: a.Unmap(), MAC: m.Attributes.LLAddress.String(), Dev: dev})
+	}
+	slices.SortFunc(ns.Neighbors, func(a, b Neighbor) int {
+		if c := strings.Compare(a.Dev, b.Dev); c != 0 {
+			return c
+		}
+		return a.Addr.Compare(b.Addr)
+	})
+	return json.Marshal(ns)
+}
+
+// RestoreNeighbors installs the entries of a captured section that the kernel does not have
+// yet, as stale: used at once, and confirmed by the kernel's own probe on first use (a host
+// that moved meanwhile is found again). An entry the kernel already holds is left alone. It
+// returns how many it installed.
+func RestoreNeighbors(nsFD int, section []byte) (int, error) {
+	ns, err := DecodeNeighbors(section)
+	if err != nil {
+		return 0, err
+	}
+	if len(ns.Neighbors) == 0 {
+		return 0, nil
+	}
+	c, err := dial(nsFD)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	links, err := c.Link.List()
+	if err != nil {
+		return 0, fmt.Errorf("kstate: links: %w", err)
+	}
+	index := map[string]uint32{}
+	for _, l := range links {
+		if l.Attributes != nil {
+			index[l.Attributes.Name] = l.Index
+		}
+	}
+	added := 0
+	for _, n := range ns.Neighbors {
+		ifi, ok := index[n.Dev]
+		if !ok {
+			continue // a link this blade lacks (a one-hub shelf)
+		}
+		mac, _ := net.ParseMAC(n.MAC)
+		err := c.Neigh.New(&rtnetlink.NeighMessage{Family: unix.AF_INET, Index: ifi, State: unix.NUD_STALE,
+			Attributes: &rtnetlink.NeighAttributes{Address: net.IP(n.Addr.AsSlice()), LLAddress: mac}})
+		switch {
+		case err == nil:
+			added++
+		case errors.Is(err, unix.EEXIST):
+		default:
+			return added, fmt.Errorf("kstate: restore neighbour %v dev %s: %w", n.Addr, n.Dev, err)
+		}
+	}
+	return added, nil
+}
