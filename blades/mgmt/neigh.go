@@ -24,10 +24,11 @@ const neighMinGap = 100 * time.Millisecond
 
 // KeepNeighbors carries the management subnet's ARP entries to the standby through node's
 // checkpoint: while this blade is active it captures them on every neighbour change (netlink
-// events; a backstop every 5 s) and writes them asynchronously when they differ; on takeover
-// Assign installs them before it raises the address, so the first answers to the hosts that
-// talked to the old active leave at once instead of after an ARP round trip each (over the
-// hubs of an emulated shelf, tens of milliseconds of the outage).
+// events; a backstop every 5 s) and writes them asynchronously when they differ; the standby
+// installs them as they change (every 5 s at most), and Assign installs what is left before it
+// raises the address, so the first answers to the hosts that talked to the old active leave at
+// once instead of after an ARP round trip each (over the hubs of an emulated shelf, tens of
+// milliseconds of the outage).
 func (s *Service) KeepNeighbors(ctx context.Context, node *ckpt.Node) {
 	sec := ckpt.NewSection(node, ckptName, ckptNeigh)
 	s.mu.Lock()
@@ -71,6 +72,13 @@ func (s *Service) captureNeighbors(ctx context.Context, sec *ckpt.Section) {
 		}
 		if !s.h.Active(shelf.GroupMgmt, "") {
 			last = nil // written afresh when this blade is active again
+			// The standby installs what the active recorded ahead of a takeover, so that
+			// the takeover itself has nothing to install.
+			s.mu.Lock()
+			if !s.holding {
+				s.installNeighbors()
+			}
+			s.mu.Unlock()
 			continue
 		}
 		b, err := kstate.CaptureNeighbors(0, s.ports, s.addr.Masked())
@@ -93,19 +101,21 @@ func (s *Service) captureNeighbors(ctx context.Context, sec *ckpt.Section) {
 	}
 }
 
-// restoreNeighbors installs the neighbours the old active recorded (s.mu held): the count
-// installed, or 0 when there are none.
-func (s *Service) restoreNeighbors() int {
+// installNeighbors installs the neighbours the active recorded, if they changed since the
+// last install (s.mu held), and returns how many entries it added.
+func (s *Service) installNeighbors() int {
 	if s.neigh == nil {
 		return 0
 	}
 	data, _, err := s.neigh.Load()
-	if err != nil || data == nil {
+	if err != nil || data == nil || bytes.Equal(data, s.installed) {
 		return 0
 	}
 	n, err := kstate.RestoreNeighbors(0, data)
 	if err != nil {
 		s.b.Log.Errorf("mgmt: %v", err)
+		return n
 	}
+	s.installed = data
 	return n
 }

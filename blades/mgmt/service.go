@@ -37,6 +37,7 @@ type Service struct {
 	garp *garp.Announcer
 	// neigh is the checkpoint section of the management subnet's neighbours (KeepNeighbors).
 	neigh      *ckpt.Section
+	installed  []byte        // the neighbours section last installed here (s.mu)
 	NeighSaves atomic.Uint64 // neighbour captures written
 	Probes     atomic.Uint64 // probes answered
 	Refused    atomic.Uint64 // probes seen while not active
@@ -77,7 +78,7 @@ func (s *Service) Assign(a amf.Assignment) {
 		// Before the address: a host's first probe after the announcement must find its
 		// MAC here, not wait for an ARP round trip (an entry the kernel learns meanwhile
 		// would keep a restore from taking).
-		neighbours = s.restoreNeighbors()
+		neighbours = s.installNeighbors()
 	}
 	restored := time.Since(start)
 	for _, p := range s.ports {
