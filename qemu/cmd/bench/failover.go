@@ -108,15 +108,15 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		if err := standbyReady(other); err != nil {
 			return rep, err
 		}
-		time.Sleep(300 * time.Millisecond) // steady probes before the kill
+		// The console reads of -v come first: a serial console is slow under emulation, and
+		// the blades must not be busy with it at the pull.
+		var off map[int]time.Duration
 		if verbose {
 			out, _ := s.Exec(ctx, other, "show ckpt")
 			fmt.Fprintf(os.Stderr, "standby %d before kill %d:\n%s\n", other, i+1, out)
-		}
-		var off map[int]time.Duration
-		if verbose {
 			off = clockOffsets(ctx, s, 1, 2, other)
 		}
+		time.Sleep(300 * time.Millisecond) // steady probes before the kill
 		killed := time.Now()
 		if err := s.Kill(ctx, active); err != nil {
 			return rep, err

@@ -56,7 +56,7 @@ func pullTimeline(ctx context.Context, s *shelf.Shelf, off map[int]time.Duration
 		return fmt.Sprintf("%+d", t.Add(-o).Sub(killed).Milliseconds())
 	}
 	find := func(slot int, match func(string) bool) string {
-		out, err := s.Exec(ctx, slot, "show log 60 json")
+		out, err := s.Exec(ctx, slot, "show log 25 json")
 		var v struct {
 			Entries []logEntry `json:"entries"`
 		}
