@@ -6,7 +6,7 @@ import "golang.org/x/sys/cpu"
 // state y (reflected form) under the key powers htab (ghash_amd64.s).
 //
 //go:noescape
-func ghashBlocks(y *[16]byte, htab *[16][16]byte, p *byte, n int)
+func ghashBlocks(y *[16]byte, htab *[32][16]byte, p *byte, n int)
 
 // fastGHASH: the CPU has what ghash_amd64.s needs (AVX-512 with
 // VPCLMULQDQ); otherwise a Link uses the standard library's GCM.

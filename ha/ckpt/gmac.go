@@ -23,7 +23,7 @@ import (
 // reduced Montgomery-style by y^128, is exactly the state times H^k.
 type gmac struct {
 	block cipher.Block
-	htab  [16][16]byte // H^16 ... H^1 (each ·y, reflected)
+	htab  [32][16]byte // H^32 ... H^1 (each ·y, reflected)
 	// A running tag: state, the partial block and its length, bytes
 	// taken.
 	y     [16]byte
@@ -39,7 +39,7 @@ func newGMAC(b cipher.Block) *gmac {
 	b.Encrypt(h[:], h[:])
 	hh, hl := binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:])
 	ph, pl := hh, hl // H^k in GCM's own bit order
-	for k := 1; k <= 16; k++ {
+	for k := 1; k <= len(g.htab); k++ {
 		if k > 1 {
 			ph, pl = gfMul(ph, pl, hh, hl)
 		}
@@ -53,7 +53,7 @@ func newGMAC(b cipher.Block) *gmac {
 			hi ^= 0xc200000000000000
 			lo ^= 1
 		}
-		e := &g.htab[16-k]
+		e := &g.htab[len(g.htab)-k]
 		binary.LittleEndian.PutUint64(e[:8], lo)
 		binary.LittleEndian.PutUint64(e[8:], hi)
 	}
@@ -148,7 +148,7 @@ func (g *gmac) verify(want []byte, n uint64) bool {
 }
 
 // A power-on self-test: the fast GMAC is used only if it agrees with
-// crypto/cipher's GCM (tag for tag, over the 16-block, 4-block and
+// crypto/cipher's GCM (tag for tag, over the 32-block, 16-block, 4-block and
 // 1-block paths and a partial block) on this CPU.
 func init() {
 	if fastGHASH {
@@ -167,7 +167,7 @@ func gmacSelfTest() bool {
 		return false
 	}
 	g := newGMAC(b)
-	data := make([]byte, 256+64+16+5)
+	data := make([]byte, 512+256+64+16+5)
 	for i := range data {
 		data[i] = byte(i*7 + 1)
 	}
