@@ -141,10 +141,10 @@ const maxLinkBatch = MaxLinkFrame + 4 + linkBatchBytes
 const linkQueue = 32 << 10
 
 // linkBatchBytes bounds a batch (head, messages, tag) whose ring frames
-// stay in the ring until written (Offer): half the receiver's largest
-// read buffer, so the receiver takes it in place. Several 64 KiB
-// sections go in one batch: one wake-up and one writev(2) for them.
-const linkBatchBytes = peekBuffer / 2
+// stay in the ring until written (Offer). Several 64 KiB sections go in
+// one batch: one wake-up and one writev(2) for them. A receiver reads a
+// batch this large straight into a buffer of its own (readBatch).
+const linkBatchBytes = 256 << 10
 
 // minRef is the smallest ring data Offer leaves in the ring (writev
 // from there); shorter data is copied (an iovec costs about as much).
@@ -790,7 +790,9 @@ func readBatch(r *bufio.Reader, aead cipher.AEAD, g *gmac, nc *[12]byte, n uint6
 	}
 	need := batchHead + int(size) + tagLen
 	if cap(*bufp) < need {
-		*bufp = make([]byte, need)
+		// At least doubled (up to a full batch): a stream's batches,
+		// of slightly different sizes, do not each make a new one.
+		*bufp = make([]byte, max(need, min(2*cap(*bufp), linkBatchBytes)))
 	}
 	buf := (*bufp)[:need]
 	copy(buf, h[:])
@@ -840,14 +842,17 @@ func (l *Link) runBatches(take func(body []byte, more bool) error) error {
 }
 
 // peekBuffer bounds the read buffer a Link grows to for batches taken in
-// place.
-const peekBuffer = 512 << 10
+// place. Larger batches are read straight into a buffer of their own
+// (readBatch): a batch taken in place that lies across the read buffer's
+// end is moved to its start before the rest is read (bufio's fill), a
+// second copy of its bytes; one read straight into its buffer has none.
+const peekBuffer = 64 << 10
 
 // peekBatch authenticates the next batch inside the read buffer (no copy,
 // and one read fetches as many batches as the buffer holds) and returns
 // its body and flag and how many bytes to discard after it; n is 0 when
 // the batch is too large for that (readBatch reads it instead). The side
-// that receives a stream grows its buffer to twice its largest batch
+// that receives small batches grows its buffer to twice its largest
 // (up to peekBuffer); one that receives only acks keeps a small one.
 func (l *Link) peekBatch() (body []byte, more bool, n int, err error) {
 	h, err := l.r.Peek(batchHead)
