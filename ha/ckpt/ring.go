@@ -37,7 +37,24 @@ type ring struct {
 	// records, not in them: a record's bytes are sent as they lie in the
 	// ring (runs), and may be being hashed or written while it is marked.
 	sup []uint64
+	// idx notes where each of the last idxSize records appended starts
+	// (idxPos) and its length with its sync flag (idxLen, idxSync), entry
+	// j of idxN ever appended at j%idxSize: sendRun walks a run's records
+	// here, a few dense lines, rather than through their headers in the
+	// buffer, a line each, written moments before on another core, where
+	// each miss waits for the one before (a header gives the next one's
+	// place). idxHint is where the last walk stopped.
+	idxPos  []uint64
+	idxLen  []uint32
+	idxN    uint64
+	idxHint uint64
 }
+
+// idxSize: entries of the record index (a few batches of 1 KiB records).
+const idxSize = 2048
+
+// idxSync marks a synchronous record's length in ring.idxLen.
+const idxSync = 1 << 31
 
 const (
 	recHeader = 16
@@ -69,7 +86,7 @@ var errRecordTooBig = errors.New("ckpt: record larger than half the ring")
 // ring a blade's RSS grew by about twice the ring instead of once.
 func newRing(size int) *ring {
 	buf, unmap := ringMemory(size)
-	r := &ring{buf: buf, sup: make([]uint64, (size/supGrain+63)/64)}
+	r := &ring{buf: buf, sup: make([]uint64, (size/supGrain+63)/64), idxPos: make([]uint64, idxSize), idxLen: make([]uint32, idxSize)}
 	if unmap != nil {
 		runtime.AddCleanup(r, unmap, buf) // buf is not in the heap: it does not keep r alive
 	}
@@ -84,6 +101,29 @@ func (r *ring) used() uint64 { return r.head - r.tail }
 // reset drops every record (a writer's new generation starts afresh).
 func (r *ring) reset() {
 	r.tail, r.records, r.memoOK = r.head, 0, false
+	r.idxN, r.idxHint = 0, 0
+}
+
+// indexed returns the index entry of the record that starts at pos, if
+// the index still holds it.
+func (r *ring) indexed(pos uint64) (uint64, bool) {
+	lo := r.idxN - min(r.idxN, idxSize)
+	if j := r.idxHint; j >= lo && j < r.idxN && r.idxPos[j%idxSize] == pos {
+		return j, true
+	}
+	hi := r.idxN
+	for lo < hi {
+		m := lo + (hi-lo)/2
+		switch p := r.idxPos[m%idxSize]; {
+		case p == pos:
+			return m, true
+		case p < pos:
+			lo = m + 1
+		default:
+			hi = m
+		}
+	}
+	return 0, false
 }
 
 // at decodes the record at pos (tail <= pos < head), skipping a pad.
@@ -214,5 +254,11 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	copy(stored, data)
 	r.head = start + n
 	r.records++
+	j := r.idxN % idxSize
+	r.idxPos[j], r.idxLen[j] = start, uint32(n)
+	if flags&FlagSync != 0 {
+		r.idxLen[j] |= idxSync
+	}
+	r.idxN++
 	return stored, nil
 }

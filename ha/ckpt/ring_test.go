@@ -222,3 +222,62 @@ func TestSectionsInRing(t *testing.T) {
 		t.Errorf("no resync counted")
 	}
 }
+
+// TestRingIndex: the record index (what sendRun walks) agrees with the
+// records' headers for every record it still holds, pads and wraps
+// included, finds nothing that is not a record's start, and forgets
+// everything on reset.
+func TestRingIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := newRing(64 << 10)
+	check := func(when string) {
+		t.Helper()
+		held := 0
+		for pos := r.tail; pos < r.head; {
+			rec, ok := r.decode(pos)
+			if !ok {
+				t.Fatalf("%s: decode(%d) found nothing before head %d", when, pos, r.head)
+			}
+			j, ok := r.indexed(rec.pos)
+			if ok {
+				held++
+				l := r.idxLen[j%idxSize]
+				if got, want := uint64(l&^idxSync), rec.next-rec.pos; got != want {
+					t.Fatalf("%s: index length of record %d = %d, want %d", when, rec.seq, got, want)
+				}
+				if got, want := l&idxSync != 0, rec.flags&FlagSync != 0; got != want {
+					t.Fatalf("%s: index sync flag of record %d = %v, want %v", when, rec.seq, got, want)
+				}
+			} else if r.idxN-rec.seq < idxSize/2 {
+				t.Fatalf("%s: record %d of %d appended not in the index", when, rec.seq, r.idxN)
+			}
+			if _, ok := r.indexed(rec.pos + 1); ok {
+				t.Fatalf("%s: indexed(%d), inside record %d, found an entry", when, rec.pos+1, rec.seq)
+			}
+			pos = rec.next
+		}
+		if r.records > 0 && held == 0 {
+			t.Fatalf("%s: the index holds none of %d records", when, r.records)
+		}
+	}
+	seq := uint64(0)
+	for round := range 3 {
+		for range 5000 {
+			seq++
+			var flags uint8
+			if rng.IntN(4) == 0 {
+				flags = FlagSync
+			}
+			data := make([]byte, rng.IntN(3000))
+			if _, err := r.append(OpWrite, flags, seq, "c", "s", data, func(*record) {}); err != nil {
+				t.Fatalf("append(%d) error %v", seq, err)
+			}
+		}
+		check(fmt.Sprintf("round %d", round))
+		r.reset()
+		if _, ok := r.indexed(r.head); ok || r.idxN != 0 {
+			t.Fatalf("after reset: the index still holds entries (%d)", r.idxN)
+		}
+		seq = 0 // record seq j+1 is index entry j
+	}
+}

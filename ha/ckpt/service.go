@@ -851,20 +851,26 @@ func (s *Service) takeRunWrite(from uint8, m *Msg, r *runRecord, n uint64) bool 
 	if c == nil {
 		return false // take reports it
 	}
-	buf := append(s.buffer(len(r.data)), r.data...)
 	name := view(r.section)
-	if s.onApply != nil {
-		s.onApply(strings.Clone(name), buf)
-	}
 	v := c.sections[name]
 	if v == nil {
 		v = &sectionData{}
 		c.sections[s.keep(name)] = v
 	}
 	old := v.data
-	v.data = buf
-	c.bytes += len(buf) - len(old)
-	s.recycle(old)
+	c.bytes += len(r.data) - len(old)
+	if cap(old) >= len(r.data) && !s.ring.holds(old) {
+		// Rewritten where it lies (what recycle and buffer would do
+		// with it, without the two steps): nothing else shares a
+		// replica's section buffer.
+		v.data = append(old[:0], r.data...)
+	} else {
+		v.data = append(s.buffer(len(r.data)), r.data...)
+		s.recycle(old)
+	}
+	if s.onApply != nil {
+		s.onApply(strings.Clone(name), v.data)
+	}
 	s.seq = r.seq
 	s.c.Applied++
 	s.inSyncEcho(m.Flags, m.Index)
@@ -1142,13 +1148,18 @@ const maxRun = 32 << 10
 func (s *Service) sendRun(p *peer) bool {
 	c := p.next
 	size, buf := s.ring.size(), s.ring.buf
-	if c.pos < s.ring.head {
+	if c.pos >= s.ring.head {
+		return false
+	}
+	j, indexed := s.ring.indexed(c.pos)
+	if !indexed {
 		if off := c.pos % size; size-off < recHeader || be.Uint32(buf[off:]) == padMark {
 			c.pos += size - off // a pad: the records go on at the buffer's start
 		}
-	}
-	if c.pos >= s.ring.head {
-		return false
+		if c.pos >= s.ring.head {
+			return false
+		}
+		j, indexed = s.ring.indexed(c.pos)
 	}
 	room := uint64(s.opt.Window) - (c.n - p.base.n)
 	limit := s.opt.MaxFrame - HeaderLen
@@ -1158,25 +1169,46 @@ func (s *Service) sendRun(p *peer) bool {
 	nmarks := 0
 	for pos < s.ring.head && k < room {
 		off := pos % size
-		if k > 0 && (off == 0 || size-off < recHeader || be.Uint32(buf[off:]) == padMark) {
-			break // the rest lies after a pad
-		}
-		b := buf[off:]
-		n := int(be.Uint32(b))
-		if total+n > limit || (k > 0 && total+n > maxRun) {
-			break
+		var n int
+		if indexed {
+			// The index (s.ring.idx): no header read. A record that is
+			// not the next entry's lies after a pad.
+			if k > 0 && (off == 0 || j == s.ring.idxN || s.ring.idxPos[j%idxSize] != pos) {
+				break
+			}
+			l := s.ring.idxLen[j%idxSize]
+			n = int(l &^ idxSync)
+			if total+n > limit || (k > 0 && total+n > maxRun) {
+				break
+			}
+			if l&idxSync != 0 {
+				flags |= FlagSync
+			}
+			j++
+		} else {
+			if k > 0 && (off == 0 || size-off < recHeader || be.Uint32(buf[off:]) == padMark) {
+				break // the rest lies after a pad
+			}
+			b := buf[off:]
+			n = int(be.Uint32(b))
+			if total+n > limit || (k > 0 && total+n > maxRun) {
+				break
+			}
+			flags |= b[5] & FlagSync
 		}
 		if (c.n+k)%markEvery == 0 && nmarks < len(s.runMarks) {
 			s.runMarks[nmarks] = mark{n: c.n + k, pos: pos}
 			nmarks++
 		}
-		flags |= b[5] & FlagSync
 		total += n
 		pos += uint64(n)
 		k++
 	}
 	if k == 0 {
 		return false
+	}
+	if indexed {
+		s.ring.idxHint = j // where the next run starts (one replica: the next call)
 	}
 	if p.synced {
 		flags |= FlagSynced
