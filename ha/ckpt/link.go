@@ -53,10 +53,11 @@ import (
 // (see make bench-ckpt). A bad batch ends the link (the writer's
 // retransmission and resync cover what was lost with it).
 //
-// A receiving side authenticates and takes a batch inside its read
+// A receiving side authenticates and takes a small batch inside its read
 // buffer (peekBatch: no copy; one read fetches as many batches as are
 // waiting), growing that buffer to twice its largest batch, at most
-// peekBuffer; a side that receives only acks keeps 4 KiB.
+// peekBuffer; a side that receives only acks keeps 4 KiB. A larger batch
+// (a stream's) is read straight into a buffer of its own (readBatch).
 //
 // Send never blocks: messages queue up to a bound (linkQueue) and beyond
 // it are dropped and counted (a loss the protocol retransmits), so a slow
