@@ -99,8 +99,10 @@ func CaptureNeighbors(nsFD int, devs []string, within netip.Prefix) ([]byte, err
 }
 
 // RestoreNeighbors installs the entries of a captured section that the kernel does not have
-// yet, as stale: used at once, and confirmed by the kernel's own probe on first use (a host
-// that moved meanwhile is found again). An entry the kernel already holds is left alone. It
+// yet, as stale: used at once, and confirmed by the kernel's own unicast probe on first use.
+// A host whose MAC changed since the capture is found again by the kernel's usual path (the
+// probe fails, the entry fails, a broadcast request follows): the same few seconds a stale
+// entry of the kernel's own would cost. An entry the kernel already holds is left alone. It
 // returns how many it installed.
 func RestoreNeighbors(nsFD int, section []byte) (int, error) {
 	ns, err := DecodeNeighbors(section)
