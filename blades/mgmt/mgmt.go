@@ -53,8 +53,9 @@ func Role() blade.Role {
 func startHA(b *blade.Blade, h *ha.Blade) error {
 	// The management address sits on both base channels: its traffic leaves toward the
 	// active hub (show hubpath).
-	hubpath.Follow(b, h)
+	path := hubpath.Follow(b, h)
 	svc := NewService(b, h, BasePorts)
+	svc.Preferred = path.Current
 	unit := shelf.UnitName(shelf.GroupMgmt, b.HW.Identity.Slot)
 	if err := h.Register(amf.Component{Name: "mgmt-address", Unit: unit, Assign: svc.Assign}); err != nil {
 		return err

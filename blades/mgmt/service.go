@@ -39,9 +39,13 @@ type Service struct {
 	neigh      *ckpt.Section
 	installed  []byte        // the neighbours section last installed here (s.mu)
 	NeighSaves atomic.Uint64 // neighbour captures written
-	Probes     atomic.Uint64 // probes answered
-	Refused    atomic.Uint64 // probes seen while not active
-	GARPs      atomic.Uint64
+	// Preferred names the channel node traffic takes now (hubpath's choice; "" unknown): the
+	// address goes there first, so its connected route is the one the kernel uses until the
+	// path has set the metrics.
+	Preferred func() string
+	Probes    atomic.Uint64 // probes answered
+	Refused   atomic.Uint64 // probes seen while not active
+	GARPs     atomic.Uint64
 }
 
 // NewService makes the service for those of the base ports the blade has (a shelf with one
@@ -81,7 +85,7 @@ func (s *Service) Assign(a amf.Assignment) {
 		neighbours = s.installNeighbors()
 	}
 	restored := time.Since(start)
-	for _, p := range s.ports {
+	for _, p := range s.order() {
 		// Address and announcement per port, so the first port's announcement does not wait
 		// for the second port's address.
 		if !active {
@@ -109,6 +113,26 @@ func (s *Service) Assign(a amf.Assignment) {
 	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
 	}
+}
+
+// order is s.ports with the preferred channel first.
+func (s *Service) order() []string {
+	if s.Preferred == nil {
+		return s.ports
+	}
+	pref := s.Preferred()
+	out := make([]string, 0, len(s.ports))
+	for _, p := range s.ports {
+		if p == pref {
+			out = append(out, p)
+		}
+	}
+	for _, p := range s.ports {
+		if p != pref {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Serve answers probes on every base port until ctx ends. A probe is any UDP datagram to the

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,12 +207,28 @@ func (p *Path) Run(ctx context.Context) error {
 		default:
 		}
 	}
+	// A carrier change is decided at once (a hub pulled: traffic moves now). Address and
+	// route changes come in bursts (a takeover adds the address on each channel, and the
+	// routes this Path sets echo back) and are decided once the burst is over, settle after
+	// the last: each decision costs an emulated blade netlink dumps on the takeover path.
+	settled := time.AfterFunc(time.Hour, kick)
+	settled.Stop()
+	defer settled.Stop()
 	go func() {
 		for {
-			if _, _, err := watch.Receive(); err != nil && ctx.Err() != nil {
-				return
+			msgs, _, err := watch.Receive()
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				kick()
+				continue
 			}
-			kick()
+			if slices.ContainsFunc(msgs, func(m rtnetlink.Message) bool { _, ok := m.(*rtnetlink.LinkMessage); return ok }) {
+				kick()
+			} else {
+				settled.Reset(settle)
+			}
 		}
 	}()
 	go func() {
@@ -250,6 +267,10 @@ func (p *Path) Run(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 }
+
+// settle is how long the Path waits after an address or route change before it decides
+// (changes in a burst are decided once).
+const settle = 30 * time.Millisecond
 
 // safetyPeriod is how often the Path decides again without any event.
 const safetyPeriod = 5 * time.Second
