@@ -110,17 +110,22 @@ type Service struct {
 	asm      *assembly
 	asmStore assembly
 	staging  map[string]*checkpoint
-	stageSeq uint64
-	synced   bool // the writer's last message counted us in sync
-	lease    time.Duration
-	orphan   bool // no live writer: readiness frozen when it went
-	ackNum   uint32
-	ackTimes [64]time.Duration // when acks ackNum-63..ackNum were sent
-	writer   uint8             // slot the current lineage comes from
-	nackN    uint64
-	sinceAck int
-	free     [][]byte          // spare section buffers (bounded)
-	names    map[string]string // interned checkpoint and section names
+	// The checkpoint last looked up (lookup) and ckptsVer when it was;
+	// ckptsVer counts the changes to ckpts (checkpoints added, dropped,
+	// the map replaced).
+	lastCkpt          *checkpoint
+	lastVer, ckptsVer uint64
+	stageSeq          uint64
+	synced            bool // the writer's last message counted us in sync
+	lease             time.Duration
+	orphan            bool // no live writer: readiness frozen when it went
+	ackNum            uint32
+	ackTimes          [64]time.Duration // when acks ackNum-63..ackNum were sent
+	writer            uint8             // slot the current lineage comes from
+	nackN             uint64
+	sinceAck          int
+	free              [][]byte          // spare section buffers (bounded)
+	names             map[string]string // interned checkpoint and section names
 	// the two names intern returned last; recentNext is the slot the next
 	// new one takes (the other was hit more recently)
 	recentNames [2]string
@@ -479,6 +484,7 @@ func (s *Service) Open(now time.Duration, name string, retention time.Duration) 
 			return err
 		}
 		s.ckpts[name] = c
+		s.ckptsVer++
 	}
 	c.openers++
 	return nil
@@ -608,11 +614,25 @@ func (s *Service) Delete(now time.Duration, ckpt, section string, sync bool) (ui
 	return seq, nil
 }
 
+// lookup returns checkpoint name (nil: none): a stream's writes go to
+// one checkpoint or a few, and comparing its name costs less than a
+// look-up in the map (hashing the name).
+func (s *Service) lookup(name string) *checkpoint {
+	if c := s.lastCkpt; c != nil && s.lastVer == s.ckptsVer && c.name == name {
+		return c
+	}
+	c := s.ckpts[name]
+	if c != nil {
+		s.lastCkpt, s.lastVer = c, s.ckptsVer
+	}
+	return c
+}
+
 func (s *Service) writable(ckpt, section string) (*checkpoint, error) {
 	if !s.active {
 		return nil, ErrNotActive
 	}
-	c := s.ckpts[ckpt]
+	c := s.lookup(ckpt)
 	if c == nil {
 		return nil, fmt.Errorf("ckpt: %s: %w", ckpt, ErrNoCheckpoint)
 	}
@@ -746,6 +766,7 @@ func (s *Service) Tick(now time.Duration) {
 		if c.openers == 0 && now-c.idleSince >= c.retention {
 			if _, _, err := s.record(now, OpDrop, 0, name, "", nil); err == nil {
 				delete(s.ckpts, name)
+				s.ckptsVer++
 			}
 		}
 	}
@@ -847,7 +868,7 @@ func (s *Service) takeRunWrite(from uint8, m *Msg, r *runRecord, n uint64) bool 
 	if r.op != OpWrite || m.Gen != s.gen || from != s.writer || n != s.rxN+1 || r.seq != s.seq+1 || s.asm != nil || s.staging != nil {
 		return false
 	}
-	c := s.ckpts[view(r.ckpt)]
+	c := s.lookup(view(r.ckpt))
 	if c == nil {
 		return false // take reports it
 	}
@@ -1424,6 +1445,7 @@ func (s *Service) apply(m *Msg) error {
 			return errors.New("ckpt: snapshot end without its begin")
 		}
 		s.ckpts, s.staging = s.staging, nil
+		s.ckptsVer++
 		s.seq = m.Seq
 		s.c.Applied++
 		return nil
@@ -1464,9 +1486,11 @@ func (s *Service) apply(m *Msg) error {
 		if c == nil {
 			name := s.keep(a.ckpt)
 			s.ckpts[name] = &checkpoint{name: name, retention: getMillis(a.buf), sections: map[string]*sectionData{}}
+			s.ckptsVer++
 		}
 	case OpDrop:
 		delete(s.ckpts, a.ckpt)
+		s.ckptsVer++
 	case OpWrite:
 		if c == nil {
 			return fmt.Errorf("ckpt: write to unknown checkpoint %s", a.ckpt)
