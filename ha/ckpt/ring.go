@@ -50,8 +50,9 @@ type ring struct {
 	idxHint uint64
 }
 
-// idxSize: entries of the record index (a few batches of 1 KiB records).
-const idxSize = 2048
+// idxSize: entries of the record index (four batches of 1 KiB records:
+// the link pulls what was appended while it wrote the last batch).
+const idxSize = 1024
 
 // idxSync marks a synchronous record's length in ring.idxLen.
 const idxSync = 1 << 31
