@@ -93,15 +93,9 @@ func CaptureRoutes(nsFD int, proto uint8) ([]byte, error) {
 		return nil, err
 	}
 	defer c.Close()
-	links, err := c.Link.List()
+	names, _, err := linkNames(c)
 	if err != nil {
-		return nil, fmt.Errorf("kstate: links: %w", err)
-	}
-	names := map[uint32]string{}
-	for _, l := range links {
-		if l.Attributes != nil {
-			names[l.Index] = l.Attributes.Name
-		}
+		return nil, err
 	}
 	var rs Routes
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
@@ -151,10 +145,14 @@ func RestoreRoutes(nsFD int, section []byte) error {
 		return err
 	}
 	defer c.Close()
+	_, index, err := linkNames(c)
+	if err != nil {
+		return err
+	}
 	for _, r := range rs.Routes {
-		ifi, err := linkIndex(c, r.Dev)
-		if err != nil {
-			return err
+		ifi, ok := index[r.Dev]
+		if !ok {
+			return fmt.Errorf("kstate: no interface %q", r.Dev)
 		}
 		fam := uint8(unix.AF_INET)
 		if r.Dst.Addr().Is6() {
@@ -173,15 +171,19 @@ func RestoreRoutes(nsFD int, section []byte) error {
 	return nil
 }
 
-func linkIndex(c *rtnetlink.Conn, name string) (uint32, error) {
+// linkNames lists the links once: names by index and indexes by name (interfaces are
+// recorded by name, as indexes differ between blades).
+func linkNames(c *rtnetlink.Conn) (map[uint32]string, map[string]uint32, error) {
 	links, err := c.Link.List()
 	if err != nil {
-		return 0, fmt.Errorf("kstate: links: %w", err)
+		return nil, nil, fmt.Errorf("kstate: links: %w", err)
 	}
+	names, index := map[uint32]string{}, map[string]uint32{}
 	for _, l := range links {
-		if l.Attributes != nil && l.Attributes.Name == name {
-			return l.Index, nil
+		if l.Attributes != nil {
+			names[l.Index] = l.Attributes.Name
+			index[l.Attributes.Name] = l.Index
 		}
 	}
-	return 0, fmt.Errorf("kstate: no interface %q", name)
+	return names, index, nil
 }

@@ -63,15 +63,9 @@ func CaptureNeighbors(nsFD int, devs []string, within netip.Prefix) ([]byte, err
 		return nil, err
 	}
 	defer c.Close()
-	links, err := c.Link.List()
+	names, _, err := linkNames(c)
 	if err != nil {
-		return nil, fmt.Errorf("kstate: links: %w", err)
-	}
-	names := map[uint32]string{}
-	for _, l := range links {
-		if l.Attributes != nil && slices.Contains(devs, l.Attributes.Name) {
-			names[l.Index] = l.Attributes.Name
-		}
+		return nil, err
 	}
 	msgs, err := c.Neigh.List()
 	if err != nil {
@@ -80,7 +74,7 @@ func CaptureNeighbors(nsFD int, devs []string, within netip.Prefix) ([]byte, err
 	var ns Neighbors
 	for _, m := range msgs {
 		dev, ok := names[m.Index]
-		if !ok || m.State&usable == 0 || m.Attributes == nil || len(m.Attributes.LLAddress) != 6 {
+		if !ok || !slices.Contains(devs, dev) || m.State&usable == 0 || m.Attributes == nil || len(m.Attributes.LLAddress) != 6 {
 			continue
 		}
 		a, ok := netip.AddrFromSlice(m.Attributes.Address)
@@ -117,15 +111,9 @@ func RestoreNeighbors(nsFD int, section []byte) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	links, err := c.Link.List()
+	_, index, err := linkNames(c)
 	if err != nil {
-		return 0, fmt.Errorf("kstate: links: %w", err)
-	}
-	index := map[string]uint32{}
-	for _, l := range links {
-		if l.Attributes != nil {
-			index[l.Attributes.Name] = l.Index
-		}
+		return 0, err
 	}
 	added := 0
 	for _, n := range ns.Neighbors {
