@@ -42,7 +42,7 @@ func DecodeNeighbors(b []byte) (Neighbors, error) {
 	}
 	for _, n := range ns.Neighbors {
 		mac, err := net.ParseMAC(n.MAC)
-		if !n.Addr.IsValid() || n.Addr.IsUnspecified() || err != nil || len(mac) != 6 || n.Dev == "" || len(n.Dev) > unix.IFNAMSIZ-1 {
+		if !n.Addr.IsValid() || n.Addr.IsUnspecified() || err != nil || len(mac) != 6 || !validIfName(n.Dev) {
 			return Neighbors{}, fmt.Errorf("%w: entry %+v", ErrBadNeighbors, n)
 		}
 	}
