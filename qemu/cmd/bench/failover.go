@@ -46,10 +46,19 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 	if err := s.WaitUp(ctx); err != nil {
 		return rep, err
 	}
-	up, ok := s.Uplink("uplink-s1")
-	if !ok {
-		return rep, fmt.Errorf("no uplink-s1")
+	// The probes enter through the active hub's uplink: the core network reaches the shelf
+	// through the hub that carries its traffic. Through the other hub, every probe and answer
+	// would also cross the inter-hub link and a second emulated hub, and which hub came up
+	// active would change the figure from one boot of the shelf to the next.
+	hub, err := activeHub(ctx, s)
+	if err != nil {
+		return rep, err
 	}
+	up, ok := s.Uplink(fmt.Sprintf("uplink-s%d", hub))
+	if !ok {
+		return rep, fmt.Errorf("no uplink-s%d", hub)
+	}
+	fmt.Fprintf(os.Stderr, "probing through hub %d's uplink (the active hub)\n", hub)
 	p := farend.NewProber(up, net.HardwareAddr{0x02, 0xc0, 0, 0, 0, 0xfa}, netip.MustParseAddr("169.254.3.250"),
 		netip.AddrPortFrom(bshelf.MgmtService.Addr(), bshelf.ProbePort))
 	pctx, pcancel := context.WithCancel(ctx)
@@ -67,27 +76,12 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 	}
 	standbyReady := func(slot int) error {
 		for ctx.Err() == nil {
-			out, err := s.Exec(ctx, slot, "show ha json")
-			var v struct {
-				InQuorum bool `json:"in_quorum"`
-				Groups   []struct {
-					Name  string `json:"name"`
-					Units []struct {
-						Node  int    `json:"node"`
-						State string `json:"state"`
-						Oper  string `json:"oper"`
-					} `json:"units"`
-				} `json:"groups"`
-			}
-			if err == nil && json.Unmarshal([]byte(out), &v) == nil && v.InQuorum {
-				for _, g := range v.Groups {
-					for _, u := range g.Units {
-						// Ready too: its checkpoint replica in sync (the readiness gate), else a
-						// kill is a double failure and the takeover waits for the replica.
-						if g.Name == "mgmt" && u.Node == slot && u.State == "standby" && u.Oper == "in-service" {
-							return nil
-						}
-					}
+			v, err := haView(ctx, s, slot)
+			if err == nil && v.InQuorum {
+				// Ready too: its checkpoint replica in sync (the readiness gate), else a
+				// kill is a double failure and the takeover waits for the replica.
+				if u, ok := v.unit("mgmt", slot); ok && u.State == "standby" && u.Oper == "in-service" {
+					return nil
 				}
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -116,7 +110,14 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 			fmt.Fprintf(os.Stderr, "standby %d before kill %d:\n%s\n", other, i+1, out)
 			off = clockOffsets(ctx, s, 1, 2, other)
 		}
-		time.Sleep(300 * time.Millisecond) // steady probes before the kill
+		// An outage is measured from a steady service: the shelf has settled from the last
+		// reinsertion (the blade's boot, its replica's resync) and the active answers every
+		// probe. A pull while answers still stall would add the stall to the outage.
+		if waited, err := steady(ctx, p, time.Second, steadyGap, 30*time.Second); err != nil {
+			fmt.Fprintf(os.Stderr, "kill %d: answers not steady after %v (%v); pulling anyway\n", i+1, waited.Round(time.Second), err)
+		} else if verbose {
+			fmt.Fprintf(os.Stderr, "kill %d: answers steady after %v\n", i+1, waited.Round(100*time.Millisecond))
+		}
 		killed := time.Now()
 		if err := s.Kill(ctx, active); err != nil {
 			return rep, err
@@ -203,6 +204,97 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		Result{Metric: "qemu.p50", Unit: "ms", Value: ms(0.5), Samples: len(gaps), Peer: peer},
 		Result{Metric: "qemu.p99", Unit: "ms", Value: ms(0.99), Samples: len(gaps), Peer: peer})
 	return rep, nil
+}
+
+// steadyGap is the largest gap between probe answers that still counts as a steady
+// service: well above the jitter of 1 ms probes through emulated blades on a loaded host,
+// well below any failover.
+const steadyGap = 50 * time.Millisecond
+
+// steady waits until the answers of the last window have no gap over maxGap (at most limit),
+// and says how long it waited.
+func steady(ctx context.Context, p *farend.Prober, window, maxGap, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		now := time.Now()
+		if now.Sub(start) >= window {
+			g, err := farend.Gap(p.Answers(), now.Add(-window), now.Add(-maxGap))
+			if err == nil && g <= maxGap {
+				return now.Sub(start), nil
+			}
+			if now.Sub(start) > limit {
+				if err == nil {
+					err = fmt.Errorf("a gap of %v in the last %v", g.Round(time.Millisecond), window)
+				}
+				return now.Sub(start), err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// haStatus is the part of `show ha json` the bench reads.
+type haStatus struct {
+	InQuorum bool `json:"in_quorum"`
+	Groups   []struct {
+		Name  string   `json:"name"`
+		Units []haUnit `json:"units"`
+	} `json:"groups"`
+}
+
+type haUnit struct {
+	Node  int    `json:"node"`
+	State string `json:"state"`
+	Oper  string `json:"oper"`
+}
+
+// unit is the unit of group on slot.
+func (v haStatus) unit(group string, slot int) (haUnit, bool) {
+	for _, g := range v.Groups {
+		for _, u := range g.Units {
+			if g.Name == group && u.Node == slot {
+				return u, true
+			}
+		}
+	}
+	return haUnit{}, false
+}
+
+// haView reads `show ha json` on slot.
+func haView(ctx context.Context, s *shelf.Shelf, slot int) (haStatus, error) {
+	var v haStatus
+	out, err := s.Exec(ctx, slot, "show ha json")
+	if err != nil {
+		return v, err
+	}
+	err = json.Unmarshal([]byte(out), &v)
+	return v, err
+}
+
+// activeHub is the slot of the hub whose switch unit is active, as the first mgmt blade sees
+// it once the switch group has one.
+func activeHub(ctx context.Context, s *shelf.Shelf) (int, error) {
+	for ctx.Err() == nil {
+		for _, b := range s.Topology().Blades {
+			if b.Hub() {
+				continue
+			}
+			if v, err := haView(ctx, s, b.Slot); err == nil && v.InQuorum {
+				for _, h := range s.Topology().Blades {
+					if u, ok := v.unit("switch", h.Slot); ok && h.Hub() && u.State == "active" {
+						return h.Slot, nil
+					}
+				}
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no active hub: %w", ctx.Err())
 }
 
 // longestGap is where the longest gap between answers after from starts, and its length.
