@@ -57,9 +57,7 @@ func (b *Blade) StartHA(ctx context.Context, cfg HAConfig) error {
 				return err
 			}
 		}
-		paths = append(paths, transport.UDPPath{Interface: port,
-			Local:     netipAny(shelf.HAPort),
-			Broadcast: netipBroadcast(shelf.HAPort)})
+		paths = append(paths, haPath(port, cfg.Planes[i], id.Slot))
 	}
 	if len(paths) == 0 {
 		return fmt.Errorf("ha: none of the base ports %v is on this blade", cfg.Ports)

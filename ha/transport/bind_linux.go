@@ -11,8 +11,8 @@ import (
 // sockopts binds the socket to iface (if set); for a broadcast path it
 // allows broadcasting and sharing the port with the other path's socket
 // (each bound to its own interface). Every socket gets the filter of
-// frameFilter(self).
-func sockopts(fd uintptr, iface string, broadcast bool, self uint8) error {
+// frameFilter(self, dsts).
+func sockopts(fd uintptr, iface string, broadcast bool, self uint8, dsts [][4]byte) error {
 	if broadcast {
 		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 			return err
@@ -26,7 +26,7 @@ func sockopts(fd uintptr, iface string, broadcast bool, self uint8) error {
 			return err
 		}
 	}
-	prog, err := frameFilter(self)
+	prog, err := frameFilter(self, dsts)
 	if err != nil {
 		return err
 	}
@@ -49,14 +49,28 @@ func sockopts(fd uintptr, iface string, broadcast bool, self uint8) error {
 // emulated blade is most of the receive path. The filter drops them in
 // the kernel: a well-formed frame (magic, version, length, as peek checks)
 // that names self as its sender or another single slot as its
-// destination. Anything else, malformed datagrams included, reaches the
-// Endpoint, which checks and counts it. Offsets are from the UDP header,
-// where a UDP socket's filter starts.
-func frameFilter(self uint8) ([]bpf.RawInstruction, error) {
-	const udp = 8             // UDP header length: the frame starts here
-	const keep, drop = 14, 15 // the two return instructions
+// destination. If dsts is not empty, it first drops every datagram whose
+// IPv4 destination is none of dsts (UDPPath.Destinations). Anything else,
+// malformed datagrams included, reaches the Endpoint, which checks and
+// counts it. Offsets are from the UDP header, where a UDP socket's filter
+// starts; the IP header is reached through the kernel's network-header
+// offset (SKF_NET_OFF).
+func frameFilter(self uint8, dsts [][4]byte) ([]bpf.RawInstruction, error) {
+	const udp = 8 // UDP header length: the frame starts here
+	var prog []bpf.Instruction
+	if len(dsts) > 0 {
+		// Load the destination address; jump to the frame checks on a match, else
+		// drop. The drop is the instruction right after the comparisons.
+		prog = append(prog, bpf.LoadAbsolute{Off: netOff + 16, Size: 4})
+		for i, d := range dsts {
+			prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual,
+				Val: uint32(d[0])<<24 | uint32(d[1])<<16 | uint32(d[2])<<8 | uint32(d[3]), SkipTrue: uint8(len(dsts) - i)})
+		}
+		prog = append(prog, bpf.RetConstant{Val: 0})
+	}
+	const keep, drop = 14, 15 // the two return instructions, counted from the frame checks
 	skip := func(from, to int) uint8 { return uint8(to - from - 1) }
-	return bpf.Assemble([]bpf.Instruction{
+	prog = append(prog,
 		/* 0 */ bpf.LoadAbsolute{Off: udp, Size: 2},
 		/* 1 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(magic[0])<<8 | uint32(magic[1]), SkipTrue: skip(1, keep)},
 		/* 2 */ bpf.LoadAbsolute{Off: udp + 2, Size: 1},
@@ -73,5 +87,9 @@ func frameFilter(self uint8) ([]bpf.RawInstruction, error) {
 		/* 13 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: Broadcast, SkipFalse: skip(13, drop)},
 		/* 14 */ bpf.RetConstant{Val: 1 << 16}, // keep
 		/* 15 */ bpf.RetConstant{Val: 0}, // drop
-	})
+	)
+	return bpf.Assemble(prog)
 }
+
+// netOff is SKF_NET_OFF: a load at netOff+k reads byte k of the IP header.
+const netOff = 0xfff00000

@@ -30,7 +30,20 @@ type UDPPath struct {
 	// Local must then be the wildcard address with the HA port, and
 	// Interface should be set.
 	Broadcast netip.AddrPort
+	// Destinations, if set, are the only IPv4 destination addresses this
+	// path's socket takes; the kernel filter drops datagrams sent to any
+	// other address before they wake a reader. A blade whose base
+	// interfaces each carry one plane sends its broadcasts to that plane's
+	// broadcast address and lists it here (with its own plane address and
+	// the limited broadcast of blades that send there): the copies of the
+	// other plane's broadcasts that reach this interface over the inter-hub
+	// link, the same sealed frames it keeps from the other path, then cost
+	// no read and no authentication.
+	Destinations []netip.Addr
 }
+
+// maxDestinations bounds UDPPath.Destinations (the filter's jumps are short).
+const maxDestinations = 8
 
 // UDPTransport carries an Endpoint's frames over UDP, one socket per path.
 type UDPTransport struct {
@@ -54,9 +67,19 @@ func ListenUDP(ep *Endpoint, paths []UDPPath, h Handler) (*UDPTransport, error) 
 	for i, p := range paths {
 		lc := net.ListenConfig{}
 		iface, bcast := p.Interface, p.Broadcast.IsValid()
+		var dsts [][4]byte
+		for _, a := range p.Destinations {
+			if !a.Is4() {
+				return nil, fmt.Errorf("transport: path %d (%s): destination %v is not IPv4", i, p.Interface, a)
+			}
+			dsts = append(dsts, a.As4())
+		}
+		if len(dsts) > maxDestinations {
+			return nil, fmt.Errorf("transport: path %d (%s): %d destinations, at most %d", i, p.Interface, len(dsts), maxDestinations)
+		}
 		lc.Control = func(_, _ string, c syscall.RawConn) error {
 			var serr error
-			if err := c.Control(func(fd uintptr) { serr = sockopts(fd, iface, bcast, ep.Slot()) }); err != nil {
+			if err := c.Control(func(fd uintptr) { serr = sockopts(fd, iface, bcast, ep.Slot(), dsts) }); err != nil {
 				return err
 			}
 			return serr

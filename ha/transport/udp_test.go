@@ -125,3 +125,65 @@ func TestUDPFilter(t *testing.T) {
 		t.Errorf("counters %+v: want Own 0 and NotForUs 0 (dropped in the kernel), Received 2", c)
 	}
 }
+
+// TestUDPDestinations: a path with Destinations takes only datagrams sent to those
+// addresses; the kernel drops the others (on a blade: the other plane's broadcasts that
+// cross the inter-hub link), so they are neither delivered nor even counted. The sockets
+// listen on the wildcard address, as the blades' do, and 127.0.0.2 stands for an address
+// that reaches the socket but is not listed.
+func TestUDPDestinations(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	ep, _ := NewEndpoint(testKey, 1, 2, 1)
+	b, err := ListenUDP(ep, []UDPPath{{Local: netip.MustParseAddrPort("0.0.0.0:0"),
+		Destinations: []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.3")}}},
+		func(f Frame) { mu.Lock(); got = append(got, string(f.Payload)); mu.Unlock() })
+	if err != nil {
+		t.Fatalf("ListenUDP() error %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	port := b.LocalAddr(0).Port()
+	send := func(dst string, payload []byte) {
+		t.Helper()
+		c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(dst), port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sender, _ := NewEndpoint(testKey, 1, 3, 1)
+	seal := func(payload string) []byte {
+		bs, err := sender.Seal(TypeUser, Broadcast, []byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	send("127.0.0.2", seal("unlisted"))   // dropped in the kernel
+	send("127.0.0.2", []byte("garbage"))  // dropped in the kernel, not counted
+	send("127.0.0.1", seal("listed"))     // kept
+	send("127.0.0.3", seal("listed too")) // kept
+	send("127.0.0.1", []byte("HA garbage"))
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Endpoint().Counters().Short == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the malformed datagram never reached the endpoint: counters %+v", b.Endpoint().Counters())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != "[listed listed too]" {
+		t.Errorf("delivered %q, want [listed listed too]", got)
+	}
+	if c := b.Endpoint().Counters(); c.Short != 1 || c.Received != 2 {
+		t.Errorf("counters %+v: want Short 1 (the unlisted garbage never read), Received 2", c)
+	}
+	if _, err := ListenUDP(ep, []UDPPath{{Local: netip.MustParseAddrPort("0.0.0.0:0"),
+		Destinations: []netip.Addr{netip.MustParseAddr("::1")}}}, func(Frame) {}); err == nil {
+		t.Errorf("ListenUDP() with an IPv6 destination: no error")
+	}
+}
