@@ -57,7 +57,7 @@ func WriteStatus(w io.Writer, s Status) error {
 	c := s.Transport
 	fmt.Fprintf(tw, "frames: sent %d received %d (base0 %d base1 %d) duplicates %d send errors %d/%d\n",
 		c.Sent, c.Received, c.PathRx[0], c.PathRx[1], c.Duplicates, c.PathTxErr[0], c.PathTxErr[1])
-	fmt.Fprintf(tw, "sent by type: beat %d lease %d heartbeat %d raft %d event %d leave %d admin %d links %d roles %d\n",
+	fmt.Fprintf(tw, "sent by type: beat %d lease %d heartbeat %d raft %d event %d leave %d admin %d links %d user %d\n",
 		c.SentByType[transport.TypeBeat], c.SentByType[transport.TypeLease], c.SentByType[transport.TypeHeartbeat],
 		c.SentByType[transport.TypeRaft], c.SentByType[transport.TypeEvent], c.SentByType[transport.TypeLeave],
 		c.SentByType[transport.TypeAdmin], c.SentByType[transport.TypeLinks], c.SentByType[0])
