@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +60,17 @@ func NewService(b *blade.Blade, h *ha.Blade, ports []string) *Service {
 		}
 	}
 	s := &Service{b: b, h: h, ports: have, addr: shelf.MgmtService, port: shelf.ProbePort, garp: garp.New("")}
+	// The address is on every port, and an ARP request for it reaches them all (over the
+	// inter-hub link too): each port would answer with its own MAC, and the asking host keeps
+	// whichever answer came last. With arp_filter a port answers only if the route back to
+	// the asker leaves through it, which is the channel hubpath prefers (it sets the metrics),
+	// so hosts learn the MAC of the port the answers go out of, as after a takeover
+	// (takeoverSteps).
+	for _, p := range have {
+		if err := os.WriteFile(filepath.Join("/proc/sys/net/ipv4/conf", p, "arp_filter"), []byte("1"), 0o644); err != nil {
+			b.Log.Errorf("mgmt: %s: arp_filter: %v (every port answers ARP for the address)", p, err)
+		}
+	}
 	// The ARP sockets are opened now, not at the first takeover: that is on the failover
 	// path, and every blade's first takeover after a boot would pay it (50-100 ms under TCG).
 	if err := s.garp.Open(have...); err != nil {
@@ -85,25 +98,28 @@ func (s *Service) Assign(a amf.Assignment) {
 		neighbours = s.installNeighbors()
 	}
 	restored := time.Since(start)
-	for _, p := range s.order() {
-		// Address and announcement per port, so the first port's announcement does not wait
-		// for the second port's address.
-		if !active {
+	if active {
+		for _, st := range takeoverSteps(s.order()) {
+			if st.announce {
+				n, err := s.garp.Announce(st.port, s.addr.Addr())
+				if err != nil {
+					s.b.Log.Errorf("mgmt: gratuitous ARP: %v", err)
+				}
+				s.GARPs.Add(uint64(n))
+				continue
+			}
+			t := time.Now()
+			if err := s.b.HW.Ports.AddAddress(st.port, s.addr.String()); err != nil {
+				s.b.Log.Errorf("mgmt: %v", err)
+			}
+			added += time.Since(t)
+		}
+	} else {
+		for _, p := range s.ports {
 			if err := s.b.HW.Ports.DelAddress(p, s.addr.String()); err != nil {
 				s.b.Log.Errorf("mgmt: %v", err)
 			}
-			continue
 		}
-		t := time.Now()
-		if err := s.b.HW.Ports.AddAddress(p, s.addr.String()); err != nil {
-			s.b.Log.Errorf("mgmt: %v", err)
-		}
-		added += time.Since(t)
-		n, err := s.garp.Announce(p, s.addr.Addr())
-		if err != nil {
-			s.b.Log.Errorf("mgmt: gratuitous ARP: %v", err)
-		}
-		s.GARPs.Add(uint64(n))
 	}
 	s.holding = active
 	if active {
@@ -113,6 +129,31 @@ func (s *Service) Assign(a amf.Assignment) {
 	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
 	}
+}
+
+// step is one action of a takeover: add the address on port, or announce it there.
+type step struct {
+	port     string
+	announce bool
+}
+
+// takeoverSteps is the order of a takeover's actions over ports (the preferred channel
+// first): each port's address and then its announcement, so that the first port's
+// announcement does not wait for the second port's address; then the first port's
+// announcement once more. A host takes the MAC of the last announcement it hears (Linux
+// lets a gratuitous ARP override an entry at any time), and the address is on every port,
+// each with its own MAC: ending on the preferred port makes the hosts send to the port
+// that hubpath routes the answers through, so a request and its answer both cross the
+// active hub only, not the other hub and the inter-hub link as well.
+func takeoverSteps(ports []string) []step {
+	var out []step
+	for _, p := range ports {
+		out = append(out, step{port: p}, step{port: p, announce: true})
+	}
+	if len(ports) > 1 {
+		out = append(out, step{port: ports[0], announce: true})
+	}
+	return out
 }
 
 // order is s.ports with the preferred channel first.
