@@ -90,12 +90,21 @@ func pullTimeline(ctx context.Context, s *shelf.Shelf, off map[int]time.Duration
 	parts = append(parts, "address and ARPs done "+find(active, func(m string) bool { return strings.HasPrefix(m, "mgmt: active: management address") }))
 	first := "-"
 	want := fmt.Sprintf("active %d", active)
+	var from []string // the MACs the new active answered from, in order
 	for _, a := range answers {
-		if a.At.After(killed) && a.Text == want {
+		if !a.At.After(killed) || a.Text != want {
+			continue
+		}
+		if first == "-" {
 			first = fmt.Sprintf("%+d", a.At.Sub(killed).Milliseconds())
-			break
+		}
+		if mac := a.From.String(); len(from) == 0 || from[len(from)-1] != mac {
+			from = append(from, mac)
 		}
 	}
 	parts = append(parts, "first probe answer "+first)
+	if len(from) > 0 {
+		parts = append(parts, "answered from "+strings.Join(from, " then "))
+	}
 	return "timeline, ms after the pull (blade clocks set against the host's): " + strings.Join(parts, ", ")
 }
