@@ -115,11 +115,13 @@ func (e *EPON) publish(log *blade.Log, a olt.Alarm) {
 // 1 s MPCP timeout), so an idle PON does not eat the emulated CPU the other blades share:
 // each poll is a GATE and a REPORT through the guest kernel, QEMU and the host, and at
 // 10 ms the two PONs took a third of the EPON blade's CPU at rest. An ONU with traffic
-// queued is granted again as soon as its window ends, whatever the idle poll.
+// queued is granted again as soon as its window ends, whatever the idle poll. The idle polls
+// go on a 10 ms grid (every 40 to 50 ms), so each PON polls its idle ONUs in one wake-up.
 const (
 	gateLead = 5 * olt.QuantaPerSecond / 1000
 	maxRTT   = 30 * olt.QuantaPerSecond / 1000
 	idlePoll = 40 * olt.QuantaPerSecond / 1000
+	idleGrid = 10 * olt.QuantaPerSecond / 1000
 )
 
 type pons struct {
@@ -128,6 +130,9 @@ type pons struct {
 	nics map[string]*ponlink.NIC
 	role *EPON
 	up   *Upstream // upstream data frames to the backplane
+	// clock is every PON's: one time base puts the idle polls of all of them on the same
+	// grid instants, one wake-up of the blade for all.
+	clock *olt.MonotonicClock
 }
 
 func (e *EPON) start(b *blade.Blade) error {
@@ -143,7 +148,7 @@ func (e *EPON) start(b *blade.Blade) error {
 	}
 	slices.Sort(base)
 	up := NewUpstream(base, "", UpstreamQueue)
-	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e, up: up}
+	p := &pons{olts: map[string]*olt.OLT{}, nics: map[string]*ponlink.NIC{}, role: e, up: up, clock: olt.NewMonotonicClock()}
 	e.mu.Lock()
 	e.pons, e.up = p, up
 	e.mu.Unlock()
@@ -172,8 +177,8 @@ func (p *pons) run(ctx context.Context, b *blade.Blade, name string, mac net.Har
 		return err
 	}
 	defer nic.Close()
-	clock := olt.NewMonotonicClock()
-	cfg := olt.EmulatedLink(olt.Config{Name: name, MAC: mac, GateLead: gateLead, MaxRTT: maxRTT, IdlePoll: idlePoll})
+	clock := p.clock
+	cfg := olt.EmulatedLink(olt.Config{Name: name, MAC: mac, GateLead: gateLead, MaxRTT: maxRTT, IdlePoll: idlePoll, IdleGrid: idleGrid})
 	o, err := olt.New(cfg, clock, olt.LinkPort{Conn: nic})
 	if err != nil {
 		return err
