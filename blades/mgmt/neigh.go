@@ -3,6 +3,9 @@ package mgmt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/jsimonetti/rtnetlink/v2"
@@ -122,11 +125,45 @@ func (s *Service) installNeighbors() int {
 	if err != nil || data == nil || bytes.Equal(data, s.installed) {
 		return 0
 	}
-	n, err := kstate.RestoreNeighbors(0, data)
+	spread, err := onEveryPort(data, s.ports)
+	if err != nil {
+		s.b.Log.Errorf("mgmt: %v", err)
+		return 0
+	}
+	n, err := kstate.RestoreNeighbors(0, spread)
 	if err != nil {
 		s.b.Log.Errorf("mgmt: %v", err)
 		return n
 	}
 	s.installed = data
 	return n
+}
+
+// onEveryPort returns a neighbours section with each host of section on every one of ports.
+// The active answers through the channel hubpath prefers, which need not be the one it had
+// a host's entry on (the old active may have preferred the other), and the hosts are on one
+// LAN that both hubs reach: a host's MAC is the same through either port.
+func onEveryPort(section []byte, ports []string) ([]byte, error) {
+	ns, err := kstate.DecodeNeighbors(section)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		addr netip.Addr
+		dev  string
+	}
+	seen := map[key]bool{}
+	var out kstate.Neighbors
+	for _, n := range ns.Neighbors {
+		for _, p := range ports {
+			if k := (key{n.Addr, p}); !seen[k] {
+				seen[k] = true
+				out.Neighbors = append(out.Neighbors, kstate.Neighbor{Addr: n.Addr, MAC: n.MAC, Dev: p})
+			}
+		}
+	}
+	if len(out.Neighbors) > kstate.MaxNeighbors {
+		return nil, fmt.Errorf("mgmt: %d neighbours on %d ports, more than a section holds (%d)", len(out.Neighbors), len(ports), kstate.MaxNeighbors)
+	}
+	return json.Marshal(out)
 }

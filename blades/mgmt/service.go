@@ -9,10 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cgoa/cgoa/blades/blade"
 	"github.com/cgoa/cgoa/blades/shelf"
@@ -176,41 +173,28 @@ func (s *Service) order() []string {
 	return out
 }
 
-// Serve answers probes on every base port until ctx ends. A probe is any UDP datagram to the
-// probe port; the answer is "active <slot>".
+// Serve answers probes until ctx ends. A probe is any UDP datagram to the probe port; the
+// answer is "active <slot>". One socket on every interface: a probe may come in on either
+// base port (the address is on both), and its answer leaves by the route, through the
+// channel hubpath prefers. Answering out of the port a probe came in on would make the
+// kernel resolve the asker there too, and its ARP request, from the address with that
+// port's MAC, would turn the asker's entry to that port (Linux takes the sender of a
+// request for itself as an update): the hosts would flip between the two MACs.
 func (s *Service) Serve(ctx context.Context) error {
-	errc := make(chan error, len(s.ports))
-	var conns []net.PacketConn
-	for _, p := range s.ports {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) { serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p) })
-			if err != nil {
-				return err
-			}
-			return serr
-		}}
-		pc, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf(":%d", s.port))
-		if err != nil {
-			for _, c := range conns {
-				c.Close()
-			}
-			return fmt.Errorf("mgmt: probe responder on %s: %w", p, err)
-		}
-		conns = append(conns, pc)
-		go func() { errc <- s.answer(pc) }()
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf(":%d", s.port))
+	if err != nil {
+		return fmt.Errorf("mgmt: probe responder: %w", err)
 	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.answer(pc) }()
 	select {
 	case <-ctx.Done():
-		for _, c := range conns {
-			c.Close()
-		}
+		pc.Close()
 		s.garp.Close()
 		return nil
 	case err := <-errc:
-		for _, c := range conns {
-			c.Close()
-		}
+		pc.Close()
 		return err
 	}
 }
