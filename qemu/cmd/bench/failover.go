@@ -112,7 +112,15 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		}
 		// An outage is measured from a steady service: the shelf has settled from the last
 		// reinsertion (the blade's boot, its replica's resync) and the active answers every
-		// probe. A pull while answers still stall would add the stall to the outage.
+		// probe. A pull while answers still stall would add the stall to the outage, and a
+		// standby that the host does not yet schedule in time (its HA loop wakes late: the
+		// reinserted blade's boot, and an emulator translating code paths it runs for the
+		// first time) would add its own delay to the takeover.
+		if waited, err := settled(ctx, s, other, 3*time.Second, time.Minute); err != nil {
+			fmt.Fprintf(os.Stderr, "kill %d: standby %d not settled after %v (%v); pulling anyway\n", i+1, other, waited.Round(time.Second), err)
+		} else if verbose {
+			fmt.Fprintf(os.Stderr, "kill %d: standby %d settled after %v\n", i+1, other, waited.Round(100*time.Millisecond))
+		}
 		if waited, err := steady(ctx, p, time.Second, steadyGap, 30*time.Second); err != nil {
 			fmt.Fprintf(os.Stderr, "kill %d: answers not steady after %v (%v); pulling anyway\n", i+1, waited.Round(time.Second), err)
 		} else if verbose {
@@ -237,9 +245,38 @@ func steady(ctx context.Context, p *farend.Prober, window, maxGap, limit time.Du
 	}
 }
 
+// settled waits until slot's HA loop has not woken late (a blade the host did not schedule
+// in time) for quiet, at most limit, and says how long it waited.
+func settled(ctx context.Context, s *shelf.Shelf, slot int, quiet, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	var last uint64
+	var since time.Time
+	for {
+		v, err := haView(ctx, s, slot)
+		now := time.Now()
+		switch {
+		case err != nil:
+			since = time.Time{}
+		case since.IsZero() || v.Late != last:
+			last, since = v.Late, now
+		case now.Sub(since) >= quiet:
+			return now.Sub(start), nil
+		}
+		if now.Sub(start) > limit {
+			return now.Sub(start), fmt.Errorf("late wake-ups still counting (%d)", last)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
 // haStatus is the part of `show ha json` the bench reads.
 type haStatus struct {
-	InQuorum bool `json:"in_quorum"`
+	InQuorum bool   `json:"in_quorum"`
+	Late     uint64 `json:"late_wakeups"`
 	Groups   []struct {
 		Name  string   `json:"name"`
 		Units []haUnit `json:"units"`
