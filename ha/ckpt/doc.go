@@ -128,9 +128,10 @@
 // record still counts as one frame of the stream (acks, go-back and
 // nacks are per record), and a replica takes a run record by record,
 // looking each section up once (names are views of the run's bytes until
-// a new section's name is kept). A Link's writer goroutine refills the
-// queue itself when it takes a full one, so there is no goroutine hand-off
-// per batch.
+// a new section's name is kept). A Link's sealer goroutine refills the
+// queue itself when the writer takes the batch it sealed, so there is no
+// hand-off to the application per batch; it tags the next batch while the
+// writer goroutine writes the one before.
 //
 // # Testing
 //
