@@ -884,7 +884,9 @@ func (l *Link) writer() {
 			held = min(held, l.sealMin)
 		}
 		l.held.Store(held)
-		if l.q.empty() && len(l.pending) > 0 {
+		if l.starved || len(l.pending) > 0 || !l.q.empty() {
+			// An Offer refused while this batch was written (with the
+			// sealer idle: nothing else wakes it), or what queued.
 			l.cond.Signal()
 		}
 		l.mu.Unlock()
