@@ -37,6 +37,7 @@ type Service struct {
 	// neigh is the checkpoint section of the management subnet's neighbours (KeepNeighbors).
 	neigh      *ckpt.Section
 	installed  []byte        // the neighbours section last installed here (s.mu)
+	rest       chan struct{} // closed when the last takeover's steps off the HA loop are done (s.mu)
 	NeighSaves atomic.Uint64 // neighbour captures written
 	// Preferred names the channel node traffic takes now (hubpath's choice; "" unknown): the
 	// address goes there first, so its connected route is the one the kernel uses until the
@@ -77,55 +78,72 @@ func NewService(b *blade.Blade, h *ha.Blade, ports []string) *Service {
 }
 
 // Assign is the component's assignment callback: take the address when active, give it up
-// otherwise. It runs on the HA loop, so the work is quick netlink calls and one frame per port.
+// otherwise. It runs on the HA loop, which the probe responder's lease check waits for, so a
+// takeover does on the loop only what the first answers need: the neighbours, the address
+// on the preferred channel and its announcement. The other ports' addresses and the closing
+// announcement follow on their own goroutine; the next assignment waits for them.
 func (s *Service) Assign(a amf.Assignment) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.rest != nil {
+		<-s.rest
+		s.rest = nil
+	}
 	active := a.State == amf.Active
 	if active == s.holding {
 		return
 	}
-	start := time.Now()
-	var added time.Duration
-	neighbours := 0
-	if active {
-		// Before the address: a host's first probe after the announcement must find its
-		// MAC here, not wait for an ARP round trip (an entry the kernel learns meanwhile
-		// would keep a restore from taking).
-		neighbours = s.installNeighbors()
-	}
-	restored := time.Since(start)
-	if active {
-		for _, st := range takeoverSteps(s.order()) {
-			if st.announce {
-				n, err := s.garp.Announce(st.port, s.addr.Addr())
-				if err != nil {
-					s.b.Log.Errorf("mgmt: gratuitous ARP: %v", err)
-				}
-				s.GARPs.Add(uint64(n))
-				continue
-			}
-			t := time.Now()
-			if err := s.b.HW.Ports.AddAddress(st.port, s.addr.String()); err != nil {
-				s.b.Log.Errorf("mgmt: %v", err)
-			}
-			added += time.Since(t)
-		}
-	} else {
+	s.holding = active
+	if !active {
 		for _, p := range s.ports {
 			if err := s.b.HW.Ports.DelAddress(p, s.addr.String()); err != nil {
 				s.b.Log.Errorf("mgmt: %v", err)
 			}
 		}
-	}
-	s.holding = active
-	if active {
-		s.b.Log.Printf("mgmt: active: management address %s up on %v (neighbours %d in %v, addresses %v, gratuitous ARPs %v)",
-			s.addr, s.ports, neighbours, restored.Round(time.Millisecond), added.Round(time.Millisecond),
-			(time.Since(start) - added - restored).Round(time.Millisecond))
-	} else {
 		s.b.Log.Printf("mgmt: %s: management address %s released", a.State, s.addr)
+		return
 	}
+	start := time.Now()
+	// Before the address: a host's first probe after the announcement must find its MAC
+	// here, not wait for an ARP round trip (an entry the kernel learns meanwhile would keep a
+	// restore from taking).
+	neighbours := s.installNeighbors()
+	restored := time.Since(start)
+	steps := takeoverSteps(s.order())
+	first := min(2, len(steps)) // the preferred port's address and announcement
+	var added time.Duration
+	for _, st := range steps[:first] {
+		added += s.step(st)
+	}
+	up := time.Since(start)
+	done := make(chan struct{})
+	s.rest = done
+	go func() {
+		defer close(done)
+		for _, st := range steps[first:] {
+			added += s.step(st)
+		}
+		s.b.Log.Printf("mgmt: active: management address %s up on %v (first port in %v; neighbours %d in %v, addresses %v, gratuitous ARPs %v)",
+			s.addr, s.ports, up.Round(time.Millisecond), neighbours, restored.Round(time.Millisecond), added.Round(time.Millisecond),
+			(time.Since(start) - added - restored).Round(time.Millisecond))
+	}()
+}
+
+// step runs one takeover step and returns how long an address took (0 for an announcement).
+func (s *Service) step(st step) time.Duration {
+	if st.announce {
+		n, err := s.garp.Announce(st.port, s.addr.Addr())
+		if err != nil {
+			s.b.Log.Errorf("mgmt: gratuitous ARP: %v", err)
+		}
+		s.GARPs.Add(uint64(n))
+		return 0
+	}
+	t := time.Now()
+	if err := s.b.HW.Ports.AddAddress(st.port, s.addr.String()); err != nil {
+		s.b.Log.Errorf("mgmt: %v", err)
+	}
+	return time.Since(t)
 }
 
 // step is one action of a takeover: add the address on port, or announce it there.

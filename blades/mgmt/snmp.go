@@ -225,6 +225,7 @@ func (s *SNMP) Run(ctx context.Context) error {
 // start builds an agent from the checkpointed state (or a new engine), registers the MIBs
 // and serves on the management address.
 func (s *SNMP) start(ctx context.Context) error {
+	begin := time.Now()
 	data, seen, err := s.cfg.Ckpt.Load()
 	if errors.Is(err, ErrCkptRefused) {
 		data = nil
@@ -257,6 +258,7 @@ func (s *SNMP) start(ctx context.Context) error {
 		conn.Close()
 		return err
 	}
+	built := time.Since(begin)
 	l := &liveAgent{a: a, conn: conn, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.cur = l
@@ -274,8 +276,9 @@ func (s *SNMP) start(ctx context.Context) error {
 	go s.serve(l)
 	s.Activations.Add(1)
 	s.traps.Started(st != nil)
-	s.cfg.Logf("snmp: agent up on %v, engine %x boots %d (%s)", s.cfg.Addr, a.EngineID(), a.Export().EngineBoots,
-		map[bool]string{true: "took over the checkpointed state", false: "new engine"}[st != nil])
+	s.cfg.Logf("snmp: agent up on %v, engine %x boots %d (%s; built and bound in %v, first checkpoint in %v)", s.cfg.Addr, a.EngineID(), a.Export().EngineBoots,
+		map[bool]string{true: "took over the checkpointed state", false: "new engine"}[st != nil],
+		built.Round(time.Millisecond), (time.Since(begin) - built).Round(time.Millisecond))
 	select {
 	case <-s.started:
 	default:
