@@ -395,3 +395,34 @@ func TestOutCountersThroughCommitPath(t *testing.T) {
 		t.Errorf("checkpointed snmpOutPkts %d above the agent's %d", st.Counters.OutPkts, a.s.Agent().Counters().OutPkts)
 	}
 }
+
+// TestStandbyWarmUp: a standby rehearses the takeover once the active's state is in the
+// checkpoint (once, serving nothing), and still takes over with that state.
+func TestStandbyWarmUp(t *testing.T) {
+	ck := &memCkpt{}
+	addr := freeUDP(t)
+	a := startBlade(t, ck, addr, 3)
+	b := startBlade(t, ck, addr, 4)
+	a.s.SetActive(true)
+	waitUp(t, a)
+	deadline := time.Now().Add(10 * time.Second)
+	for b.s.WarmUps.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not rehearse a takeover within 10 s of a checkpointed state")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b.s.Agent() != nil {
+		t.Errorf("the standby's warm-up left an agent running")
+	}
+	engineID := a.s.Agent().EngineID()
+	a.kill()
+	b.s.SetActive(true)
+	waitUp(t, b)
+	if !bytes.Equal(b.s.Agent().EngineID(), engineID) {
+		t.Errorf("engine ID after a warmed-up takeover %x, want %x", b.s.Agent().EngineID(), engineID)
+	}
+	if n := b.s.WarmUps.Load(); n != 1 {
+		t.Errorf("warm-ups of the standby = %d, want 1 (once per standby)", n)
+	}
+}

@@ -243,6 +243,7 @@ type ServiceCounters struct {
 	CommitFails  uint64 `json:"checkpoint_failures"`
 	NotActive    uint64 `json:"dropped_not_active"`
 	Activations  uint64 `json:"activations"`
+	WarmUps      uint64 `json:"standby_warm_ups"` // takeovers rehearsed while standby
 	TrapsSent    uint64 `json:"traps_sent"`
 	TrapsFailed  uint64 `json:"traps_failed"`
 	TrapsDropped uint64 `json:"traps_dropped"`
@@ -258,7 +259,7 @@ type ServiceCounters struct {
 func (s *SNMP) View() (SNMPView, error) {
 	v := SNMPView{Role: "active", Address: s.cfg.Addr.String(),
 		Service: ServiceCounters{Responses: s.Responses.Load(), Commits: s.Commits.Load(), CommitFails: s.CommitFails.Load(),
-			NotActive: s.NotActive.Load(), Activations: s.Activations.Load(),
+			NotActive: s.NotActive.Load(), Activations: s.Activations.Load(), WarmUps: s.WarmUps.Load(),
 			TrapsSent: s.traps.Sent(), TrapsFailed: s.traps.Failed(), TrapsDropped: s.traps.Dropped(),
 			Refused: s.CkptRefused.Load()}}
 	if sc, ok := s.cfg.Ckpt.(*sealedCkpt); ok {
@@ -349,8 +350,8 @@ func WriteSNMPView(w io.Writer, v SNMPView) {
 		c.InBadCommunityNames, c.InBadCommunityUses, c.InASNParseErrs, c.UsmUnknownUserNames, c.UsmWrongDigests,
 		c.UsmNotInTimeWindows, c.UsmDecryptionErrors, c.UsmUnknownEngineIDs)
 	sc := v.Service
-	fmt.Fprintf(w, "responses %d after %d checkpoint commits (%d failed), dropped without lease %d, activations %d, traps sent %d failed %d dropped %d\n",
-		sc.Responses, sc.Commits, sc.CommitFails, sc.NotActive, sc.Activations, sc.TrapsSent, sc.TrapsFailed, sc.TrapsDropped)
+	fmt.Fprintf(w, "responses %d after %d checkpoint commits (%d failed), dropped without lease %d, activations %d (warm-ups %d), traps sent %d failed %d dropped %d\n",
+		sc.Responses, sc.Commits, sc.CommitFails, sc.NotActive, sc.Activations, sc.WarmUps, sc.TrapsSent, sc.TrapsFailed, sc.TrapsDropped)
 	fmt.Fprintf(w, "checkpoint %s, refused %d, unsealed sections read %d\n",
 		map[bool]string{true: "sealed (AES-GCM, shelf key)", false: "NOT sealed"}[sc.Sealed], sc.Refused, sc.Legacy)
 	if f := v.Feed; f != nil {
