@@ -108,13 +108,7 @@ func TestUDPFilter(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write([]byte("HA garbage")) // kept, counted as short
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Endpoint().Counters().Short == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the malformed datagram never reached the endpoint: counters %+v", b.Endpoint().Counters())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitShort(t, b)
 	// One socket, one sender order: everything sent before the garbage has been read.
 	mu.Lock()
 	defer mu.Unlock()
@@ -167,13 +161,7 @@ func TestUDPDestinations(t *testing.T) {
 	send("127.0.0.1", seal("listed"))     // kept
 	send("127.0.0.3", seal("listed too")) // kept
 	send("127.0.0.1", []byte("HA garbage"))
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Endpoint().Counters().Short == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the malformed datagram never reached the endpoint: counters %+v", b.Endpoint().Counters())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	awaitShort(t, b)
 	mu.Lock()
 	defer mu.Unlock()
 	if fmt.Sprint(got) != "[listed listed too]" {
@@ -185,5 +173,18 @@ func TestUDPDestinations(t *testing.T) {
 	if _, err := ListenUDP(ep, []UDPPath{{Local: netip.MustParseAddrPort("0.0.0.0:0"),
 		Destinations: []netip.Addr{netip.MustParseAddr("::1")}}}, func(Frame) {}); err == nil {
 		t.Errorf("ListenUDP() with an IPv6 destination: no error")
+	}
+}
+
+// awaitShort waits until tr's endpoint has counted a short (malformed) datagram: the marker a
+// test sends last, after which one socket has read everything sent before it.
+func awaitShort(t *testing.T, tr *UDPTransport) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.Endpoint().Counters().Short == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the malformed datagram never reached the endpoint: counters %+v", tr.Endpoint().Counters())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
