@@ -78,19 +78,12 @@ func validIfName(n string) bool {
 // DecodePorts parses a bridge-ports section (bytes from a checkpoint
 // replica).
 func DecodePorts(b []byte) (BridgePorts, error) {
-	var bp BridgePorts
-	if err := json.Unmarshal(b, &bp); err != nil {
-		return BridgePorts{}, fmt.Errorf("%w: %v", ErrBadPorts, err)
+	bp, err := decode(b, ErrBadPorts, MaxPorts, func(bp *BridgePorts) []BridgePort { return bp.Ports },
+		func(p BridgePort) bool { return validIfName(p.Port) })
+	if err == nil && !validIfName(bp.Bridge) {
+		return BridgePorts{}, fmt.Errorf("%w: bridge %q", ErrBadPorts, bp.Bridge)
 	}
-	if !validIfName(bp.Bridge) || len(bp.Ports) > MaxPorts {
-		return BridgePorts{}, fmt.Errorf("%w: bridge %q with %d ports", ErrBadPorts, bp.Bridge, len(bp.Ports))
-	}
-	for _, p := range bp.Ports {
-		if !validIfName(p.Port) {
-			return BridgePorts{}, fmt.Errorf("%w: port %q", ErrBadPorts, p.Port)
-		}
-	}
-	return bp, nil
+	return bp, err
 }
 
 // bridgePorts lists the ports of bridge (IFLA_MASTER) with their state

@@ -62,19 +62,28 @@ var ErrBad = errors.New("kstate: bad routes section")
 
 // Decode parses a routes section (bytes from a checkpoint replica).
 func Decode(b []byte) (Routes, error) {
-	var rs Routes
-	if err := json.Unmarshal(b, &rs); err != nil {
-		return Routes{}, fmt.Errorf("%w: %v", ErrBad, err)
+	return decode(b, ErrBad, MaxRoutes, func(rs *Routes) []Route { return rs.Routes }, func(r Route) bool {
+		return r.Dst.IsValid() && validIfName(r.Dev) && (!r.Gateway.IsValid() || r.Gateway.Is4() == r.Dst.Addr().Is4())
+	})
+}
+
+// decode parses a section (bytes from a checkpoint replica) whose entries list returns: at
+// most max of them, each passing ok. Any failure wraps bad.
+func decode[S, E any](b []byte, bad error, max int, list func(*S) []E, ok func(E) bool) (S, error) {
+	var s, zero S
+	if err := json.Unmarshal(b, &s); err != nil {
+		return zero, fmt.Errorf("%w: %v", bad, err)
 	}
-	if len(rs.Routes) > MaxRoutes {
-		return Routes{}, fmt.Errorf("%w: %d routes", ErrBad, len(rs.Routes))
+	es := list(&s)
+	if len(es) > max {
+		return zero, fmt.Errorf("%w: %d entries, at most %d", bad, len(es), max)
 	}
-	for _, r := range rs.Routes {
-		if !r.Dst.IsValid() || r.Dev == "" || len(r.Dev) > unix.IFNAMSIZ-1 || (r.Gateway.IsValid() && r.Gateway.Is4() != r.Dst.Addr().Is4()) {
-			return Routes{}, fmt.Errorf("%w: route %+v", ErrBad, r)
+	for _, e := range es {
+		if !ok(e) {
+			return zero, fmt.Errorf("%w: entry %+v", bad, e)
 		}
 	}
-	return rs, nil
+	return s, nil
 }
 
 func dial(nsFD int) (*rtnetlink.Conn, error) {

@@ -85,7 +85,8 @@ func TestRoutesAcrossNamespaces(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	for _, b := range []string{``, `{`, `{"routes":[{"dst":"10.0.0.0/8"}]}`, `{"routes":[{"dst":"10.0.0.0/8","dev":"x","gateway":"::1"}]}`} {
+	for _, b := range []string{``, `{`, `{"routes":[{"dst":"10.0.0.0/8"}]}`, `{"routes":[{"dst":"10.0.0.0/8","dev":"x","gateway":"::1"}]}`,
+		`{"routes":[{"dst":"10.0.0.0/8","dev":"../x"}]}`} {
 		if _, err := Decode([]byte(b)); !errors.Is(err, ErrBad) {
 			t.Errorf("Decode(%q) = %v, want %v", b, err, ErrBad)
 		}

@@ -33,20 +33,10 @@ var ErrBadNeighbors = errors.New("kstate: bad neighbours section")
 
 // DecodeNeighbors parses a neighbours section (bytes from a checkpoint replica).
 func DecodeNeighbors(b []byte) (Neighbors, error) {
-	var ns Neighbors
-	if err := json.Unmarshal(b, &ns); err != nil {
-		return Neighbors{}, fmt.Errorf("%w: %v", ErrBadNeighbors, err)
-	}
-	if len(ns.Neighbors) > MaxNeighbors {
-		return Neighbors{}, fmt.Errorf("%w: %d entries", ErrBadNeighbors, len(ns.Neighbors))
-	}
-	for _, n := range ns.Neighbors {
+	return decode(b, ErrBadNeighbors, MaxNeighbors, func(ns *Neighbors) []Neighbor { return ns.Neighbors }, func(n Neighbor) bool {
 		mac, err := net.ParseMAC(n.MAC)
-		if !n.Addr.IsValid() || n.Addr.IsUnspecified() || err != nil || len(mac) != 6 || !validIfName(n.Dev) {
-			return Neighbors{}, fmt.Errorf("%w: entry %+v", ErrBadNeighbors, n)
-		}
-	}
-	return ns, nil
+		return n.Addr.IsValid() && !n.Addr.IsUnspecified() && err == nil && len(mac) == 6 && validIfName(n.Dev)
+	})
 }
 
 // usable are the neighbour states worth carrying to another blade: the address answered (or
