@@ -249,10 +249,9 @@ func (s *SNMP) start(ctx context.Context) error {
 	}
 	var st *snmpState
 	if data != nil {
-		st = new(snmpState)
-		if err := json.Unmarshal(data, st); err != nil {
+		if st, err = decodeState(data); err != nil {
 			st = nil
-			s.refused(fmt.Errorf("%w: %v", ErrCkptRefused, err))
+			s.refused(err)
 		}
 	}
 	a, err := s.newAgent(st, seen)
@@ -316,20 +315,16 @@ func (s *SNMP) warmUp() (bool, error) {
 	if err != nil || data == nil {
 		return false, nil // nothing replicated yet (or not readable now): later
 	}
-	var st snmpState
-	if err := json.Unmarshal(data, &st); err != nil {
-		return true, fmt.Errorf("%w: %v", ErrCkptRefused, err)
+	st, err := decodeState(data)
+	if err != nil {
+		return true, err
 	}
 	a, err := snmpagent.New(snmpagent.Config{System: s.cfg.System, EngineID: st.Agent.EngineID})
 	if err != nil {
 		return true, err
 	}
 	defer a.Close()
-	ast := st.Agent
-	if seen.Before(ast.SavedAt) {
-		ast.SavedAt = seen
-	}
-	if err := a.Import(ast); err != nil {
+	if err := a.Import(s.resumed(st.Agent, seen)); err != nil {
 		return true, err
 	}
 	if _, err := json.Marshal(snmpState{Agent: a.Export(), IF: st.IF}); err != nil {
@@ -375,19 +370,33 @@ func (s *SNMP) newAgent(st *snmpState, seen time.Time) (*snmpagent.Agent, error)
 		}
 		return a, nil
 	}
-	now := s.cfg.Now()
-	// Elapsed time since the state was saved: by the saver's clock and by when this blade saw
-	// it arrive; the larger one, so that clock skew between the blades cannot make it short.
-	elapsed := max(now.Sub(st.Agent.SavedAt), now.Sub(seen), 0)
-	ast := st.Agent
-	ast.SavedAt = now.Add(-elapsed - stopSlack)
-	if err := a.Import(ast); err != nil {
+	if err := a.Import(s.resumed(st.Agent, seen)); err != nil {
 		return nil, err
 	}
 	if err := s.ifs.Import(st.IF); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// decodeState parses a checkpointed state (ErrCkptRefused if it does not decode).
+func decodeState(data []byte) (*snmpState, error) {
+	st := new(snmpState)
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCkptRefused, err)
+	}
+	return st, nil
+}
+
+// resumed is a checkpointed agent state as this blade continues it now, seen being when the
+// state arrived here: its save time moved back by the time elapsed since, by the saver's
+// clock or by this blade's arrival time, the larger one (clock skew between the blades cannot
+// make it short), and by stopSlack.
+func (s *SNMP) resumed(ast snmpagent.State, seen time.Time) snmpagent.State {
+	now := s.cfg.Now()
+	elapsed := max(now.Sub(ast.SavedAt), now.Sub(seen), 0)
+	ast.SavedAt = now.Add(-elapsed - stopSlack)
+	return ast
 }
 
 func (s *SNMP) register(a *snmpagent.Agent) error {
