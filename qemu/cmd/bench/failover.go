@@ -154,15 +154,8 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		gaps = append(gaps, gap)
 		// The new active's own view: from the last claim it heard to holding the assignment.
 		inside := "?"
-		if out, err := s.Exec(ctx, other, "show ha json"); err == nil {
-			var v struct {
-				Last *struct {
-					Duration time.Duration `json:"duration_ns"`
-				} `json:"last_failover"`
-			}
-			if json.Unmarshal([]byte(out), &v) == nil && v.Last != nil {
-				inside = v.Last.Duration.Round(time.Millisecond).String()
-			}
+		if v, err := haView(ctx, s, other); err == nil && v.Last != nil {
+			inside = v.Last.Duration.Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
 		if verbose {
@@ -185,13 +178,8 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 				// Which blades were not scheduled: the HA loop's late wake-ups so far.
 				var late []string
 				for _, b := range s.Topology().Blades {
-					out, err := s.Exec(ctx, b.Slot, "show ha json")
-					var v struct {
-						N     uint64        `json:"late_wakeups"`
-						Worst time.Duration `json:"worst_late_ns"`
-					}
-					if err == nil && json.Unmarshal([]byte(out), &v) == nil {
-						late = append(late, fmt.Sprintf("slot %d: %d (worst %v)", b.Slot, v.N, v.Worst.Round(time.Millisecond)))
+					if v, err := haView(ctx, s, b.Slot); err == nil {
+						late = append(late, fmt.Sprintf("slot %d: %d (worst %v)", b.Slot, v.Late, v.WorstLate.Round(time.Millisecond)))
 					}
 				}
 				fmt.Fprintf(os.Stderr, "  HA loop late wake-ups since each blade's boot: %s\n", strings.Join(late, ", "))
@@ -288,9 +276,13 @@ func settled(ctx context.Context, s *shelf.Shelf, slot int, quiet, limit time.Du
 
 // haStatus is the part of `show ha json` the bench reads.
 type haStatus struct {
-	InQuorum bool   `json:"in_quorum"`
-	Late     uint64 `json:"late_wakeups"`
-	Groups   []struct {
+	InQuorum  bool          `json:"in_quorum"`
+	Late      uint64        `json:"late_wakeups"`
+	WorstLate time.Duration `json:"worst_late_ns"`
+	Last      *struct {
+		Duration time.Duration `json:"duration_ns"`
+	} `json:"last_failover"`
+	Groups []struct {
 		Name  string   `json:"name"`
 		Units []haUnit `json:"units"`
 	} `json:"groups"`
