@@ -1,6 +1,7 @@
 package farend
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,6 +28,7 @@ type Prober struct {
 	mu        sync.Mutex
 	targetMAC net.HardwareAddr
 	answers   []Answer
+	moves     []Move
 	sent      uint64
 	id        uint16
 }
@@ -36,6 +38,13 @@ type Answer struct {
 	At   time.Time
 	Text string // the responder's answer, e.g. "active 3"
 	From net.HardwareAddr
+}
+
+// Move is the prober following the target address to another MAC: when the ARP (a reply,
+// or a gratuitous ARP after a takeover) that told it arrived.
+type Move struct {
+	At time.Time
+	To net.HardwareAddr
 }
 
 // NewProber attaches a prober with address ip to ep (its handler is replaced).
@@ -83,6 +92,14 @@ func (p *Prober) Answers() []Answer {
 	return append([]Answer(nil), p.answers...)
 }
 
+// Moves returns the times the prober followed the target address to another MAC, oldest
+// first.
+func (p *Prober) Moves() []Move {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Move(nil), p.moves...)
+}
+
 // Last is the latest answer (zero when none).
 func (p *Prober) Last() Answer {
 	p.mu.Lock()
@@ -125,7 +142,10 @@ func (p *Prober) receive(frame []byte) {
 		if a.SenderIP == p.target.Addr() {
 			// A reply, or a gratuitous ARP after a takeover: follow the address.
 			p.mu.Lock()
-			p.targetMAC = append(net.HardwareAddr(nil), a.SenderHardwareAddr...)
+			if !bytes.Equal(p.targetMAC, a.SenderHardwareAddr) {
+				p.targetMAC = append(net.HardwareAddr(nil), a.SenderHardwareAddr...)
+				p.moves = append(p.moves, Move{At: time.Now(), To: p.targetMAC})
+			}
 			p.mu.Unlock()
 		}
 		if a.Operation == arp.OperationRequest && a.TargetIP == p.ip {

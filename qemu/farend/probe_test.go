@@ -91,6 +91,37 @@ func TestProber(t *testing.T) {
 	if _, err := Gap(ans, ans[0].At, time.Now().Add(time.Hour)); err == nil {
 		t.Errorf("Gap past the last answer = nil error")
 	}
+	if m := p.Moves(); len(m) != 1 || m[0].To.String() != "02:00:00:00:00:03" {
+		t.Fatalf("Moves() = %v, want one to 02:00:00:00:00:03 (the ARP reply)", m)
+	}
+
+	// A takeover: another blade announces the address with a gratuitous ARP, and the prober
+	// follows it once (a repeated announcement is not a move).
+	mac4 := net.HardwareAddr{2, 0, 0, 0, 0, 4}
+	fakeResponder(t, blade, mac4, svc, "4")
+	g, _ := arp.NewPacket(arp.OperationRequest, mac4, svc, ethernet.Broadcast, svc)
+	gb, _ := g.MarshalBinary()
+	garp, _ := (&ethernet.Frame{Destination: ethernet.Broadcast, Source: mac4, EtherType: ethernet.EtherTypeARP, Payload: gb}).MarshalBinary()
+	for range 2 {
+		if err := blade.Send(garp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p.Last().Text != "active 4" {
+		if time.Now().After(deadline) {
+			t.Fatalf("prober: last answer %q, want active 4 after the gratuitous ARP", p.Last().Text)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	m := p.Moves()
+	if len(m) != 2 || m[1].To.String() != mac4.String() || !m[1].At.After(m[0].At) {
+		t.Fatalf("Moves() = %v, want a second move to %v", m, mac4)
+	}
+	for _, a := range p.Answers() {
+		if a.Text == "active 4" && (a.At.Before(m[1].At) || a.From.String() != mac4.String()) {
+			t.Errorf("answer %+v before the move at %v or not from %v", a, m[1].At, mac4)
+		}
+	}
 }
 
 func FuzzProberReceive(f *testing.F) {

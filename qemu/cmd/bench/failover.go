@@ -159,7 +159,7 @@ func benchFailover(a vm.Artifacts, kills int, haTimers, out string, verbose bool
 		}
 		fmt.Fprintf(os.Stderr, "kill %d: slot %d -> %d, outage %v (blade: last claim heard to active %s)\n", i+1, active, other, gap.Round(time.Millisecond), inside)
 		if verbose {
-			fmt.Fprintf(os.Stderr, "  %s\n", pullTimeline(ctx, s, off, killed, active, other, p.Answers()))
+			fmt.Fprintf(os.Stderr, "  %s\n", pullTimeline(ctx, s, off, killed, active, other, p.Answers(), p.Moves()))
 			out, _ := s.Exec(ctx, other, "show log 30")
 			fmt.Fprintf(os.Stderr, "new active %d, log (kill at %s):\n%s\n", other, killed.Format("15:04:05.000"), out)
 		}

@@ -45,9 +45,10 @@ var carrierSlots = regexp.MustCompile(`backplane channels without carrier: slots
 // pullTimeline says, in milliseconds after a pull of slot pulled at killed (host clock),
 // when each step of the failover happened, from the logs of the hubs (slots 1 and 2) and the
 // new active, set on the host's clock by off: each hub's carrier report of the pulled slot,
-// the fence, the active assignment, the address and gratuitous ARPs done, and the first
-// probe answered by the new active.
-func pullTimeline(ctx context.Context, s *shelf.Shelf, off map[int]time.Duration, killed time.Time, pulled, active int, answers []farend.Answer) string {
+// the fence, the active assignment, the address and gratuitous ARPs done, the prober
+// following the address to another MAC (the first gratuitous ARP reaching the host), and the
+// first probe answered by the new active.
+func pullTimeline(ctx context.Context, s *shelf.Shelf, off map[int]time.Duration, killed time.Time, pulled, active int, answers []farend.Answer, moves []farend.Move) string {
 	rel := func(slot int, t time.Time) string {
 		o, ok := off[slot]
 		if !ok {
@@ -88,6 +89,14 @@ func pullTimeline(ctx context.Context, s *shelf.Shelf, off map[int]time.Duration
 		return strings.Contains(m, fmt.Sprintf(" assignment mgmt-%d ", active)) && strings.Contains(m, "-> active")
 	}))
 	parts = append(parts, "address and ARPs done "+find(active, func(m string) bool { return strings.HasPrefix(m, "mgmt: active: management address") }))
+	moved := "-"
+	for _, m := range moves {
+		if m.At.After(killed) {
+			moved = fmt.Sprintf("%+d (to %v)", m.At.Sub(killed).Milliseconds(), m.To)
+			break
+		}
+	}
+	parts = append(parts, "prober moved "+moved)
 	first := "-"
 	want := fmt.Sprintf("active %d", active)
 	var from []string // the MACs the new active answered from, in order
