@@ -46,6 +46,10 @@ type Service struct {
 	Probes    atomic.Uint64 // probes answered
 	Refused   atomic.Uint64 // probes seen while not active
 	GARPs     atomic.Uint64
+	// tookOver is when the last takeover began (unix ns), until the first probe after it is
+	// answered: the responder then logs how long after the takeover the first probe came and
+	// was answered, the part of an outage the blade can see.
+	tookOver atomic.Int64
 }
 
 // NewService makes the service for those of the base ports the blade has (a shelf with one
@@ -104,6 +108,7 @@ func (s *Service) Assign(a amf.Assignment) {
 		return
 	}
 	start := time.Now()
+	s.tookOver.Store(start.UnixNano())
 	// Before the address: a host's first probe after the announcement must find its MAC
 	// here, not wait for an ARP round trip (an entry the kernel learns meanwhile would keep a
 	// restore from taking).
@@ -219,12 +224,32 @@ func (s *Service) Serve(ctx context.Context) error {
 
 func (s *Service) answer(pc net.PacketConn) error {
 	buf := make([]byte, 512)
+	oob := make([]byte, 128)
 	reply := []byte(fmt.Sprintf("active %d", s.b.HW.Identity.Slot))
+	uc, _ := pc.(*net.UDPConn)
+	// The kernel's receive time of each probe (SO_TIMESTAMPNS) tells a late probe from a
+	// late responder in the first answer's log line.
+	if uc != nil {
+		if err := setTimestamps(uc); err != nil {
+			s.b.Log.Errorf("mgmt: probe responder: %v (first answers logged without kernel times)", err)
+		}
+	}
 	for {
-		_, from, err := pc.ReadFrom(buf)
+		var from net.Addr
+		var arrived time.Time
+		var err error
+		if uc != nil {
+			var n int
+			var ua *net.UDPAddr
+			_, n, _, ua, err = uc.ReadMsgUDP(buf, oob)
+			from, arrived = ua, rxTime(oob[:n])
+		} else {
+			_, from, err = pc.ReadFrom(buf)
+		}
 		if err != nil {
 			return err
 		}
+		read := time.Now()
 		// The lease is checked at the moment of the answer: a blade that lost it stays silent
 		// even if its address has not been removed yet.
 		if !s.h.Active(shelf.GroupMgmt, "") {
@@ -233,6 +258,20 @@ func (s *Service) answer(pc net.PacketConn) error {
 		}
 		if _, err := pc.WriteTo(reply, from); err == nil {
 			s.Probes.Add(1)
+			if t := s.tookOver.Load(); t != 0 && s.tookOver.CompareAndSwap(t, 0) {
+				s.b.Log.Printf("mgmt: first probe since the takeover: %s", firstProbe(time.Unix(0, t), arrived, read, time.Now()))
+			}
 		}
 	}
+}
+
+// firstProbe says when, after a takeover began at began, the first probe answered since
+// reached the kernel (arrived; zero if unknown), was read by the responder and answered.
+func firstProbe(began, arrived, read, answered time.Time) string {
+	ms := func(t time.Time) string { return "+" + t.Sub(began).Round(time.Millisecond).String() }
+	k := "?"
+	if !arrived.IsZero() {
+		k = ms(arrived)
+	}
+	return fmt.Sprintf("in the kernel %s, read %s, answered %s", k, ms(read), ms(answered))
 }
