@@ -51,12 +51,12 @@ func TestRxTime(t *testing.T) {
 
 func TestFirstProbe(t *testing.T) {
 	began := time.Unix(100, 0)
-	got := firstProbe(began, began.Add(12*time.Millisecond), began.Add(15*time.Millisecond), began.Add(16*time.Millisecond))
-	if want := "in the kernel +12ms, read +15ms, answered +16ms"; got != want {
+	got := firstProbe(began, began.Add(12*time.Millisecond), began.Add(15*time.Millisecond), began.Add(15500*time.Microsecond), began.Add(16*time.Millisecond))
+	if want := "in the kernel +12ms, read +15ms, lease checked +16ms, answered +16ms"; got != want {
 		t.Errorf("firstProbe = %q, want %q", got, want)
 	}
-	got = firstProbe(began, time.Time{}, began.Add(15*time.Millisecond), began.Add(16*time.Millisecond))
-	if want := "in the kernel ?, read +15ms, answered +16ms"; got != want {
+	got = firstProbe(began, time.Time{}, began.Add(15*time.Millisecond), began.Add(15*time.Millisecond), began.Add(16*time.Millisecond))
+	if want := "in the kernel ?, read +15ms, lease checked +15ms, answered +16ms"; got != want {
 		t.Errorf("firstProbe(no kernel time) = %q, want %q", got, want)
 	}
 }

@@ -256,22 +256,24 @@ func (s *Service) answer(pc net.PacketConn) error {
 			s.Refused.Add(1)
 			continue
 		}
+		checked := time.Now()
 		if _, err := pc.WriteTo(reply, from); err == nil {
 			s.Probes.Add(1)
 			if t := s.tookOver.Load(); t != 0 && s.tookOver.CompareAndSwap(t, 0) {
-				s.b.Log.Printf("mgmt: first probe since the takeover: %s", firstProbe(time.Unix(0, t), arrived, read, time.Now()))
+				s.b.Log.Printf("mgmt: first probe since the takeover: %s", firstProbe(time.Unix(0, t), arrived, read, checked, time.Now()))
 			}
 		}
 	}
 }
 
 // firstProbe says when, after a takeover began at began, the first probe answered since
-// reached the kernel (arrived; zero if unknown), was read by the responder and answered.
-func firstProbe(began, arrived, read, answered time.Time) string {
+// reached the kernel (arrived; zero if unknown), was read by the responder, passed the lease
+// check and was answered.
+func firstProbe(began, arrived, read, checked, answered time.Time) string {
 	ms := func(t time.Time) string { return "+" + t.Sub(began).Round(time.Millisecond).String() }
 	k := "?"
 	if !arrived.IsZero() {
 		k = ms(arrived)
 	}
-	return fmt.Sprintf("in the kernel %s, read %s, answered %s", k, ms(read), ms(answered))
+	return fmt.Sprintf("in the kernel %s, read %s, lease checked %s, answered %s", k, ms(read), ms(checked), ms(answered))
 }
