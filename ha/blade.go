@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgoa/cgoa/ha/amf"
@@ -67,6 +68,12 @@ type Blade struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	// groups are the configured service groups; leases is, per group, the end of the lease
+	// behind this blade's active unit (amf.Node.ActiveUntil), republished by every engine
+	// call that changes it and before any frame that gives a lease up: Active reads it
+	// without b.mu, so a probe responder does not wait for an HA loop busy with a takeover.
+	groups []string
+	leases atomic.Pointer[map[string]time.Duration]
 }
 
 // minRaftTick is the shortest raft tick of the replicated configuration.
@@ -105,6 +112,10 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 		},
 		Publish:      b.bus.Publish,
 		NodeFailover: opts.NodeFailover,
+		Released:     func(string) { b.publishLeases() },
+	}
+	for _, g := range opts.Config.Groups {
+		b.groups = append(b.groups, g.Name)
 	}
 	b.node, err = amf.NewNode(opts.Config, opts.Slot, opts.Epoch, b.now(), env)
 	if err != nil {
@@ -147,6 +158,11 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 		if e.Kind == evt.Assignment && e.To == amf.Active.String() && e.From != amf.Active.String() {
 			b.pending = append(b.pending, cfg.Command{Op: cfg.OpAssign, Group: e.Group, Unit: e.Subject, Node: opts.Slot})
 		}
+		if e.Kind == evt.Assignment && e.Node == opts.Slot {
+			// Published by the engine as the state changes, before the role's callbacks
+			// and before any frame: a new active answers at once, an old one stops.
+			b.publishLeases()
+		}
 	})
 	// Frames arriving before the transport is stored are handled after:
 	// the lock is held until then.
@@ -186,6 +202,7 @@ func (b *Blade) receive(f transport.Frame) {
 // the units' placement if it changed (b.mu held). Every call into the
 // engine ends with it.
 func (b *Blade) flush() {
+	b.publishLeases()
 	if v := b.node.Version(); v != b.seen {
 		b.seen = v
 		close(b.changed)
@@ -203,6 +220,40 @@ func (b *Blade) flush() {
 		b.pending = b.pending[1:]
 		b.propose(c)
 	}
+}
+
+// publishLeases republishes the per-group ends of this blade's active leases for Active
+// (b.mu held); it allocates only when one changed (a renewal, a takeover, a release).
+func (b *Blade) publishLeases() {
+	if b.node == nil {
+		return // the engine is being made
+	}
+	var cur map[string]time.Duration
+	if p := b.leases.Load(); p != nil {
+		cur = *p
+	}
+	same := true
+	n := 0
+	for _, g := range b.groups {
+		until := b.node.ActiveUntil(g, "")
+		if until == 0 {
+			continue
+		}
+		n++
+		if have, ok := cur[g]; !ok || have != until {
+			same = false
+		}
+	}
+	if same && n == len(cur) {
+		return
+	}
+	next := make(map[string]time.Duration, n)
+	for _, g := range b.groups {
+		if until := b.node.ActiveUntil(g, ""); until != 0 {
+			next[g] = until
+		}
+	}
+	b.leases.Store(&next)
 }
 
 // cfgDo runs a replicated-store operation (b.mu held) and pushes changed
@@ -320,6 +371,13 @@ func (b *Blade) Register(c amf.Component) error {
 // instance si ("" = any) with an unexpired lease right now. Roles check it
 // before externally visible actions.
 func (b *Blade) Active(group, si string) bool {
+	if si == "" {
+		if m := b.leases.Load(); m != nil {
+			if until, ok := (*m)[group]; ok && b.now() < until {
+				return true
+			}
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.node.Active(group, si, b.now())

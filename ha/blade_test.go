@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ func testConfig() amf.Config {
 // loopShelf is blades over UDP on loopback, two sockets (paths) each.
 type loopShelf struct {
 	t      *testing.T
+	cfg    amf.Config
 	blades map[uint8]*Blade
 	addrs  map[uint8][2]netip.AddrPort
 	epoch  uint64
@@ -40,7 +42,13 @@ type loopShelf struct {
 // newLoopShelf starts blades for the slots and wires their peers.
 func newLoopShelf(t *testing.T, slots ...uint8) *loopShelf {
 	t.Helper()
-	ls := &loopShelf{t: t, blades: map[uint8]*Blade{}, addrs: map[uint8][2]netip.AddrPort{}, epoch: uint64(time.Now().UnixNano())}
+	return newLoopShelfWith(t, testConfig(), slots...)
+}
+
+// newLoopShelfWith is newLoopShelf with another configuration.
+func newLoopShelfWith(t *testing.T, cfg amf.Config, slots ...uint8) *loopShelf {
+	t.Helper()
+	ls := &loopShelf{t: t, cfg: cfg, blades: map[uint8]*Blade{}, addrs: map[uint8][2]netip.AddrPort{}, epoch: uint64(time.Now().UnixNano())}
 	lo := netip.MustParseAddrPort("127.0.0.1:0")
 	trs := map[uint8]*transport.UDPTransport{}
 	for _, slot := range slots {
@@ -70,18 +78,54 @@ func (ls *loopShelf) start(slot uint8, local [2]netip.AddrPort) *transport.UDPTr
 	ls.t.Helper()
 	var tr *transport.UDPTransport
 	ls.epoch++
-	b, err := StartWith(Options{Config: testConfig(), Slot: slot, Key: testKey, Epoch: ls.epoch}, func(ep *transport.Endpoint, h transport.Handler) (transport.Transport, error) {
+	check := &leaseCheck{}
+	// Runs after the blade's crash below (cleanups run last first).
+	ls.t.Cleanup(func() {
+		if n := check.bad.Load(); n > 0 {
+			ls.t.Errorf("slot %d: %d engine frames left while Active's lock-free view claimed a lease the engine no longer held (first: %v)", slot, n, check.first.Load())
+		}
+	})
+	b, err := StartWith(Options{Config: ls.cfg, Slot: slot, Key: testKey, Epoch: ls.epoch}, func(ep *transport.Endpoint, h transport.Handler) (transport.Transport, error) {
 		var err error
 		paths := []transport.UDPPath{{Local: local[0], Peers: ls.peers(slot, 0)}, {Local: local[1], Peers: ls.peers(slot, 1)}}
 		tr, err = transport.ListenUDP(ep, paths, h)
-		return tr, err
+		check.Transport = tr
+		return check, err
 	})
 	if err != nil {
 		ls.t.Fatalf("StartWith(slot %d) error %v", slot, err)
 	}
+	check.b.Store(b)
 	ls.blades[slot] = b
 	ls.t.Cleanup(func() { crash(b) })
 	return tr
+}
+
+// leaseCheck wraps a blade's transport and checks, at every frame of the engine (sent with
+// b.mu held), the invariant behind Active's lock-free view: it never claims a lease the
+// engine does not hold (a release, a demotion, republished before any frame tells the
+// others that the key is free).
+type leaseCheck struct {
+	transport.Transport
+	b     atomic.Pointer[Blade]
+	bad   atomic.Int64
+	first atomic.Value // string
+}
+
+func (c *leaseCheck) Send(typ transport.Type, to uint8, p []byte) error {
+	if b := c.b.Load(); b != nil && typ < transport.TypeUser {
+		if m := b.leases.Load(); m != nil {
+			now := b.now()
+			for g, until := range *m {
+				if truth := b.node.ActiveUntil(g, ""); now < until && truth < until {
+					if c.bad.Add(1) == 1 {
+						c.first.Store(fmt.Sprintf("frame type %d at %v: view says %s until %v, engine %v", typ, now, g, until, truth))
+					}
+				}
+			}
+		}
+	}
+	return c.Transport.Send(typ, to, p)
 }
 
 // restart crashes slot and starts it again on the same addresses.
@@ -273,4 +317,47 @@ func TestChangedWakesFollowers(t *testing.T) {
 		ch = observer.Changed()
 		return false
 	})
+}
+
+// TestActiveWithoutTheLoop: while the HA loop holds its lock (a takeover's callbacks, a
+// burst of frames), Active still answers for an unexpired lease: a probe responder does not
+// queue behind the loop. Timers of 200 ms x 5 (a 1 s lease, as on a shelf) leave a wait long
+// enough that only a call blocked on the lock misses it.
+func TestActiveWithoutTheLoop(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timers = clm.Timers{Interval: 200 * time.Millisecond, Misses: 5}
+	ls := newLoopShelfWith(t, cfg, 1, 3, 4)
+	b := ls.blades[3]
+	waitFor(t, "mgmt-3 active", 10*time.Second, func() bool { return b.Active("mgmt", "") })
+	for try := 0; ; try++ {
+		b.mu.Lock()
+		var until time.Duration
+		if m := b.leases.Load(); m != nil {
+			until = (*m)["mgmt"]
+		}
+		left := until - b.now()
+		if left < 400*time.Millisecond {
+			// Just before a renewal, or not republished yet: let the loop run.
+			b.mu.Unlock()
+			if try > 50 {
+				t.Fatalf("no lease with 400 ms left in %d tries", try)
+			}
+			waitFor(t, "a renewal", 10*time.Second, func() bool { p := b.leases.Load(); return p != nil && (*p)["mgmt"] > until })
+			continue
+		}
+		got := make(chan bool, 1)
+		go func() { got <- b.Active("mgmt", "") }()
+		select {
+		case a := <-got:
+			b.mu.Unlock()
+			if !a {
+				t.Fatalf("Active(mgmt) = false with %v of the lease left", left)
+			}
+			return
+		case <-time.After(left / 2):
+			b.mu.Unlock()
+			<-got
+			t.Fatalf("Active(mgmt) did not return in %v while the loop held its lock (%v of the lease left): it waits for the loop", left/2, left)
+		}
+	}
 }

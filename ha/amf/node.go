@@ -25,6 +25,10 @@ type Env struct {
 	// NodeFailover is called when escalation fails the whole node over;
 	// the blade typically reboots (may be nil).
 	NodeFailover func(reason string)
+	// Released is called when the node gives up a lease it may hold, before
+	// any frame tells the voters (may be nil): a cached ActiveUntil must be
+	// dropped then, since another unit may be granted the key at once.
+	Released func(key string)
 }
 
 // Component is a role's component inside a service unit.
@@ -663,6 +667,9 @@ func (n *Node) kick(now time.Duration) {
 // release drops key locally (own voter included) and returns the message.
 func (n *Node) release(key string) quorum.Release {
 	r := n.lessee.Release(key)
+	if n.env.Released != nil {
+		n.env.Released(key)
+	}
 	n.lessor.Release(r)
 	delete(n.requesters[key], n.self)
 	return r

@@ -119,6 +119,17 @@ func (n *Node) groupStatus(g *ServiceGroup) GroupStatus {
 // responder, say) checks this before every externally visible action, so
 // a late timer or a resumed stopped process never acts on a lapsed lease.
 func (n *Node) Active(group, si string, now time.Duration) bool {
+	return now < n.ActiveUntil(group, si)
+}
+
+// ActiveUntil is the end of the lease behind the local unit of group that
+// is active for instance si ("" = any instance; the latest of them), 0 if
+// none is. Active is true exactly until then, unless the engine ends the
+// assignment or releases the lease first (it reports that through
+// Env.Released and the assignment event), so a caller may keep the value
+// and check its clock against it without the engine.
+func (n *Node) ActiveUntil(group, si string) time.Duration {
+	var until time.Duration
 	for _, name := range n.order {
 		u := n.units[name]
 		if u.group.Name != group || u.state != Active {
@@ -128,21 +139,17 @@ func (n *Node) Active(group, si string, now time.Duration) bool {
 			if si != "" && s != si {
 				continue
 			}
+			var key string
 			switch u.group.Model {
 			case TwoN:
-				if n.lessee.Holds(groupKey(group), now) {
-					return true
-				}
+				key = groupKey(group)
 			case NWayActive:
-				if n.lessee.Holds(nodeKey(n.self), now) {
-					return true
-				}
+				key = nodeKey(n.self)
 			default:
-				if n.lessee.Holds(instanceKey(group, s), now) {
-					return true
-				}
+				key = instanceKey(group, s)
 			}
+			until = max(until, n.lessee.Expiry(key))
 		}
 	}
-	return false
+	return until
 }
