@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,10 @@ func early(format string, args ...any) {
 // bladeMain is PID 1. It never returns.
 func bladeMain() {
 	log := blade.NewLog(1024, nil)
+	if n, set := bladeProcs(runtime.NumCPU(), os.Getenv("GOMAXPROCS")); set {
+		runtime.GOMAXPROCS(n)
+		log.Printf("go: %d processors on %d CPU (a goroutine the network wakes need not wait for a busy one)", n, runtime.NumCPU())
+	}
 	var warns []error
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
