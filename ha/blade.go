@@ -74,6 +74,11 @@ type Blade struct {
 	// without b.mu, so a probe responder does not wait for an HA loop busy with a takeover.
 	groups []string
 	leases atomic.Pointer[map[string]time.Duration]
+	// held is, per 2N group, this blade's unit while it is active, and reasserted when its
+	// replicated record was last proposed again (reassert).
+	twoN       map[string]bool
+	held       map[string]string
+	reasserted map[string]time.Duration
 }
 
 // minRaftTick is the shortest raft tick of the replicated configuration.
@@ -114,8 +119,10 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 		NodeFailover: opts.NodeFailover,
 		Released:     func(string) { b.publishLeases() },
 	}
+	b.twoN, b.held, b.reasserted = map[string]bool{}, map[string]string{}, map[string]time.Duration{}
 	for _, g := range opts.Config.Groups {
 		b.groups = append(b.groups, g.Name)
+		b.twoN[g.Name] = g.Model == amf.TwoN
 	}
 	b.node, err = amf.NewNode(opts.Config, opts.Slot, opts.Epoch, b.now(), env)
 	if err != nil {
@@ -162,6 +169,12 @@ func StartWith(opts Options, dial Dialer) (*Blade, error) {
 			// Published by the engine as the state changes, before the role's callbacks
 			// and before any frame: a new active answers at once, an old one stops.
 			b.publishLeases()
+			switch {
+			case e.To == amf.Active.String() && b.twoN[e.Group]:
+				b.held[e.Group] = e.Subject
+			case e.From == amf.Active.String():
+				delete(b.held, e.Group)
+			}
 		}
 	})
 	// Frames arriving before the transport is stored are handled after:
@@ -294,6 +307,34 @@ func (b *Blade) propose(c cfg.Command) error {
 	return err
 }
 
+// reassertEvery is the least time between two proposals of the same group's record by
+// reassert: a commit takes a few raft ticks on a loaded shelf.
+const reassertEvery = time.Second
+
+// reassert proposes again the replicated record of each 2N group whose unit here is active
+// while the record names another unit (b.mu held). The proposal at the takeover is best
+// effort: without a leader it is refused, and one forwarded to a leader that then loses
+// office is dropped; the record is what a restarted blade and the operator read. N+M and
+// N-way-active groups have several actives, and one record per group, so they are left
+// alone.
+func (b *Blade) reassert() {
+	if len(b.held) == 0 || b.store.Leader() == 0 {
+		return
+	}
+	now := b.now()
+	st := b.store.State()
+	for g, unit := range b.held {
+		if st.Active[g].Unit == unit || !b.node.Active(g, "", now) {
+			continue
+		}
+		if last, ok := b.reasserted[g]; ok && now-last < reassertEvery {
+			continue
+		}
+		b.reasserted[g] = now
+		b.pending = append(b.pending, cfg.Command{Op: cfg.OpAssign, Group: g, Unit: unit, Node: b.node.Self(), Reason: "reasserted"})
+	}
+}
+
 func (b *Blade) poke() {
 	select {
 	case b.wake <- struct{}{}:
@@ -315,6 +356,7 @@ func (b *Blade) loop() {
 		case <-raftTick.C:
 			b.mu.Lock()
 			b.cfgDo(b.store.Tick)
+			b.reassert()
 			b.flush()
 			b.mu.Unlock()
 		case <-t.C:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/ha/amf"
+	"github.com/cgoa/cgoa/ha/cfg"
 	"github.com/cgoa/cgoa/ha/clm"
 	"github.com/cgoa/cgoa/ha/transport"
 )
@@ -359,5 +360,32 @@ func TestActiveWithoutTheLoop(t *testing.T) {
 			<-got
 			t.Fatalf("Active(mgmt) did not return in %v while the loop held its lock (%v of the lease left): it waits for the loop", left/2, left)
 		}
+	}
+}
+
+// TestReassertRecord: a replicated record that names another unit than the one active (the
+// takeover's proposal was dropped, or a stale record was committed) is proposed again by the
+// active unit's blade.
+func TestReassertRecord(t *testing.T) {
+	ls := newLoopShelf(t, 1, 3, 4)
+	waitFor(t, "mgmt-3 active", 5*time.Second, func() bool { return ls.blades[3].Active("mgmt", "") })
+	waitFor(t, "a raft leader", 5*time.Second, func() bool { return ls.blades[1].Status().RaftLeader != 0 })
+	record := func() cfg.Record { return ls.blades[1].Status().Replicated.Active["mgmt"] }
+	waitFor(t, "the record of mgmt-3", 10*time.Second, func() bool { return record().Unit == "mgmt-3" })
+	// A stale record, committed through the witness blade.
+	b := ls.blades[1]
+	b.mu.Lock()
+	err := b.propose(cfg.Command{Op: cfg.OpAssign, Group: "mgmt", Unit: "mgmt-4", Node: 4})
+	b.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stale record committed", 10*time.Second, func() bool { return record().Unit == "mgmt-4" })
+	waitFor(t, "the record of mgmt-3 reasserted", 10*time.Second, func() bool {
+		r := record()
+		return r.Unit == "mgmt-3" && r.Reason == "reasserted"
+	})
+	if !ls.blades[3].Active("mgmt", "") || ls.blades[4].Active("mgmt", "") {
+		t.Error("the stale record moved the assignment")
 	}
 }
