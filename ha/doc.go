@@ -36,7 +36,13 @@
 // network delay; a cut-off active stops within one lease by itself.
 // Roles must gate externally visible actions on Blade.Active, which checks
 // the lease against the clock at that moment (an Assign callback can be
-// late if the process was stopped). The HA loop should run at real-time
-// priority on a loaded blade: a blade starved for longer than the
-// detection time is suspected (safely: it loses its lease, nothing more).
+// late if the process was stopped). Active does not wait for the HA loop:
+// it reads a view of the blade's lease ends (amf.Node.ActiveUntil) that
+// the engine republishes whenever one moves, and before any frame that
+// gives a lease up (Env.Released, the assignment event), so the view
+// never claims a lease the engine no longer holds; a responder keeps
+// answering while the loop is busy with a takeover. The HA loop should
+// run at real-time priority on a loaded blade: a blade starved for longer
+// than the detection time is suspected (safely: it loses its lease,
+// nothing more).
 package ha
