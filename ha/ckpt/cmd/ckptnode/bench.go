@@ -494,13 +494,15 @@ func onlyStream(ctx context.Context, ln *ckpt.Node, l *ckpt.Link, peer string, r
 			found = true
 			b0, n0 := l.Batches()
 			c0 := cpuTime()
+			s0 := schedLatencies()
 			mb, err := stream(ctx, ln, newBenchLoad(k.name, k.size, k.secs, ring), k.total)
 			if err != nil {
 				return err
 			}
 			b1, n1 := l.Batches()
-			say("only %s %.1f MB/s, writer CPU %.3f ms/MB, %d batches of %.0f KiB on average", k.name, mb,
-				(cpuTime()-c0).Seconds()*1e3/(float64(k.total)/1e6), b1-b0, float64(n1-n0)/float64(max(b1-b0, 1))/1024)
+			say("only %s %.1f MB/s, writer CPU %.3f ms/MB, %d batches of %.0f KiB on average, %s", k.name, mb,
+				(cpuTime()-c0).Seconds()*1e3/(float64(k.total)/1e6), b1-b0, float64(n1-n0)/float64(max(b1-b0, 1))/1024,
+				schedSince(s0))
 		}
 		if !found {
 			return fmt.Errorf("bench: no stream kind %q", only)
@@ -629,4 +631,59 @@ func runBench(role string, blade *ha.Blade, key []byte, self, other uint8, peer 
 		return benchWriter(blade, key, self, other, peer, ring)
 	}
 	return fmt.Errorf("bench: role %q, want writer or replica", role)
+}
+
+// schedLatencies reads the runtime's histogram of the time goroutines
+// waited runnable for a processor (/sched/latencies:seconds).
+func schedLatencies() *metrics.Float64Histogram {
+	m := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(m)
+	if m[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return m[0].Value.Float64Histogram()
+}
+
+// schedSince says how long goroutines of the writer waited runnable
+// (woken, no processor free) since h0: the waits the runtime sampled
+// (a fraction of all wake-ups), their percentiles and the sum of their
+// buckets' lower bounds. On a shared 2-core machine a stream's
+// hand-offs wait here rather than on each other: an execution trace
+// showed the Link's sealer runnable, not running, half the time (woken
+// by the writer goroutine just before its writev(2), on the processor
+// that system call then holds).
+func schedSince(h0 *metrics.Float64Histogram) string {
+	h1 := schedLatencies()
+	if h0 == nil || h1 == nil || len(h0.Counts) != len(h1.Counts) {
+		return "sched latencies unknown"
+	}
+	counts := make([]uint64, len(h1.Counts))
+	var n uint64
+	var sum float64
+	for i := range counts {
+		counts[i] = h1.Counts[i] - h0.Counts[i]
+		n += counts[i]
+		// The bucket's lower bound (the first and last are open).
+		lo := h1.Buckets[i]
+		if math.IsInf(lo, -1) {
+			lo = 0
+		}
+		sum += float64(counts[i]) * lo
+	}
+	at := func(p float64) float64 {
+		want := uint64(math.Ceil(p * float64(n)))
+		var c uint64
+		for i, k := range counts {
+			c += k
+			if c >= want && k > 0 {
+				return h1.Buckets[i+1] // the bucket's upper bound
+			}
+		}
+		return math.NaN()
+	}
+	if n == 0 {
+		return "no goroutine waited runnable"
+	}
+	return fmt.Sprintf("%d sampled waits runnable: p50 < %.0f us, p90 < %.0f us, p99 < %.0f us, sum >= %.1f ms",
+		n, at(0.5)*1e6, at(0.9)*1e6, at(0.99)*1e6, sum*1e3)
 }
