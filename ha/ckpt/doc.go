@@ -123,7 +123,7 @@
 // Over a Link the writer sends records in runs (Options.Runs, KindRun):
 // the records queued since the last batch, as they lie in the ring (a
 // record's layout in the ring is its layout on the wire), go out as one
-// message whose data is one piece of the ring: one iovec for up to 32 KiB
+// message whose data is one piece of the ring: one iovec for up to 32 KiB (maxRun)
 // of records, no header built and no frame cursor moved per record. A
 // record still counts as one frame of the stream (acks, go-back and
 // nacks are per record), and a replica takes a run record by record,

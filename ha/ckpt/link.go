@@ -152,9 +152,13 @@ const MaxLinkFrame = 1 << 20
 const maxLinkBatch = MaxLinkFrame + 4 + linkBatchBytes
 
 // linkQueue bounds the bytes a batch holds copied (heads and lengths,
-// messages of Send, data that Offer does not leave in the ring): the
-// copies are part of the node's memory budget beside the ring.
-const linkQueue = 32 << 10
+// messages of Send, data that Offer does not leave in the ring), its tag
+// included: the copies are part of the node's memory budget beside the
+// ring, and each of a Link's three batches grows to it once (a resync's
+// sections are copied). 16 KiB, a size class of Go's allocator, keeps
+// the three within 48 KiB; at 32 KiB plus the tag they took 120 KiB (the
+// next size class up), a quarter of the budget's slack over the ring.
+const linkQueue = 16 << 10
 
 // linkBatchBytes bounds a batch (head, messages, tag) whose ring frames
 // stay in the ring until written (Offer). Several 64 KiB sections go in
@@ -221,7 +225,7 @@ func (b *outBatch) room(n int) {
 	if len(b.buf)+n <= cap(b.buf) {
 		return
 	}
-	nb := make([]byte, len(b.buf), max(linkQueue+tagLen, len(b.buf)+n))
+	nb := make([]byte, len(b.buf), max(linkQueue, len(b.buf)+n+tagLen))
 	copy(nb, b.buf)
 	b.buf = nb
 }
