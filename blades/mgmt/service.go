@@ -209,46 +209,39 @@ func (s *Service) Serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mgmt: probe responder: %w", err)
 	}
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		pc.Close()
+		return fmt.Errorf("mgmt: probe responder: a %T, not a UDP socket", pc)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.answer(pc) }()
+	go func() { errc <- s.answer(uc) }()
 	select {
 	case <-ctx.Done():
-		pc.Close()
+		uc.Close()
 		s.garp.Close()
 		return nil
 	case err := <-errc:
-		pc.Close()
+		uc.Close()
 		return err
 	}
 }
 
-func (s *Service) answer(pc net.PacketConn) error {
+func (s *Service) answer(uc *net.UDPConn) error {
 	buf := make([]byte, 512)
 	oob := make([]byte, 128)
 	reply := []byte(fmt.Sprintf("active %d", s.b.HW.Identity.Slot))
-	uc, _ := pc.(*net.UDPConn)
 	// The kernel's receive time of each probe (SO_TIMESTAMPNS) tells a late probe from a
 	// late responder in the first answer's log line.
-	if uc != nil {
-		if err := setTimestamps(uc); err != nil {
-			s.b.Log.Errorf("mgmt: probe responder: %v (first answers logged without kernel times)", err)
-		}
+	if err := setTimestamps(uc); err != nil {
+		s.b.Log.Errorf("mgmt: probe responder: %v (first answers logged without kernel times)", err)
 	}
 	for {
-		var from net.Addr
-		var arrived time.Time
-		var err error
-		if uc != nil {
-			var n int
-			var ua *net.UDPAddr
-			_, n, _, ua, err = uc.ReadMsgUDP(buf, oob)
-			from, arrived = ua, rxTime(oob[:n])
-		} else {
-			_, from, err = pc.ReadFrom(buf)
-		}
+		_, n, _, from, err := uc.ReadMsgUDP(buf, oob)
 		if err != nil {
 			return err
 		}
+		arrived := rxTime(oob[:n])
 		read := time.Now()
 		// The lease is checked at the moment of the answer: a blade that lost it stays silent
 		// even if its address has not been removed yet.
@@ -257,7 +250,7 @@ func (s *Service) answer(pc net.PacketConn) error {
 			continue
 		}
 		checked := time.Now()
-		if _, err := pc.WriteTo(reply, from); err == nil {
+		if _, err := uc.WriteToUDP(reply, from); err == nil {
 			s.Probes.Add(1)
 			if t := s.tookOver.Load(); t != 0 && s.tookOver.CompareAndSwap(t, 0) {
 				s.b.Log.Printf("mgmt: first probe since the takeover: %s", firstProbe(time.Unix(0, t), arrived, read, checked, time.Now()))
