@@ -241,18 +241,25 @@ func (s *Service) answer(uc *net.UDPConn) error {
 		if err != nil {
 			return err
 		}
-		arrived := rxTime(oob[:n])
-		read := time.Now()
+		// The times are taken only for the first probe after a takeover (the one logged),
+		// not for each of a steady stream's.
+		t := s.tookOver.Load()
+		var arrived, read, checked time.Time
+		if t != 0 {
+			arrived, read = rxTime(oob[:n]), time.Now()
+		}
 		// The lease is checked at the moment of the answer: a blade that lost it stays silent
 		// even if its address has not been removed yet.
 		if !s.h.Active(shelf.GroupMgmt, "") {
 			s.Refused.Add(1)
 			continue
 		}
-		checked := time.Now()
+		if t != 0 {
+			checked = time.Now()
+		}
 		if _, err := uc.WriteToUDP(reply, from); err == nil {
 			s.Probes.Add(1)
-			if t := s.tookOver.Load(); t != 0 && s.tookOver.CompareAndSwap(t, 0) {
+			if t != 0 && s.tookOver.CompareAndSwap(t, 0) {
 				s.b.Log.Printf("mgmt: first probe since the takeover: %s", firstProbe(time.Unix(0, t), arrived, read, checked, time.Now()))
 			}
 		}
