@@ -61,7 +61,10 @@ func WriteStatus(w io.Writer, s Status) error {
 		c.SentByType[transport.TypeBeat], c.SentByType[transport.TypeLease], c.SentByType[transport.TypeHeartbeat],
 		c.SentByType[transport.TypeRaft], c.SentByType[transport.TypeEvent], c.SentByType[transport.TypeLeave],
 		c.SentByType[transport.TypeAdmin], c.SentByType[transport.TypeLinks], c.SentByType[0])
-	fmt.Fprintf(tw, "dropped: forged %d replayed %d stale %d short %d garbled %d other shelf %d\n",
-		c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted)
+	fmt.Fprintf(tw, "dropped: forged %d replayed %d stale %d short %d garbled %d other shelf %d bad payload %d\n",
+		c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted, s.BadPayloads)
+	if s.LastBadPayload != "" {
+		fmt.Fprintf(tw, "last bad payload: %s\n", s.LastBadPayload)
+	}
 	return tw.Flush()
 }

@@ -110,9 +110,29 @@ func (s *gateShelf) await(within time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
+			s.dump()
 			s.t.Fatalf("%s: not within %v; switch group seen from slot 3: %+v", what, within, s.unit(3, 1))
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dump logs every blade's view of the switch group, its checkpoint node's readiness and its
+// recent events: what a failed wait needs to be understood.
+func (s *gateShelf) dump() {
+	for slot, b := range s.blades {
+		st := b.Status()
+		for _, g := range st.Groups {
+			if g.Name == shelf.GroupSwitch {
+				s.t.Logf("slot %d sees %+v", slot, g.Units)
+			}
+		}
+		if n := s.nodes[slot]; n != nil {
+			s.t.Logf("slot %d checkpoint node: ready %v, live writer %v, %+v", slot, n.Ready(), n.LiveWriter(), n.Status())
+		}
+		for _, e := range st.Events {
+			s.t.Logf("slot %d event %s", slot, e)
+		}
 	}
 }
 

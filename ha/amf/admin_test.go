@@ -9,6 +9,7 @@ import (
 
 	"github.com/cgoa/cgoa/ha/clm"
 	"github.com/cgoa/cgoa/ha/evt"
+	"github.com/cgoa/cgoa/ha/transport"
 )
 
 func (s *simShelf) now(slot uint8) time.Duration { return s.local(s.nodes[slot]) }
@@ -54,6 +55,48 @@ func TestSwitchover(t *testing.T) {
 	}
 	if err := s.nodes[4].node.Switchover(s.now(4), "probe"); err == nil {
 		t.Error("Switchover(n-way-active group) succeeded, want error")
+	}
+}
+
+// TestSwitchoverLateFrame: a switchover asked on a third blade reaches the
+// active's node first; the standby takes the group before its own copy of
+// the request arrives. That late copy must not make the new active hand
+// the group back (the old active would then take it again when its yield
+// ends, and the switchover would have done nothing). The request names
+// the units it switches away from; seen in CI under load, where hub 2 took
+// the switch group and gave it back 0.9 ms later.
+func TestSwitchoverLateFrame(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 5)
+	settle(t, s)
+	if h := holders(s, "mgmt"); !slices.Equal(h, []uint8{3}) {
+		t.Fatalf("mgmt holders %v, want [3]", h)
+	}
+	s.net.CutOneWay(6, 4, true)
+	if err := s.nodes[6].node.Switchover(s.now(6), "mgmt"); err != nil {
+		t.Fatalf("Switchover(mgmt) error %v", err)
+	}
+	s.net.CutOneWay(6, 4, false)
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) == 1 && h[0] == 4 }); !ok {
+		t.Fatalf("switchover: holders %v, want [4]", holders(s, "mgmt"))
+	}
+	late, err := UnmarshalAdmin(s.nodes[6].lastSent[transport.TypeAdmin])
+	if err != nil || !slices.Equal(late.Units, []string{"mgmt-3"}) {
+		t.Fatalf("the request sent = %+v, %v; want it to name mgmt-3", late, err)
+	}
+	s.nodes[6].tr.Send(transport.TypeAdmin, 4, MarshalAdmin(late))
+	if _, ok := s.runUntilCond(time.Second, func() bool { h := holders(s, "mgmt"); return len(h) != 1 || h[0] != 4 }); ok {
+		t.Fatalf("after the late request reached slot 4: holders %v, want [4] still", holders(s, "mgmt"))
+	}
+	if st := s.nodes[4].assigned["mgmt-4"].State; st != Active {
+		t.Errorf("mgmt-4's component was last told %v, want active", st)
+	}
+	// A switchover of a group that has no active unit in the asker's view
+	// is refused: there is nothing to hand over.
+	s.kill(4)
+	s.kill(3)
+	s.loop.RunFor(2 * time.Second)
+	if err := s.nodes[6].node.Switchover(s.now(6), "mgmt"); !errors.Is(err, ErrNoActive) {
+		t.Errorf("Switchover(mgmt) with both mgmt blades dead = %v, want %v", err, ErrNoActive)
 	}
 }
 
@@ -352,5 +395,31 @@ func TestGroupStatus(t *testing.T) {
 	}
 	if _, ok := s.nodes[1].node.GroupStatus("nosuch"); ok {
 		t.Error("GroupStatus(nosuch) ok, want false")
+	}
+}
+
+// TestBadPayloadCounted: an authenticated frame whose payload does not
+// decode (here from a member that is up and holds nothing) is dropped and
+// counted, and changes nothing: the group stays where it was.
+func TestBadPayloadCounted(t *testing.T) {
+	s := newSimShelf(t, shelfConfig(), 6)
+	settle(t, s)
+	before := holders(s, "mgmt")
+	bad := map[transport.Type][]byte{
+		transport.TypeAdmin: {byte(OpSwitchover), 4, 'm', 'g', 'm', 't', 0}, // a count of no units
+		transport.TypeBeat:  {1},
+		transport.TypeLease: {0xff},
+		transport.TypeLinks: {3, 1},
+	}
+	for typ, p := range bad {
+		s.nodes[6].tr.Send(typ, 3, p)
+	}
+	s.loop.RunFor(10 * time.Millisecond)
+	st := s.nodes[3].node.Status(s.now(3))
+	if st.BadPayloads != uint64(len(bad)) || st.LastBadPayload == "" {
+		t.Errorf("slot 3 counted %d bad payloads (last %q), want %d", st.BadPayloads, st.LastBadPayload, len(bad))
+	}
+	if h := holders(s, "mgmt"); !slices.Equal(h, before) {
+		t.Errorf("mgmt holders %v after the bad frames, want %v", h, before)
 	}
 }

@@ -50,6 +50,15 @@
 // operations. While a member of the generation before beats is up (a
 // rolling upgrade), the others also send it the old separate frames.
 //
+// A switchover, asked on any member, names the units it switches away
+// from: those its member sees active at that moment. The request reaches
+// the members at different instants; a unit that became active since (the
+// standby, taking the group the old active released on the same request)
+// keeps it, instead of handing it back when its copy arrives late
+// (TestSwitchoverLateFrame). A member older than the field is sent the
+// bare request. A frame whose payload does not decode is dropped and
+// counted (Status.BadPayloads).
+//
 // Standby is derived, not leased: a 2N unit is standby when it is the
 // first ready unit after the active in the succession order; in N+M every
 // in-service unit without an instance is standby; no-redundancy has none.

@@ -116,6 +116,7 @@ const never = time.Duration(1<<63 - 1)
 func (n *Node) receiveLinks(now time.Duration, f transport.Frame) {
 	down, err := UnmarshalLinks(f.Payload)
 	if err != nil {
+		n.badPayload(f, err)
 		return
 	}
 	if r, ok := n.reports[f.From]; ok && r.inc > f.Epoch {

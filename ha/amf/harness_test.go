@@ -47,8 +47,10 @@ type simNode struct {
 	gen    int
 	// assigned is the last Assignment each of its components was told.
 	assigned map[string]Assignment
-	// sent counts the frames it sent, by type.
-	sent map[transport.Type]int
+	// sent counts the frames it sent, by type; lastSent is the payload of
+	// the last of each type.
+	sent     map[transport.Type]int
+	lastSent map[transport.Type][]byte
 }
 
 type simShelf struct {
@@ -113,9 +115,10 @@ func (s *simShelf) start(slot uint8) {
 	env := Env{
 		Send: func(typ transport.Type, to uint8, p []byte) {
 			if sn.sent == nil {
-				sn.sent = map[transport.Type]int{}
+				sn.sent, sn.lastSent = map[transport.Type]int{}, map[transport.Type][]byte{}
 			}
 			sn.sent[typ]++
+			sn.lastSent[typ] = p
 			if sn.tr != nil {
 				sn.tr.Send(typ, to, p)
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cgoa/cgoa/ha/clm"
@@ -153,8 +154,12 @@ type Node struct {
 	// generation (mixed-shelf tests).
 	beatFrom, oldFrom map[uint8]uint64
 	oldWire           bool
-	inQuorum          bool
-	unitFailovers     []time.Duration
+	// bad counts frames whose payload did not decode; lastBad is the last
+	// such error (badPayload).
+	bad           uint64
+	lastBad       string
+	inQuorum      bool
+	unitFailovers []time.Duration
 
 	extracting      bool
 	extractKeys     []string
@@ -334,6 +339,7 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	case transport.TypeHeartbeat:
 		hb, err := UnmarshalHeartbeat(f.Payload)
 		if err != nil {
+			n.badPayload(f, err)
 			return
 		}
 		n.oldFrom[f.From] = f.Epoch
@@ -346,6 +352,7 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 		}
 		hb, m, err := UnmarshalBeat(f.Payload, f.From, f.Epoch)
 		if err != nil {
+			n.badPayload(f, err)
 			return
 		}
 		n.beatFrom[f.From] = f.Epoch
@@ -354,6 +361,7 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 	case transport.TypeLease:
 		m, err := UnmarshalLease(f.Payload, f.From, f.Epoch)
 		if err != nil {
+			n.badPayload(f, err)
 			return
 		}
 		n.lease(now, f.From, m)
@@ -362,17 +370,26 @@ func (n *Node) Receive(now time.Duration, f transport.Frame) {
 			n.membershipChange(now, c)
 		}
 	case transport.TypeAdmin:
-		op, target, err := UnmarshalAdmin(f.Payload)
+		a, err := UnmarshalAdmin(f.Payload)
 		if err != nil {
+			n.badPayload(f, err)
 			return
 		}
-		n.applyAdmin(now, op, target, fmt.Sprintf("from slot %d", f.From))
+		n.applyAdmin(now, a, fmt.Sprintf("from slot %d", f.From))
 	default:
 		return
 	}
 	n.update(now)
 	n.kick(now)
 	n.checkExtraction(now)
+}
+
+// badPayload counts an authenticated frame whose payload did not decode
+// (a member's bug, or a firmware generation this one does not speak): it
+// is dropped, and show ha shows the count and the last error.
+func (n *Node) badPayload(f transport.Frame, err error) {
+	n.bad++
+	n.lastBad = fmt.Sprintf("%v (type %d from slot %d)", err, f.Type, f.From)
 }
 
 // sameReport says whether two reports of a unit show the same placement.
@@ -922,7 +939,12 @@ func (n *Node) Repair(now time.Duration, unit string) error { return n.admin(now
 // ErrUnknown is returned for admin operations on unknown names.
 var ErrUnknown = errors.New("amf: unknown")
 
+// ErrNoActive is returned for a switchover of a group none of whose units
+// this node sees active: there is nothing to hand over.
+var ErrNoActive = errors.New("amf: no active unit")
+
 func (n *Node) admin(now time.Duration, op AdminOp, target string) error {
+	a := Admin{Op: op, Target: target}
 	if op == OpSwitchover {
 		var g *ServiceGroup
 		for i := range n.cfg.Groups {
@@ -936,11 +958,26 @@ func (n *Node) admin(now time.Duration, op AdminOp, target string) error {
 		if g.Model == NWayActive {
 			return fmt.Errorf("amf: switchover %s: model %s has nothing to switch over", target, g.Model)
 		}
+		// The units to hand over are the ones active now, as this node
+		// sees them; a unit the switchover itself makes active keeps the
+		// group, whenever the frame reaches its node.
+		for _, u := range n.groupStatus(g).Units {
+			if u.Known && u.State == Active {
+				a.Units = append(a.Units, u.Name)
+			}
+		}
+		if len(a.Units) == 0 {
+			return fmt.Errorf("amf: switchover %s: %w seen from slot %d", target, ErrNoActive, n.self)
+		}
 	} else if !n.knownUnit(target) {
 		return fmt.Errorf("amf: %s %q: %w service unit", op, target, ErrUnknown)
 	}
-	n.env.Send(transport.TypeAdmin, transport.Broadcast, MarshalAdmin(op, target))
-	n.applyAdmin(now, op, target, "local")
+	sent := a
+	if n.oldWire || n.mixed() {
+		sent.Units = nil // a member from before beats decodes only op and target
+	}
+	n.env.Send(transport.TypeAdmin, transport.Broadcast, MarshalAdmin(sent))
+	n.applyAdmin(now, a, "local")
 	n.kick(now)
 	return nil
 }
@@ -960,7 +997,7 @@ func (n *Node) knownUnit(name string) bool {
 // for state replicated by other means (package cfg), e.g. a restarted
 // blade learning that its unit is locked.
 func (n *Node) Apply(now time.Duration, op AdminOp, target string) {
-	n.applyAdmin(now, op, target, "replicated")
+	n.applyAdmin(now, Admin{Op: op, Target: target}, "replicated")
 	n.kick(now)
 }
 
@@ -973,12 +1010,23 @@ func (n *Node) Locked(unit string) (locked, local bool) {
 	return u.locked, true
 }
 
-func (n *Node) applyAdmin(now time.Duration, op AdminOp, target, origin string) {
+func (n *Node) applyAdmin(now time.Duration, a Admin, origin string) {
+	op, target := a.Op, a.Target
 	switch op {
 	case OpSwitchover:
+		if len(a.Units) > 0 {
+			origin += ", away from " + strings.Join(a.Units, ",")
+		}
 		for _, name := range n.order {
 			u := n.units[name]
 			if u.group.Name != target || u.state != Active {
+				continue
+			}
+			if len(a.Units) > 0 && !slices.Contains(a.Units, name) {
+				// Active since the request: by this switchover, whose
+				// frame reached the old active's node first. Handing the
+				// group back would undo what was asked.
+				origin += ", not for " + name + " (active since)"
 				continue
 			}
 			// Stay out of the way for two leases so the next unit in

@@ -20,6 +20,10 @@ type Status struct {
 	LastFailover *FailoverRecord `json:"last_failover,omitempty"`
 	// Links is the carrier fencing state (nil without hubs configured).
 	Links *LinkStatus `json:"links,omitempty"`
+	// BadPayloads counts authenticated frames whose payload did not
+	// decode (dropped); LastBadPayload is the last one's error.
+	BadPayloads    uint64 `json:"bad_payloads"`
+	LastBadPayload string `json:"last_bad_payload,omitempty"`
 }
 
 // GroupStatus is one service group.
@@ -50,7 +54,8 @@ type LeaseStatus struct {
 // Status returns the node's status at now.
 func (n *Node) Status(now time.Duration) Status {
 	s := Status{Self: n.self, Incarnation: n.inc, InQuorum: n.lessee.Holds(nodeKey(n.self), now),
-		Voters: n.voters.Slots(), Lease: n.timing.Lease, View: n.mem.View(now), Links: n.linkStatus()}
+		Voters: n.voters.Slots(), Lease: n.timing.Lease, View: n.mem.View(now), Links: n.linkStatus(),
+		BadPayloads: n.bad, LastBadPayload: n.lastBad}
 	if n.last != nil {
 		rec := *n.last
 		s.LastFailover = &rec

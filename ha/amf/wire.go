@@ -306,21 +306,49 @@ func (o AdminOp) String() string {
 	return fmt.Sprintf("AdminOp(%d)", uint8(o))
 }
 
-// MarshalAdmin encodes an admin operation.
-func MarshalAdmin(op AdminOp, target string) []byte {
+// Admin is an administrative operation as the nodes exchange it.
+type Admin struct {
+	Op     AdminOp
+	Target string
+	// Units, for a switchover, are the group's units the requester saw
+	// active: only they hand over. The frame reaches the nodes at
+	// different instants; a unit that took the group since (on this very
+	// switchover, from a node the frame reached first) keeps it instead of
+	// handing it back. Empty: every active unit of the group (a frame from
+	// a member older than the field).
+	Units []string
+}
+
+// MarshalAdmin encodes an admin operation: the op and its target, then,
+// only if there are any, the units (a count and the names; a frame
+// without them is the older form, which every member decodes).
+func MarshalAdmin(a Admin) []byte {
 	var w writer
-	w.u8(uint8(op))
-	w.str(target)
+	w.u8(uint8(a.Op))
+	w.str(a.Target)
+	if len(a.Units) > 0 {
+		for _, u := range a.Units[:w.count(len(a.Units))] {
+			w.str(u)
+		}
+	}
 	return w.b
 }
 
 // UnmarshalAdmin decodes an admin operation.
-func UnmarshalAdmin(b []byte) (AdminOp, string, error) {
+func UnmarshalAdmin(b []byte) (Admin, error) {
 	r := reader{b: b}
-	op := AdminOp(r.u8())
-	target := r.str()
-	if r.err == nil && (op < OpSwitchover || op > OpRepair) {
+	a := Admin{Op: AdminOp(r.u8()), Target: r.str()}
+	if r.err == nil && (a.Op < OpSwitchover || a.Op > OpRepair) {
 		r.err = errWire
 	}
-	return op, target, r.done("admin")
+	if r.err == nil && len(r.b) > 0 {
+		n := int(r.u8())
+		if n == 0 {
+			r.err = errWire // the units are left out, never sent as none
+		}
+		for range n {
+			a.Units = append(a.Units, r.str())
+		}
+	}
+	return a, r.done("admin")
 }

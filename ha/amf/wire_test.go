@@ -30,9 +30,15 @@ func TestWireRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(gl, lm) {
 		t.Fatalf("UnmarshalLease(MarshalLease(m)) = %+v, %v, want %+v", gl, err, lm)
 	}
-	op, target, err := UnmarshalAdmin(MarshalAdmin(OpLock, "mgmt-3"))
-	if err != nil || op != OpLock || target != "mgmt-3" {
-		t.Fatalf("UnmarshalAdmin(MarshalAdmin(lock mgmt-3)) = %v %q %v", op, target, err)
+	for _, a := range []Admin{{Op: OpLock, Target: "mgmt-3"}, {Op: OpSwitchover, Target: "olt", Units: []string{"olt-5", "olt-6"}}} {
+		got, err := UnmarshalAdmin(MarshalAdmin(a))
+		if err != nil || !reflect.DeepEqual(got, a) {
+			t.Fatalf("UnmarshalAdmin(MarshalAdmin(%+v)) = %+v, %v", a, got, err)
+		}
+	}
+	// The older form (op and target only) is what a lock still is on the wire.
+	if got := MarshalAdmin(Admin{Op: OpLock, Target: "mgmt-3"}); !bytes.Equal(got, []byte{byte(OpLock), 6, 'm', 'g', 'm', 't', '-', '3'}) {
+		t.Fatalf("MarshalAdmin(lock mgmt-3) = %x, want the older form", got)
 	}
 }
 
@@ -51,8 +57,14 @@ func TestWireRejects(t *testing.T) {
 	if _, err := UnmarshalHeartbeat(bad); err == nil {
 		t.Error("UnmarshalHeartbeat(state 9) accepted")
 	}
-	if _, _, err := UnmarshalAdmin([]byte{0, 0}); err == nil {
+	if _, err := UnmarshalAdmin([]byte{0, 0}); err == nil {
 		t.Error("UnmarshalAdmin(op 0) accepted")
+	}
+	if _, err := UnmarshalAdmin([]byte{byte(OpSwitchover), 1, 'x', 0}); err == nil {
+		t.Error("UnmarshalAdmin(a count of no units) accepted")
+	}
+	if _, err := UnmarshalAdmin([]byte{byte(OpSwitchover), 1, 'x', 2, 1, 'a'}); err == nil {
+		t.Error("UnmarshalAdmin(2 units, 1 sent) accepted")
 	}
 	if _, err := UnmarshalLease([]byte{1, 3, 'a'}, 1, 1); err == nil {
 		t.Error("UnmarshalLease(truncated) accepted")
@@ -121,14 +133,15 @@ func FuzzBeat(f *testing.F) {
 }
 
 func FuzzAdmin(f *testing.F) {
-	f.Add(MarshalAdmin(OpSwitchover, "mgmt"))
+	f.Add(MarshalAdmin(Admin{Op: OpSwitchover, Target: "mgmt"}))
+	f.Add(MarshalAdmin(Admin{Op: OpSwitchover, Target: "mgmt", Units: []string{"mgmt-3"}}))
 	f.Add([]byte{9})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		op, target, err := UnmarshalAdmin(b)
+		a, err := UnmarshalAdmin(b)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(MarshalAdmin(op, target), b) {
+		if !bytes.Equal(MarshalAdmin(a), b) {
 			t.Fatalf("MarshalAdmin(UnmarshalAdmin(%x)) differs", b)
 		}
 	})
