@@ -30,8 +30,8 @@
 // restarted or one that followed another writer is resynced from the
 // compacted sections (a snapshot: the current value of every section,
 // staged aside and swapped in whole at its end), then continues from the
-// ring. Memory is the ring plus the sections (plus a Link's 64 KiB
-// queue, twice), whatever the number of writes. On the writer a
+// ring. Memory is the ring plus the sections (plus a Link's three 8 KiB
+// batch buffers), whatever the number of writes. On the writer a
 // section's value stays in the ring (one copy of its bytes, not two)
 // until the ring evicts that record while it is still the value; only
 // then is it copied to a buffer of its own (buffers are reused when

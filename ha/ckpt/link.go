@@ -154,11 +154,15 @@ const maxLinkBatch = MaxLinkFrame + 4 + linkBatchBytes
 // linkQueue bounds the bytes a batch holds copied (heads and lengths,
 // messages of Send, data that Offer does not leave in the ring), its tag
 // included: the copies are part of the node's memory budget beside the
-// ring, and each of a Link's three batches grows to it once (a resync's
-// sections are copied). 16 KiB, a size class of Go's allocator, keeps
-// the three within 48 KiB; at 32 KiB plus the tag they took 120 KiB (the
-// next size class up), a quarter of the budget's slack over the ring.
-const linkQueue = 16 << 10
+// ring. It is a batch's buffer from the start (outHeads), so a stream
+// never grows it: a resync's sections go 8 KiB to a batch rather than 16,
+// and only a message larger than that (a section over 8 KiB, copied in a
+// resync) grows the buffer, once, to its size. At 16 KiB each of a
+// Link's three batches grew to it in the resync every new replica gets,
+// leaving its first 8 KiB as garbage: 72 KiB against 24; over 14
+// alternating pairs of make bench-ckpt, rss.growth median 4.31 MiB and
+// none over the 4.4 bound, against 4.36 and 3 over.
+const linkQueue = outHeads
 
 // linkBatchBytes bounds a batch (head, messages, tag) whose ring frames
 // stay in the ring until written (Offer). Several 64 KiB sections go in
@@ -210,8 +214,8 @@ type outSeg struct {
 func newOutBatch() *outBatch {
 	// Sized once (no garbage growing them while a stream runs): a batch
 	// of 1 KiB records' segments, and room for the heads of as many
-	// (a stream of runs copies nothing else); copies up to linkQueue (a
-	// resync's sections) grow buf once, to its largest (room).
+	// (a stream of runs copies nothing else) or for linkQueue of copies
+	// (a resync's sections); only a larger message grows buf (room).
 	return &outBatch{buf: make([]byte, 0, outHeads), segs: make([]outSeg, 0, 2*maxRefs+2), iovs: make([][]byte, 0, 2*maxRefs+2), minPos: noRef}
 }
 
@@ -219,8 +223,8 @@ func newOutBatch() *outBatch {
 // messages' lengths and heads.
 const outHeads = 8 << 10
 
-// room makes room in b.buf for n more bytes: at once to the largest a
-// batch copies (linkQueue), so it grows once at most.
+// room makes room in b.buf for n more bytes: a message larger than
+// linkQueue grows it to that message's size.
 func (b *outBatch) room(n int) {
 	if len(b.buf)+n <= cap(b.buf) {
 		return
