@@ -435,7 +435,9 @@ func (b *Blade) admin(f func(now time.Duration) error) error {
 }
 
 // Switchover hands group's active assignments gracefully to the next unit
-// (console: ha switchover SG).
+// (console: ha switchover SG). It moves them away from the units this
+// blade sees active now, and only from those (amf.Admin.Units); with none
+// seen active it fails with amf.ErrNoActive.
 func (b *Blade) Switchover(group string) error {
 	return b.admin(func(now time.Duration) error { return b.node.Switchover(now, group) })
 }
