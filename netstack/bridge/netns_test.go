@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 // requireNetNS skips the test unless it can make network namespaces.
@@ -37,15 +36,7 @@ type netNS struct {
 // links is what the test sends) and lo up.
 func newNetNS(t *testing.T, tag string) netNS {
 	t.Helper()
-	var r [4]byte
-	rand.Read(r[:])
-	name := "cgoa-brt-" + hex.EncodeToString(r[:]) + "-" + tag
-	ip(t, "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Logf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
+	name := netnstest.New(t, "brt-"+tag)
 	ns := netNS{name: name, path: "/var/run/netns/" + name}
 	for _, k := range []string{"all", "default"} {
 		ns.exec(t, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/"+k+"/disable_ipv6")

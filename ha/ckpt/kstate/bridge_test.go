@@ -1,14 +1,14 @@
 package kstate
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 func ipRun(t *testing.T, args ...string) {
@@ -20,10 +20,9 @@ func ipRun(t *testing.T, args ...string) {
 
 // mkBridgeNS makes a namespace with bridge br0 (kernel STP off) and
 // ports p1..p3 (veth, peers q1..q3 up so the ports have carrier).
-func mkBridgeNS(t *testing.T, name string) int {
+func mkBridgeNS(t *testing.T, tag string) (string, int) {
 	t.Helper()
-	ipRun(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	name := netnstest.New(t, tag)
 	ipRun(t, "ip", "-n", name, "link", "add", "br0", "type", "bridge", "stp_state", "0")
 	ipRun(t, "ip", "-n", name, "link", "set", "br0", "up")
 	for _, i := range []string{"1", "2", "3"} {
@@ -52,7 +51,7 @@ func mkBridgeNS(t *testing.T, name string) int {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return int(f.Fd())
+	return name, int(f.Fd())
 }
 
 // TestBridgePortsAcrossNamespaces sets port states on a bridge in
@@ -66,11 +65,8 @@ func TestBridgePortsAcrossNamespaces(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("kstate: needs the ip command")
 	}
-	var rb [3]byte
-	rand.Read(rb[:])
-	id := hex.EncodeToString(rb[:])
-	nsA, nsB := "cgoackpt-"+id+"-bra", "cgoackpt-"+id+"-brb"
-	a, b := mkBridgeNS(t, nsA), mkBridgeNS(t, nsB)
+	nsA, a := mkBridgeNS(t, "ckpt-bra")
+	nsB, b := mkBridgeNS(t, "ckpt-brb")
 	// A: p1 disabled, p2 learning, p3 forwarding (the default). B: p3
 	// listening, so the restore has to change every port. (Blocking is no
 	// state to set with STP off: the kernel makes a designated blocking

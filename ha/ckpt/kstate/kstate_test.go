@@ -1,8 +1,6 @@
 package kstate
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,14 +8,13 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
-func mkNS(t *testing.T, name string) int {
+func mkNS(t *testing.T, tag string) (string, int) {
 	t.Helper()
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v %s", name, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	name := netnstest.New(t, tag)
 	for _, args := range [][]string{
 		{"link", "set", "lo", "up"},
 		{"link", "add", "d0", "type", "veth", "peer", "name", "d1"}, // no dummy module on every kernel
@@ -34,7 +31,7 @@ func mkNS(t *testing.T, name string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return int(f.Fd())
+	return name, int(f.Fd())
 }
 
 // TestRoutesAcrossNamespaces installs routes of protocol 188 in
@@ -47,16 +44,14 @@ func TestRoutesAcrossNamespaces(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("kstate: needs the ip command")
 	}
-	var rb [3]byte
-	rand.Read(rb[:])
-	id := hex.EncodeToString(rb[:])
-	a, b := mkNS(t, "cgoackpt-"+id+"-a"), mkNS(t, "cgoackpt-"+id+"-b")
+	nsA, a := mkNS(t, "ckpt-a")
+	_, b := mkNS(t, "ckpt-b")
 	for _, r := range []string{
 		"198.51.100.0/24 via 192.0.2.254 proto 188",
 		"203.0.113.0/25 dev d0 proto 188 metric 50",
 		"10.9.0.0/16 via 192.0.2.7 proto static",
 	} {
-		args := append([]string{"-n", "cgoackpt-" + id + "-a", "route", "add"}, strings.Fields(r)...)
+		args := append([]string{"-n", nsA, "route", "add"}, strings.Fields(r)...)
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 			t.Fatalf("ip %v: %v %s", args, err, out)
 		}

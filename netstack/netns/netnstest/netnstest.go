@@ -2,6 +2,10 @@
 // deletes it when the test ends, also when it fails; it skips the test where that cannot be
 // done (not root, no iproute2). IP runs `ip -n NS ...` and fails the test on an error.
 //
+// A test process that is killed (SIGKILL, or the panic of go test -timeout) runs no cleanup.
+// Each name carries the process's PID, so the first New of a later test process deletes the
+// namespaces of processes that are gone (Sweep).
+//
 //	ns := netnstest.New(t, "carrier")
 //	netnstest.IP(t, ns, "link", "add", "base0", "type", "veth", "peer", "name", "hub1")
 //	err := netns.Do(netns.Named(ns), func() error { ... })
@@ -10,9 +14,15 @@ package netnstest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -26,14 +36,68 @@ func New(tb testing.TB, tag string) string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		tb.Skip("needs iproute2's ip")
 	}
-	var r [3]byte
-	rand.Read(r[:])
-	name := "cgoa-" + tag + "-" + hex.EncodeToString(r[:])
+	sweepOnce.Do(func() {
+		if gone, err := Sweep(); err != nil {
+			tb.Logf("netnstest: sweeping namespaces of dead test processes: %v", err)
+		} else if len(gone) > 0 {
+			tb.Logf("netnstest: deleted namespaces of dead test processes: %v", gone)
+		}
+	})
+	name := Name(tag)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		tb.Fatalf("ip netns add %s: %v: %s", name, err, out)
 	}
 	tb.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
 	return name
+}
+
+// Name is a namespace name for tag, unique to this process: cgoa-TAG-pPID-RANDOM.
+func Name(tag string) string {
+	var r [3]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("cgoa-%s-p%d-%s", tag, os.Getpid(), hex.EncodeToString(r[:]))
+}
+
+var sweepOnce sync.Once
+
+// owned matches the names Name makes: the owner's PID is the submatch.
+var owned = regexp.MustCompile(`^cgoa-.+-p([0-9]+)-[0-9a-f]{6}$`)
+
+// Sweep deletes the namespaces Name made for processes that no longer exist, and returns
+// their names. A namespace of a live process (this one, or a test running beside it) stays.
+func Sweep() ([]string, error) {
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ip netns list: %v: %s", err, out)
+	}
+	var gone []string
+	var errs []error
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := owned.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "del", f[0]).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("ip netns del %s: %v: %s", f[0], err, out))
+			continue
+		}
+		gone = append(gone, f[0])
+	}
+	return gone, errors.Join(errs...)
+}
+
+// alive reports whether process pid exists (signal 0: no signal is sent).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
 }
 
 // IP runs `ip -n ns args...` and fails the test if it fails.

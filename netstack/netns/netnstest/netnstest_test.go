@@ -1,7 +1,10 @@
 package netnstest
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,5 +26,41 @@ func TestNewAndCleanup(t *testing.T) {
 	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
 	if strings.Contains(string(out), name) {
 		t.Errorf("namespace %s still listed after its test ended: %q", name, out)
+	}
+}
+
+// TestSweep: a namespace named for a process that has exited is deleted; one named for this
+// (live) process, and one not named by Name, stay.
+func TestSweep(t *testing.T) {
+	New(t, "sweep") // skips where namespaces cannot be made
+	child := exec.Command("true")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := fmt.Sprintf("cgoa-sweep-p%d-abcdef", child.Process.Pid)
+	live := fmt.Sprintf("cgoa-sweep-p%d-fedcba", os.Getpid())
+	other := "cgoa-sweep-notours"
+	for _, n := range []string{dead, live, other} {
+		if out, err := exec.Command("ip", "netns", "add", n).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", n, err, out)
+		}
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
+	}
+	gone, err := Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(gone, dead) {
+		t.Errorf("Sweep() deleted %v, want %s among them", gone, dead)
+	}
+	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	list := string(out)
+	if strings.Contains(list, dead) {
+		t.Errorf("%s still listed after Sweep", dead)
+	}
+	for _, n := range []string{live, other} {
+		if !strings.Contains(list, n) {
+			t.Errorf("Sweep deleted %s, which it must keep", n)
+		}
 	}
 }
