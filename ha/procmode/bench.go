@@ -130,7 +130,7 @@ func (s *Shelf) NewKeepalived(advert string, ids [2]int) (*Keepalived, error) {
 	return k, nil
 }
 
-func (k *Keepalived) ns(id int) string { return fmt.Sprintf("cgoaha-%s-k%d", k.s.id, id) }
+func (k *Keepalived) ns(id int) string { return k.s.nsName(fmt.Sprintf("k%d", id)) }
 
 // Start runs router id's keepalived and its probe responder.
 func (k *Keepalived) Start(id int) error {

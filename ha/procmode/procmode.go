@@ -30,9 +30,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 // Require skips t unless namespaces can be made here.
@@ -102,12 +101,16 @@ func Build(t testing.TB, dir string) string {
 // YAML amf.Config body without slots, which New fills in).
 func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	t.Helper()
-	reapStale()
+	if gone, err := netnstest.Sweep(); err != nil {
+		t.Logf("procmode: %v", err)
+	} else if len(gone) > 0 {
+		t.Logf("procmode: deleted namespaces of dead test processes: %v", gone)
+	}
 	var rb [3]byte
 	rand.Read(rb[:])
 	// The id carries our pid so that namespaces left by a test binary that
 	// was killed before its cleanup can be recognised and removed.
-	s := &Shelf{t: t, id: fmt.Sprintf("%d-%s", os.Getpid(), hex.EncodeToString(rb[:])), bin: bin, procs: map[uint8]*Proc{}}
+	s := &Shelf{t: t, id: fmt.Sprintf("p%d-%s", os.Getpid(), hex.EncodeToString(rb[:])), bin: bin, procs: map[uint8]*Proc{}}
 	keyb := make([]byte, 32)
 	rand.Read(keyb)
 	s.key = hex.EncodeToString(keyb)
@@ -146,29 +149,15 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	return s
 }
 
-// reapStale removes namespaces of earlier procmode runs whose process is
-// gone (a test binary killed before its cleanup ran).
-func reapStale() {
-	entries, err := os.ReadDir("/var/run/netns")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "cgoaha-%d-", &pid); err != nil || pid <= 0 {
-			continue
-		}
-		if pid == os.Getpid() || unix.Kill(pid, 0) == nil {
-			continue // ours, or its test is still running
-		}
-		exec.Command("ip", "netns", "del", e.Name()).Run()
-	}
-}
+// nsName is the name of the shelf's namespace for tag: netnstest's form
+// (its owner's pid, then the shelf's random id), so that netnstest.Sweep
+// removes what a test binary killed before its cleanup left.
+func (s *Shelf) nsName(tag string) string { return "cgoa-ha" + tag + "-" + s.id }
 
 // mkNS makes a namespace named for the shelf, removed in Cleanup.
 func (s *Shelf) mkNS(name string) string {
 	s.t.Helper()
-	ns := "cgoaha-" + s.id + "-" + name
+	ns := s.nsName(name)
 	if err := run("ip", "netns", "add", ns); err != nil {
 		s.t.Fatal(err)
 	}
@@ -223,7 +212,7 @@ func (s *Shelf) responder(ns string, id uint8) (func(), error) {
 	return func() { c.Close() }, nil
 }
 
-func (s *Shelf) ns(slot uint8) string { return fmt.Sprintf("cgoaha-%s-s%d", s.id, slot) }
+func (s *Shelf) ns(slot uint8) string { return s.nsName(fmt.Sprintf("s%d", slot)) }
 
 // NS is the name of slot's network namespace (base0 and base1 in it), for
 // tests that run their own process there (ip netns exec).
