@@ -1,7 +1,6 @@
 package farend
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
+
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 )
 
 // TestTapRelay: a tap in a test-made namespace on an endpoint; the "blade" at the other end
@@ -27,11 +28,7 @@ func TestTapRelay(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2's ip")
 	}
-	ns := fmt.Sprintf("cgoa-tap%d", os.Getpid()%100000)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	ns := netnstest.New(t, "tap")
 
 	dir := t.TempDir()
 	host, blade := filepath.Join(dir, "host.sock"), filepath.Join(dir, "blade.sock")

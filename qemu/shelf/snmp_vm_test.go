@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/shelftest"
 	"github.com/cgoa/cgoa/qemu/topology"
@@ -34,11 +35,7 @@ func newCoreNet(t *testing.T, sh *shelftest.Shelf, uplink string) *coreNet {
 			t.Skipf("needs %s (Debian packages iproute2, snmp, coreutils)", tool)
 		}
 	}
-	c := &coreNet{ns: fmt.Sprintf("cgoa-core%d", os.Getpid()%100000), dir: t.TempDir()}
-	if out, err := exec.Command("ip", "netns", "add", c.ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v %s", c.ns, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", c.ns).Run() })
+	c := &coreNet{ns: netnstest.New(t, "core"), dir: t.TempDir()}
 	ep, ok := sh.Uplink(uplink)
 	if !ok {
 		t.Fatalf("no far end %s", uplink)

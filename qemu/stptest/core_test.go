@@ -2,8 +2,6 @@ package stptest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 	"github.com/cgoa/cgoa/stp"
 )
 
@@ -25,11 +24,7 @@ type coreNet struct {
 
 func newCoreNet(t *testing.T) *coreNet {
 	t.Helper()
-	var r [3]byte
-	rand.Read(r[:])
-	c := &coreNet{ns: "cgoa-stp-" + hex.EncodeToString(r[:])}
-	run(t, "ip", "netns", "add", c.ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", c.ns).Run() })
+	c := &coreNet{ns: netnstest.New(t, "stp")}
 	run(t, "ip", "netns", "exec", c.ns, "sh", "-c",
 		"echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6")
 	c.ip(t, "link", "set", "lo", "up")
