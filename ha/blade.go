@@ -74,6 +74,7 @@ type Blade struct {
 	// without b.mu, so a probe responder does not wait for an HA loop busy with a takeover.
 	groups []string
 	leases atomic.Pointer[map[string]time.Duration]
+	untils []time.Duration // publishLeases' scratch, one per group
 	// held is, per 2N group, this blade's unit while it is active, and reasserted when its
 	// replicated record was last proposed again (reassert).
 	twoN       map[string]bool
@@ -245,25 +246,23 @@ func (b *Blade) publishLeases() {
 	if p := b.leases.Load(); p != nil {
 		cur = *p
 	}
-	same := true
-	n := 0
+	untils, n, same := b.untils[:0], 0, true
 	for _, g := range b.groups {
 		until := b.node.ActiveUntil(g, "")
-		if until == 0 {
-			continue
-		}
-		n++
-		if have, ok := cur[g]; !ok || have != until {
-			same = false
+		untils = append(untils, until)
+		if until != 0 {
+			n++
+			same = same && cur[g] == until
 		}
 	}
+	b.untils = untils
 	if same && n == len(cur) {
 		return
 	}
 	next := make(map[string]time.Duration, n)
-	for _, g := range b.groups {
-		if until := b.node.ActiveUntil(g, ""); until != 0 {
-			next[g] = until
+	for i, g := range b.groups {
+		if untils[i] != 0 {
+			next[g] = untils[i]
 		}
 	}
 	b.leases.Store(&next)
