@@ -101,11 +101,7 @@ func Build(t testing.TB, dir string) string {
 // YAML amf.Config body without slots, which New fills in).
 func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	t.Helper()
-	if gone, err := netnstest.Sweep(); err != nil {
-		t.Logf("procmode: %v", err)
-	} else if len(gone) > 0 {
-		t.Logf("procmode: deleted namespaces of dead test processes: %v", gone)
-	}
+	netnstest.SweepOnce(t)
 	var rb [3]byte
 	rand.Read(rb[:])
 	// The id carries our pid so that namespaces left by a test binary that

@@ -36,13 +36,7 @@ func New(tb testing.TB, tag string) string {
 	if _, err := exec.LookPath("ip"); err != nil {
 		tb.Skip("needs iproute2's ip")
 	}
-	sweepOnce.Do(func() {
-		if gone, err := Sweep(); err != nil {
-			tb.Logf("netnstest: sweeping namespaces of dead test processes: %v", err)
-		} else if len(gone) > 0 {
-			tb.Logf("netnstest: deleted namespaces of dead test processes: %v", gone)
-		}
-	})
+	SweepOnce(tb)
 	name := Name(tag)
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		tb.Fatalf("ip netns add %s: %v: %s", name, err, out)
@@ -59,6 +53,18 @@ func Name(tag string) string {
 }
 
 var sweepOnce sync.Once
+
+// SweepOnce runs Sweep the first time a test process calls it (New does) and logs to tb
+// what it deleted or could not delete.
+func SweepOnce(tb testing.TB) {
+	sweepOnce.Do(func() {
+		if gone, err := Sweep(); err != nil {
+			tb.Logf("netnstest: sweeping namespaces of dead test processes: %v", err)
+		} else if len(gone) > 0 {
+			tb.Logf("netnstest: deleted namespaces of dead test processes: %v", gone)
+		}
+	})
+}
 
 // owned matches the names Name makes: the owner's PID is the submatch.
 var owned = regexp.MustCompile(`^cgoa-.+-p([0-9]+)-[0-9a-f]{6}$`)
