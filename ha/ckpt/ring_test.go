@@ -9,9 +9,19 @@ import (
 )
 
 // TestRingWrapsAndEvicts: the ring never grows, records come back whole
-// in order, and appending evicts the oldest first.
+// in order, and appending evicts the oldest first; with a size that is a
+// power of two (offsets masked) and one that is not (divided).
 func TestRingWrapsAndEvicts(t *testing.T) {
-	r := newRing(1000)
+	for _, size := range []int{1000, 1024} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testRingWrapsAndEvicts(t, size) })
+	}
+}
+
+func testRingWrapsAndEvicts(t *testing.T, size int) {
+	r := newRing(size)
+	if pow2 := size&(size-1) == 0; (r.mask != 0) != pow2 {
+		t.Fatalf("newRing(%d): mask %#x", size, r.mask)
+	}
 	var evicted []uint64
 	var live []uint64
 	for seq := uint64(1); seq <= 200; seq++ {
@@ -44,7 +54,7 @@ func TestRingWrapsAndEvicts(t *testing.T) {
 		t.Errorf("live records %v (count %d), want ending at 200", live, r.records)
 	}
 	if _, err := r.append(OpWrite, 0, 201, "c", "s", make([]byte, 600), func(*record) {}); err == nil {
-		t.Errorf("append(600 bytes into 1000) = nil error, want %v", errRecordTooBig)
+		t.Errorf("append(600 bytes into %d) = nil error, want %v", size, errRecordTooBig)
 	}
 }
 
@@ -234,8 +244,8 @@ func TestRingIndex(t *testing.T) {
 		t.Helper()
 		held := 0
 		for pos := r.tail; pos < r.head; {
-			rec, ok := r.decode(pos)
-			if !ok {
+			var rec record
+			if !r.decode(pos, &rec) {
 				t.Fatalf("%s: decode(%d) found nothing before head %d", when, pos, r.head)
 			}
 			j, ok := r.indexed(rec.pos)

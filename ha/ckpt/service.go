@@ -548,7 +548,7 @@ func (s *Service) evicted(rec *record) {
 	}
 	var kept []byte // the data copied out, shared by all that need it
 	if s.snapshotting() {
-		off := rec.pos % s.ring.size()
+		off := s.ring.off(rec.pos)
 		s.snapshots(func(sn *snapshot) {
 			if i, ok := sn.inRing[off]; ok {
 				if kept == nil {
