@@ -909,8 +909,9 @@ func (s *Service) takeRunWrite(from uint8, m *Msg, r *runRecord, n uint64) bool 
 func (s *Service) takeRun(now time.Duration, from uint8, m *Msg) error {
 	b := m.Data
 	var i uint32
+	var r runRecord
 	for ; len(b) > 0; i++ {
-		r, rest, err := nextRunRecord(b)
+		rest, err := nextRunRecord(b, &r)
 		if err != nil {
 			s.c.Bad++
 			return err
@@ -1174,7 +1175,7 @@ func (s *Service) sendRun(p *peer) bool {
 	}
 	j, indexed := s.ring.indexed(c.pos)
 	if !indexed {
-		if off := c.pos % size; size-off < recHeader || be.Uint32(buf[off:]) == padMark {
+		if off := s.ring.off(c.pos); size-off < recHeader || be.Uint32(buf[off:]) == padMark {
 			c.pos += size - off // a pad: the records go on at the buffer's start
 		}
 		if c.pos >= s.ring.head {
@@ -1184,12 +1185,12 @@ func (s *Service) sendRun(p *peer) bool {
 	}
 	room := uint64(s.opt.Window) - (c.n - p.base.n)
 	limit := s.opt.MaxFrame - HeaderLen
-	start := c.pos % size
+	start := s.ring.off(c.pos)
 	pos, k, total := c.pos, uint64(0), 0
 	var flags uint8
 	nmarks := 0
 	for pos < s.ring.head && k < room {
-		off := pos % size
+		off := s.ring.off(pos)
 		var n int
 		if indexed {
 			// The index (s.ring.idx): no header read. A record that is
