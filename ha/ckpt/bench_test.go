@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cgoa/cgoa/ha/procmode"
+	"golang.org/x/sys/unix"
 )
 
 // TestBenchCkpt is the checkpoint bench (make bench-ckpt), not a test: it
@@ -27,6 +28,17 @@ import (
 // write latency and RSS growth, over the direct TCP Link (the metrics
 // without suffix) and over the HA transport (".ha"). With
 // CGOA_BENCH_CKPT_PROFILE=<dir> both sides write CPU profiles there.
+//
+// Where the two processes run: the full bench runs them unpinned, sharing
+// the machine's CPUs. Then the throughput streams run again (metrics
+// ".pinned") with the writer and the replica each pinned to a CPU of its
+// own and GOMAXPROCS 2, raw TCP and the Link alike: a blade of one CPU as
+// in the QEMU shelf (qemu/vm: -smp 1), where the firmware runs two Go
+// processors (firmware/procs.go). There each side's own work bounds its
+// throughput (the writer's CPU per MB), with no wait behind the other
+// side's goroutines. On a machine of one CPU only the shared pass runs.
+// CGOA_BENCH_CKPT_PLACE=shared|pinned runs one pass only (pinned: the
+// full bench, without suffix).
 func TestBenchCkpt(t *testing.T) {
 	out := os.Getenv("CGOA_BENCH_CKPT")
 	if out == "" {
@@ -48,11 +60,20 @@ func TestBenchCkpt(t *testing.T) {
 	key := hex.EncodeToString(kb)
 	var results []procmode.Result
 	var mu sync.Mutex
-	start := func(slot, other uint8, role string) (*exec.Cmd, chan struct{}, chan struct{}) {
-		cmd := exec.Command("ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
-			"-base0", "base0="+procmode.Base0Net, "-base1", "base1="+procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
-			"-ring", fmt.Sprint(4<<20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("169.254.70.%d", other),
-		)
+	start := func(slot, other uint8, role string, cpu int, extra ...string) (*exec.Cmd, chan struct{}, chan struct{}) {
+		args := []string{"ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
+			"-base0", "base0=" + procmode.Base0Net, "-base1", "base1=" + procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
+			"-ring", fmt.Sprint(4 << 20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("169.254.70.%d", other)}
+		args = append(args, extra...)
+		if cpu >= 0 {
+			// Pinned before it starts (every thread inherits it), with
+			// the firmware's two processors on a CPU of its own.
+			args = append([]string{"taskset", "-c", fmt.Sprint(cpu)}, args...)
+		}
+		cmd := exec.Command(args[0], args[1:]...)
+		if cpu >= 0 {
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
+		}
 		// The collector as the firmware runs it: the runtime's default
 		// (the firmware sets no GOGC). A tighter GOGC is no saving here:
 		// each extra collection costs the runtime more metadata (about
@@ -108,22 +129,49 @@ func TestBenchCkpt(t *testing.T) {
 		})
 		return cmd, ready, done
 	}
-	_, rready, rdone := start(4, 3, "replica")
-	select {
-	case <-rready:
-	case <-rdone:
-		t.Fatal("replica exited before ready")
-	case <-time.After(10 * time.Second):
-		t.Fatal("replica not ready after 10s")
+	// pass runs the replica and the writer (on CPUs rcpu and wcpu, or
+	// unpinned: -1) until the writer is done, then stops the replica.
+	pass := func(rcpu, wcpu int, extra ...string) {
+		rcmd, rready, rdone := start(4, 3, "replica", rcpu)
+		select {
+		case <-rready:
+		case <-rdone:
+			t.Fatal("replica exited before ready")
+		case <-time.After(10 * time.Second):
+			t.Fatal("replica not ready after 10s")
+		}
+		wcmd, _, wdone := start(3, 4, "writer", wcpu, extra...)
+		select {
+		case <-wdone:
+		case <-time.After(15 * time.Minute):
+			t.Fatal("writer not done after 15 min")
+		}
+		if !wcmd.ProcessState.Success() {
+			t.Fatalf("writer: %v", wcmd.ProcessState)
+		}
+		rcmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-rdone:
+		case <-time.After(5 * time.Second):
+			rcmd.Process.Kill()
+			<-rdone
+		}
 	}
-	wcmd, _, wdone := start(3, 4, "writer")
-	select {
-	case <-wdone:
-	case <-time.After(15 * time.Minute):
-		t.Fatal("writer not done after 15 min")
+	place := os.Getenv("CGOA_BENCH_CKPT_PLACE")
+	cpus := benchCPUs()
+	pinned := func(extra ...string) {
+		pass(cpus[1], cpus[0], append([]string{"-placement", fmt.Sprintf("; writer and replica each pinned to a CPU of its own (%d and %d), GOMAXPROCS 2: two blades of one CPU", cpus[0], cpus[1])}, extra...)...)
 	}
-	if !wcmd.ProcessState.Success() {
-		t.Fatalf("writer: %v", wcmd.ProcessState)
+	switch {
+	case len(cpus) < 2:
+		pass(-1, -1, "-placement", "; writer and replica sharing the machine's one CPU")
+	case place == "pinned":
+		pinned()
+	default:
+		pass(-1, -1, "-placement", fmt.Sprintf("; writer and replica unpinned, sharing the machine's %d CPUs", len(cpus)))
+		if place != "shared" {
+			pinned("-throughput-only", "-metric-suffix", ".pinned")
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -133,4 +181,19 @@ func TestBenchCkpt(t *testing.T) {
 	if err := procmode.WriteReport(out, procmode.Report{Bench: "ckpt", Machine: procmode.Machine(), Results: results}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// benchCPUs lists the CPUs this process may run on, in order.
+func benchCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for i := range 1024 {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
 }

@@ -119,6 +119,16 @@ func benchReplica(blade *ha.Blade, key []byte, self, writer uint8, ring int) err
 // gcPercent is the collector setting the process runs with (-gogc).
 var gcPercent = 100
 
+// placement says where the two processes run (-placement: the test's
+// words, put in the throughput peer's description); throughputOnly
+// (-throughput-only) makes the writer measure only the throughput
+// streams and name their metrics with suffix (-metric-suffix).
+var (
+	placement      string
+	throughputOnly bool
+	suffix         string
+)
+
 // profileDone stops the CPU profile, if one runs.
 var profileDone = func() {}
 
@@ -343,10 +353,12 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 			f.Close()
 		}
 	}
-	report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
-		Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
-	report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
-		Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections; GOGC=%d)", 10, gcPercent), float64(ring) / (1 << 20)}})
+	if !throughputOnly {
+		report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
+			Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
+		report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
+			Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections; GOGC=%d)", 10, gcPercent), float64(ring) / (1 << 20)}})
+	}
 
 	hn, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: self, Ring: ring})
 	if err != nil {
@@ -392,20 +404,24 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		}
 	}
 	tcpMB := median(tcp)
-	report(benchResult{Metric: "tcp.throughput", Unit: "MB/s", Value: tcpMB, Samples: len(tcp)})
-	tcpPeer := &benchRef{fmt.Sprintf("raw TCP throughput, same veth, interleaved in the same run (median of %d x 1 s)", len(tcp)), tcpMB}
+	report(benchResult{Metric: "tcp.throughput" + suffix, Unit: "MB/s", Value: tcpMB, Samples: len(tcp)})
+	tcpPeer := &benchRef{fmt.Sprintf("raw TCP throughput, same veth, interleaved in the same run (median of %d x 1 s)%s", len(tcp), placement), tcpMB}
 	for _, k := range kinds(256) {
 		v := link[k.name]
-		report(benchResult{Metric: k.name, Unit: "MB/s", Value: median(v), Samples: len(v), Peer: tcpPeer})
-		say("%s runs %v raw %v", k.name, rounded(v), rounded(tcp))
+		report(benchResult{Metric: k.name + suffix, Unit: "MB/s", Value: median(v), Samples: len(v), Peer: tcpPeer})
+		say("%s runs %v raw %v", k.name+suffix, rounded(v), rounded(tcp))
 		// On a busy machine the ratio of each run to the raw TCP run
 		// just before it is steadier than the ratio of the medians.
 		var ratios []float64
 		for i := range v {
 			ratios = append(ratios, v[i]/tcp[i])
 		}
-		report(benchResult{Metric: k.name + ".vs_tcp", Unit: "ratio", Value: median(ratios), Samples: len(ratios),
-			Peer: &benchRef{"target: median of each run's throughput over the raw TCP run just before it", 0.6}})
+		report(benchResult{Metric: k.name + suffix + ".vs_tcp", Unit: "ratio", Value: median(ratios), Samples: len(ratios),
+			Peer: &benchRef{"target: median of each run's throughput over the raw TCP run just before it" + placement, 0.6}})
+	}
+	if throughputOnly {
+		say("done")
+		return nil
 	}
 	// Synchronous latency: raw round trips and synchronous writes in
 	// alternating blocks.

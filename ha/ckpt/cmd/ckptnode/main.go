@@ -206,6 +206,9 @@ func run() error {
 		gogc    = flag.Int("gogc", 100, "garbage collector target percentage (GOGC)")
 		peer    = flag.String("peer", "", "bench: the other side's base0 address")
 		other   = flag.Uint("peer-slot", 0, "bench: the other side's slot")
+		place   = flag.String("placement", "", "bench writer: where the processes run, for the throughput peer's description")
+		tonly   = flag.Bool("throughput-only", false, "bench writer: measure the throughput streams only")
+		suf     = flag.String("metric-suffix", "", "bench writer: suffix of the throughput metrics' names")
 	)
 	flag.Parse()
 	// The bench runs with the runtime's default, as the firmware does:
@@ -215,6 +218,7 @@ func run() error {
 	// (measured: about 0.5 MiB of RSS more with -gogc 25).
 	debug.SetGCPercent(*gogc)
 	gcPercent = *gogc
+	placement, throughputOnly, suffix = *place, *tonly, *suf
 	b, err := os.ReadFile(*cfgPath)
 	if err != nil {
 		return err
