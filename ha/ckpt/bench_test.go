@@ -60,6 +60,18 @@ func TestBenchCkpt(t *testing.T) {
 	key := hex.EncodeToString(kb)
 	var results []procmode.Result
 	var mu sync.Mutex
+	// stop ends a process start began (done: its output read and it
+	// waited for): SIGTERM first (a profiling replica writes its
+	// profile), then SIGKILL. Again is harmless.
+	stop := func(cmd *exec.Cmd, done chan struct{}) {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
 	start := func(slot, other uint8, role string, cpu int, extra ...string) (*exec.Cmd, chan struct{}, chan struct{}) {
 		args := []string{"ip", "netns", "exec", shelf.NS(slot), bin, "-config", conf, "-slot", fmt.Sprint(slot), "-key", key,
 			"-base0", "base0=" + procmode.Base0Net, "-base1", "base1=" + procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
@@ -117,16 +129,7 @@ func TestBenchCkpt(t *testing.T) {
 			}
 			cmd.Wait()
 		}()
-		t.Cleanup(func() {
-			// SIGTERM first: a profiling replica writes its profile.
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(2 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		})
+		t.Cleanup(func() { stop(cmd, done) })
 		return cmd, ready, done
 	}
 	// pass runs the replica and the writer (on CPUs rcpu and wcpu, or
@@ -149,13 +152,7 @@ func TestBenchCkpt(t *testing.T) {
 		if !wcmd.ProcessState.Success() {
 			t.Fatalf("writer: %v", wcmd.ProcessState)
 		}
-		rcmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-rdone:
-		case <-time.After(5 * time.Second):
-			rcmd.Process.Kill()
-			<-rdone
-		}
+		stop(rcmd, rdone)
 	}
 	place := os.Getenv("CGOA_BENCH_CKPT_PLACE")
 	cpus := benchCPUs()
