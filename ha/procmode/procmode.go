@@ -57,16 +57,16 @@ const (
 
 // Shelf is a process-mode shelf.
 type Shelf struct {
-	t      testing.TB
-	id     string
-	hub    [2]string
-	prober string
-	bin    string
-	config string
-	key    string
-	mu     sync.Mutex
-	procs  map[uint8]*Proc
-	nss    []string
+	t       testing.TB
+	nsNamer func(tag string) string // netnstest.Namer: the shelf's namespaces
+	hub     [2]string
+	prober  string
+	bin     string
+	config  string
+	key     string
+	mu      sync.Mutex
+	procs   map[uint8]*Proc
+	nss     []string
 }
 
 // Proc is one running hanode.
@@ -102,11 +102,9 @@ func Build(t testing.TB, dir string) string {
 func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	t.Helper()
 	netnstest.SweepOnce(t)
-	var rb [3]byte
-	rand.Read(rb[:])
-	// The id carries our pid so that namespaces left by a test binary that
-	// was killed before its cleanup can be recognised and removed.
-	s := &Shelf{t: t, id: fmt.Sprintf("p%d-%s", os.Getpid(), hex.EncodeToString(rb[:])), bin: bin, procs: map[uint8]*Proc{}}
+	// The names carry our pid, so that namespaces left by a test binary
+	// that was killed before its cleanup are recognised and removed.
+	s := &Shelf{t: t, nsNamer: netnstest.Namer(), bin: bin, procs: map[uint8]*Proc{}}
 	keyb := make([]byte, 32)
 	rand.Read(keyb)
 	s.key = hex.EncodeToString(keyb)
@@ -145,10 +143,9 @@ func New(t testing.TB, bin string, slots []uint8, groupsYAML string) *Shelf {
 	return s
 }
 
-// nsName is the name of the shelf's namespace for tag: netnstest's form
-// (its owner's pid, then the shelf's random id), so that netnstest.Sweep
-// removes what a test binary killed before its cleanup left.
-func (s *Shelf) nsName(tag string) string { return "cgoa-ha" + tag + "-" + s.id }
+// nsName is the name of the shelf's namespace for tag (netnstest's form,
+// which netnstest.Sweep knows).
+func (s *Shelf) nsName(tag string) string { return s.nsNamer("ha" + tag) }
 
 // mkNS makes a namespace named for the shelf, removed in Cleanup.
 func (s *Shelf) mkNS(name string) string {

@@ -46,10 +46,16 @@ func New(tb testing.TB, tag string) string {
 }
 
 // Name is a namespace name for tag, unique to this process: cgoa-TAG-pPID-RANDOM.
-func Name(tag string) string {
+func Name(tag string) string { return Namer()(tag) }
+
+// Namer returns a function naming a set of namespaces (a test shelf's) as Name does, with
+// one random part for the set: the same tag gives the same name, and Sweep removes them
+// once this process is gone.
+func Namer() func(tag string) string {
 	var r [3]byte
 	rand.Read(r[:])
-	return fmt.Sprintf("cgoa-%s-p%d-%s", tag, os.Getpid(), hex.EncodeToString(r[:]))
+	suffix := fmt.Sprintf("-p%d-%s", os.Getpid(), hex.EncodeToString(r[:]))
+	return func(tag string) string { return "cgoa-" + tag + suffix }
 }
 
 var sweepOnce sync.Once

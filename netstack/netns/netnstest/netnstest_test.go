@@ -64,3 +64,21 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestNamer: a Namer gives one name per tag, in the form Sweep knows as this process's, and
+// two Namers give different names for the same tag.
+func TestNamer(t *testing.T) {
+	a, b := Namer(), Namer()
+	if a("s3") != a("s3") {
+		t.Errorf("Namer: %s then %s for one tag", a("s3"), a("s3"))
+	}
+	if a("s3") == b("s3") {
+		t.Errorf("two Namers both name s3 %s", a("s3"))
+	}
+	for _, n := range []string{a("has3"), Name("tap")} {
+		m := owned.FindStringSubmatch(n)
+		if m == nil || m[1] != fmt.Sprint(os.Getpid()) {
+			t.Errorf("%s: not in the form Sweep knows as this process's (%q)", n, m)
+		}
+	}
+}
