@@ -313,13 +313,17 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		return fmt.Errorf("raw rtt: %w", err)
 	}
 
-	// The direct TCP Link. RSS first: from before the node exists to
-	// after 10x the ring written, as the process stands (no GC or
-	// FreeOSMemory before either reading: the product does neither). The
-	// application's own input (section names, data) exists before.
+	// The direct TCP Link. RSS first (not in a throughput-only pass):
+	// from before the node exists to after 10x the ring written, as the
+	// process stands (no GC or FreeOSMemory before either reading: the
+	// product does neither). The application's own input (section names,
+	// data) exists before.
 	rw := newBenchLoad("k", 1024, 256, ring)
-	memNote("before") // first: its own allocations are not the node's
-	rss0 := rssMiB()
+	var rss0 float64
+	if !throughputOnly {
+		memNote("before") // first: its own allocations are not the node's
+		rss0 = rssMiB()
+	}
 	c, err := net.Dial("tcp", net.JoinHostPort(peer, strconv.Itoa(portLink)))
 	if err != nil {
 		return err
@@ -335,40 +339,31 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		s.Open(now, ckptName, time.Hour)
 		s.SetReplicas(now, []uint8{replica})
 	})
-	if _, err := stream(ctx, ln, rw, ring); err != nil {
-		return fmt.Errorf("rss run: %w", err)
-	}
-	rss1 := rssMiB()
-	if _, err := stream(ctx, ln, rw, 9*ring); err != nil {
-		return fmt.Errorf("rss run: %w", err)
-	}
-	rss10 := rssMiB()
-	growth := rss10 - rss0
-	memNote("after")
-	say("link: reclaimed %d dropped %d", l.Reclaimed(), l.Dropped())
-	if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" {
-		// What the writer allocated up to here (go tool pprof -sample_index=alloc_space).
-		if f, err := os.Create(filepath.Join(d, "writer.heap")); err == nil {
-			pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
-		}
-	}
 	if !throughputOnly {
+		if _, err := stream(ctx, ln, rw, ring); err != nil {
+			return fmt.Errorf("rss run: %w", err)
+		}
+		rss1 := rssMiB()
+		if _, err := stream(ctx, ln, rw, 9*ring); err != nil {
+			return fmt.Errorf("rss run: %w", err)
+		}
+		rss10 := rssMiB()
+		growth := rss10 - rss0
+		memNote("after")
+		say("link: reclaimed %d dropped %d", l.Reclaimed(), l.Dropped())
+		if d := os.Getenv("CGOA_BENCH_CKPT_PROFILE"); d != "" {
+			// What the writer allocated up to here (go tool pprof -sample_index=alloc_space).
+			if f, err := os.Create(filepath.Join(d, "writer.heap")); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}
 		report(benchResult{Metric: "rss.growth.ring1to10", Unit: "MiB", Value: rss10 - rss1, Samples: 1,
 			Peer: &benchRef{"0: memory does not grow with the number of writes (RSS after 10 x the ring written minus after 1 x)", 0}})
 		report(benchResult{Metric: "rss.growth", Unit: "MiB", Value: growth, Samples: 1,
 			Peer: &benchRef{fmt.Sprintf("ring size (writer, %d x ring written in 1 KiB sections over the TCP link, 256 sections; GOGC=%d)", 10, gcPercent), float64(ring) / (1 << 20)}})
 	}
 
-	hn, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: self, Ring: ring})
-	if err != nil {
-		return err
-	}
-	hn.Do(func(s *ckpt.Service, now time.Duration) {
-		s.Promote(now)
-		s.Open(now, ckptName, time.Hour)
-		s.SetReplicas(now, []uint8{replica})
-	})
 	kinds := func(mb int) []kind {
 		return []kind{{"async.1k", 1024, 256, mb << 20 / 2}, {"async.64k", 64 << 10, 16, mb << 20}}
 	}
@@ -423,6 +418,18 @@ func benchWriter(blade *ha.Blade, key []byte, self, replica uint8, peer string, 
 		say("done")
 		return nil
 	}
+
+	// The HA transport's node, for the synchronous runs and the
+	// comparison below (not needed before).
+	hn, err := ckpt.AttachBlade(blade, transport.TypeUser+1, ckpt.Options{Self: self, Ring: ring})
+	if err != nil {
+		return err
+	}
+	hn.Do(func(s *ckpt.Service, now time.Duration) {
+		s.Promote(now)
+		s.Open(now, ckptName, time.Hour)
+		s.SetReplicas(now, []uint8{replica})
+	})
 	// Synchronous latency: raw round trips and synchronous writes in
 	// alternating blocks.
 	var rtt, lat, p99s []float64
