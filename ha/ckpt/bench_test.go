@@ -77,15 +77,15 @@ func TestBenchCkpt(t *testing.T) {
 			"-base0", "base0=" + procmode.Base0Net, "-base1", "base1=" + procmode.Base1Net, "-port", fmt.Sprint(procmode.HAPort),
 			"-ring", fmt.Sprint(4 << 20), "-bench", role, "-peer-slot", fmt.Sprint(other), "-peer", fmt.Sprintf("169.254.70.%d", other)}
 		args = append(args, extra...)
+		var env []string // nil: this process's
 		if cpu >= 0 {
 			// Pinned before it starts (every thread inherits it), with
 			// the firmware's two processors on a CPU of its own.
 			args = append([]string{"taskset", "-c", fmt.Sprint(cpu)}, args...)
+			env = append(os.Environ(), "GOMAXPROCS=2")
 		}
 		cmd := exec.Command(args[0], args[1:]...)
-		if cpu >= 0 {
-			cmd.Env = append(os.Environ(), "GOMAXPROCS=2")
-		}
+		cmd.Env = env
 		// The collector as the firmware runs it: the runtime's default
 		// (the firmware sets no GOGC). A tighter GOGC is no saving here:
 		// each extra collection costs the runtime more metadata (about
