@@ -231,10 +231,7 @@ func BenchmarkLinkAsync(b *testing.B) {
 			r.Do(func(s *Service, _ time.Duration) { s.Follow(1) })
 			ctx := context.Background()
 			data := make([]byte, size)
-			names := make([]string, 256)
-			for i := range names {
-				names[i] = fmt.Sprintf("k%04d", i)
-			}
+			names := sectionNames(256)
 			window := ring / 2 / size
 			seqs := make([]uint64, window)
 			b.SetBytes(int64(size))

@@ -20,10 +20,7 @@ func BenchmarkServiceWrite(b *testing.B) {
 				b.Fatal(err)
 			}
 			data := make([]byte, size-8)
-			names := make([]string, 256)
-			for i := range names {
-				names[i] = fmt.Sprintf("k%04d", i)
-			}
+			names := sectionNames(256)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
@@ -91,10 +88,7 @@ func BenchmarkServicePair(b *testing.B) {
 		pull()
 	}
 	data := make([]byte, size-8)
-	names := make([]string, 256)
-	for i := range names {
-		names[i] = fmt.Sprintf("k%04d", i)
-	}
+	names := sectionNames(256)
 	b.SetBytes(size)
 	b.ReportAllocs()
 	took = 0
@@ -111,4 +105,14 @@ func BenchmarkServicePair(b *testing.B) {
 	if got, want := r.Status().Seq, w.Status().Seq; got != want {
 		b.Fatalf("replica at record %d, writer at %d", got, want)
 	}
+}
+
+// sectionNames is n section names, k0000 on, for a stream's writes in
+// turn (the benchmarks').
+func sectionNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("k%04d", i)
+	}
+	return names
 }
