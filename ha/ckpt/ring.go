@@ -51,11 +51,22 @@ type ring struct {
 	idxLen  []uint32
 	idxN    uint64
 	idxHint uint64
+	// idxTail is the index entry of the record at tail, if the index
+	// still holds it (checked: idxPos[idxTail%idxSize] == tail): a
+	// superseded record is evicted from its entry, its header in the
+	// buffer not read. That header was written a whole ring ago and is
+	// out of every cache; reading it was most of an eviction's cost.
+	idxTail uint64
+	// seeSuperseded: append passes superseded records to evicted too
+	// (a snapshot in progress may still hold their data).
+	seeSuperseded bool
 }
 
-// idxSize: entries of the record index (four batches of 1 KiB records:
-// the link pulls what was appended while it wrote the last batch).
-const idxSize = 1024
+// idxSize: entries of the record index, 12 bytes each. 4096 holds a whole
+// 4 MiB ring of 1 KiB records (evictions read no header) and four of a
+// Link's 512 KiB batches (sendRun finds where the Link's window starts:
+// the Link pulls what was appended while it wrote the batches before).
+const idxSize = 4096
 
 // idxSync marks a synchronous record's length in ring.idxLen.
 const idxSync = 1 << 31
@@ -118,7 +129,7 @@ func (r *ring) used() uint64 { return r.head - r.tail }
 // reset drops every record (a writer's new generation starts afresh).
 func (r *ring) reset() {
 	r.tail, r.records, r.memoOK = r.head, 0, false
-	r.idxN, r.idxHint = 0, 0
+	r.idxN, r.idxHint, r.idxTail = 0, 0, 0
 }
 
 // indexed returns the index entry of the record that starts at pos, if
@@ -185,10 +196,62 @@ func (r *ring) evictOne() bool {
 		r.tail = r.head
 		return false
 	}
+	r.followTail(r.evicted.pos)
 	r.tail = r.evicted.next
 	r.records--
 	if r.memoOK && r.memo.pos < r.tail {
 		r.memoOK = false // its bytes are about to be reused
+	}
+	return true
+}
+
+// tailIndexed reports whether index entry j is one the index still holds.
+func (r *ring) tailIndexed(j uint64) bool {
+	return j < r.idxN && j+idxSize >= r.idxN
+}
+
+// followTail moves idxTail past the entry of the record at pos, just
+// evicted: the next one's. A hint that went stale (the index did not reach
+// the tail) is found again by a search once the index's oldest entry is
+// no later than the tail.
+func (r *ring) followTail(pos uint64) {
+	j := r.idxTail
+	if !r.tailIndexed(j) || r.idxPos[j%idxSize] != pos {
+		lo := r.idxN - min(r.idxN, idxSize)
+		if lo == r.idxN || r.idxPos[lo%idxSize] > pos {
+			return
+		}
+		var ok bool
+		if j, ok = r.indexed(pos); !ok {
+			return
+		}
+	}
+	r.idxTail = j + 1
+}
+
+// dropSuperseded evicts the record at tail (after the pad there, if any)
+// without reading it if the index holds it (idxTail) and it is
+// superseded; false if it did not.
+func (r *ring) dropSuperseded() bool {
+	j := r.idxTail
+	if !r.tailIndexed(j) {
+		return false
+	}
+	// The entry after the last record evicted: the record at tail, or
+	// the one at the buffer's start if a pad fills tail to the end. (A
+	// stale idxTail, left behind by followTail, is an earlier record's.)
+	pos := r.idxPos[j%idxSize]
+	if pad := r.size() - r.off(r.tail); pos != r.tail && (r.off(pos) != 0 || pos != r.tail+pad) {
+		return false
+	}
+	if !r.superseded(pos) {
+		return false
+	}
+	r.tail = pos + uint64(r.idxLen[j%idxSize]&^idxSync)
+	r.idxTail++
+	r.records--
+	if r.memoOK && r.memo.pos < r.tail {
+		r.memoOK = false
 	}
 	return true
 }
@@ -243,7 +306,13 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 	if off := r.off(start); r.size()-off < n {
 		start += r.size() - off // pad to the buffer's end
 	}
-	for start+n-r.tail > r.size() && r.evictOne() {
+	for start+n-r.tail > r.size() {
+		if !r.seeSuperseded && r.dropSuperseded() {
+			continue
+		}
+		if !r.evictOne() {
+			break
+		}
 		evicted(&r.evicted) // (a pointer to a local would escape: garbage)
 	}
 	if r.reclaim != nil && start+n > r.size() {
@@ -255,7 +324,7 @@ func (r *ring) append(op Op, flags uint8, seq uint64, ckpt, section string, data
 		binary.BigEndian.PutUint32(r.buf[off:], padMark)
 	}
 	if r.tail == r.head {
-		r.tail = start
+		r.tail, r.idxTail = start, r.idxN
 	}
 	so := r.off(start)
 	g := so / supGrain

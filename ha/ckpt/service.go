@@ -711,6 +711,8 @@ func (s *Service) record(now time.Duration, op Op, flags uint8, ckpt, section st
 	if s.onEvict == nil {
 		s.onEvict = s.evicted // one method value, not one per record
 	}
+	// evicted needs a superseded record only for a snapshot in progress.
+	s.ring.seeSuperseded = s.snapshotting()
 	stored, err := s.ring.append(op, flags, s.seq+1, ckpt, section, data, s.onEvict)
 	if err != nil {
 		return 0, nil, fmt.Errorf("ckpt: %s/%s: %d bytes: %w", ckpt, section, len(data), err)
