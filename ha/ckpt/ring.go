@@ -135,11 +135,10 @@ func (r *ring) reset() {
 // indexed returns the index entry of the record that starts at pos, if
 // the index still holds it.
 func (r *ring) indexed(pos uint64) (uint64, bool) {
-	lo := r.idxN - min(r.idxN, idxSize)
-	if j := r.idxHint; j >= lo && j < r.idxN && r.idxPos[j%idxSize] == pos {
+	if j := r.idxHint; r.idxHolds(j) && r.idxPos[j%idxSize] == pos {
 		return j, true
 	}
-	hi := r.idxN
+	lo, hi := r.idxN-min(r.idxN, idxSize), r.idxN
 	for lo < hi {
 		m := lo + (hi-lo)/2
 		switch p := r.idxPos[m%idxSize]; {
@@ -205,8 +204,8 @@ func (r *ring) evictOne() bool {
 	return true
 }
 
-// tailIndexed reports whether index entry j is one the index still holds.
-func (r *ring) tailIndexed(j uint64) bool {
+// idxHolds reports whether index entry j is one the index still holds.
+func (r *ring) idxHolds(j uint64) bool {
 	return j < r.idxN && j+idxSize >= r.idxN
 }
 
@@ -216,7 +215,7 @@ func (r *ring) tailIndexed(j uint64) bool {
 // no later than the tail.
 func (r *ring) followTail(pos uint64) {
 	j := r.idxTail
-	if !r.tailIndexed(j) || r.idxPos[j%idxSize] != pos {
+	if !r.idxHolds(j) || r.idxPos[j%idxSize] != pos {
 		lo := r.idxN - min(r.idxN, idxSize)
 		if lo == r.idxN || r.idxPos[lo%idxSize] > pos {
 			return
@@ -234,7 +233,7 @@ func (r *ring) followTail(pos uint64) {
 // superseded; false if it did not.
 func (r *ring) dropSuperseded() bool {
 	j := r.idxTail
-	if !r.tailIndexed(j) {
+	if !r.idxHolds(j) {
 		return false
 	}
 	// The entry after the last record evicted: the record at tail, or
