@@ -99,6 +99,9 @@ const (
 	oidHCInOctets1  = ".1.3.6.1.2.1.31.1.1.1.6.1"
 	oidEntPhysDescr = ".1.3.6.1.2.1.47.1.1.1.1.2.1"
 	oidHaSelfSlot   = ".1.3.6.1.4.1.99999.2.1.1.1.1.0"
+	oidHaFramesRx   = ".1.3.6.1.4.1.99999.2.1.1.6.2.0"    // cgoaHaFramesReceived
+	oidHaForged     = ".1.3.6.1.4.1.99999.2.1.1.6.4.0"    // cgoaHaFramesForged
+	oidHaPathRx     = ".1.3.6.1.4.1.99999.2.1.1.6.11.1.3" // cgoaHaPathRxFrames, by path
 )
 
 // TestProcessModeSNMPFailover: the mgmt firmware in slots 3 and 4 (and an EPON blade for the
@@ -177,6 +180,12 @@ func TestProcessModeSNMPFailover(t *testing.T) {
 	}
 	if got := num(t, walk, oidHaSelfSlot); got != uint64(active) {
 		t.Errorf("cgoaHaSelfSlot = %d, want the active slot %d", got, active)
+	}
+	// The HA transport's counters are the blade's own: it received frames, each on a base
+	// path (read later in the walk: at least as many), and none was forged (one shelf key).
+	rx, forged := num(t, walk, oidHaFramesRx), num(t, walk, oidHaForged)
+	if paths := num(t, walk, oidHaPathRx+".1") + num(t, walk, oidHaPathRx+".2"); rx == 0 || paths < rx || forged != 0 {
+		t.Errorf("cgoaHaFramesReceived %d, by path %d in all, forged %d; want some, by path at least as many, none forged", rx, paths, forged)
 	}
 	t.Logf("v2c walk: %d objects", len(order))
 

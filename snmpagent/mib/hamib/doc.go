@@ -1,8 +1,11 @@
 // Package hamib serves CGOA-HA-MIB (snmpagent/mibs/CGOA-HA-MIB.txt, in
 // the placeholder enterprise arc 1.3.6.1.4.1.99999 that the agent's
 // sysObjectID uses): membership and quorum, the service group and
-// service unit tables with HA, admin and operational states, and the
-// last failover, from the HA core's Status. It also builds the varbinds
+// service unit tables with HA, admin and operational states, the last
+// failover, and the HA transport's frame counters (what each base path
+// carried, what was dropped as forged, replayed or malformed, and
+// authenticated payloads the HA core could not decode), from the HA
+// core's Status. It also builds the varbinds
 // of the module's notifications (cgoaHaStateChange, cgoaHaFailover,
 // cgoaHaQuorumChange) from HA events, for package traps.
 //

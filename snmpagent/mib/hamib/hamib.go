@@ -11,6 +11,7 @@ import (
 	"github.com/cgoa/cgoa/ha"
 	"github.com/cgoa/cgoa/ha/amf"
 	"github.com/cgoa/cgoa/ha/evt"
+	"github.com/cgoa/cgoa/ha/transport"
 	"github.com/cgoa/cgoa/snmpagent"
 	"github.com/cgoa/cgoa/snmpagent/mib/internal/flat"
 )
@@ -30,12 +31,14 @@ var (
 	OIDUnitEntry      = OIDObjects.Append(3, 1)
 	OIDLastFailover   = OIDObjects.Append(4)
 	OIDPreviousState  = OIDObjects.Append(5, 1, 0)
+	OIDTransport      = OIDObjects.Append(6)
+	OIDPathEntry      = OIDTransport.Append(11, 1)
 	OIDStateChange    = OIDHaMIB.Append(0, 1)
 	OIDFailover       = OIDHaMIB.Append(0, 2)
 	OIDQuorumChange   = OIDHaMIB.Append(0, 3)
 	OIDSelfSlot       = OIDMembership.Append(1, 0)
 	OIDInQuorum       = OIDMembership.Append(2, 0)
-	sysORDescr        = "CGOA-HA-MIB: membership, service groups and units, failovers"
+	sysORDescr        = "CGOA-HA-MIB: membership, service groups and units, failovers, HA transport counters"
 	enumUnknownState  = int32(6)
 	enumUnknownOper   = int32(5)
 	failoverGroupOID  = OIDLastFailover.Append(1, 0)
@@ -230,6 +233,16 @@ func (h *HA) build(f *flat.Builder) {
 	f.Add(OIDLastFailover, snmpagent.Gauge32(ms(rec.Duration)), 4, 0)
 	f.Add(OIDLastFailover, snmpagent.TimeTicks(when), 5, 0)
 	f.Add(OIDLastFailover, snmpagent.String(rec.Reason), 6, 0)
+	c := st.Transport
+	for i, v := range []uint64{c.Sent, c.Received, c.Duplicates, c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted, st.BadPayloads} {
+		f.Add(OIDTransport, snmpagent.Counter64(v), uint32(i+1), 0)
+	}
+	for p := range transport.Paths {
+		px := uint32(p + 1)
+		f.Add(OIDPathEntry, snmpagent.String(fmt.Sprint("base", p)), 2, px)
+		f.Add(OIDPathEntry, snmpagent.Counter64(c.PathRx[p]), 3, px)
+		f.Add(OIDPathEntry, snmpagent.Counter64(c.PathTxErr[p]), 4, px)
+	}
 }
 
 // Register serves the module in a's tree and announces it in sysORTable.

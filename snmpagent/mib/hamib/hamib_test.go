@@ -12,6 +12,7 @@ import (
 	"github.com/cgoa/cgoa/ha/cfg"
 	"github.com/cgoa/cgoa/ha/clm"
 	"github.com/cgoa/cgoa/ha/evt"
+	"github.com/cgoa/cgoa/ha/transport"
 	"github.com/cgoa/cgoa/snmpagent"
 	"github.com/cgoa/cgoa/snmpagent/mib/hamib"
 	"github.com/cgoa/cgoa/snmpagent/mib/internal/mibtest"
@@ -48,7 +49,10 @@ func status() ha.Status {
 				}},
 			},
 			LastFailover: &amf.FailoverRecord{Group: "mgmt", From: "mgmt-b", To: "mgmt-a", At: time.Second, Duration: 42 * time.Millisecond, Reason: "failover"},
+			BadPayloads:  9,
 		},
+		Transport: transport.Counters{Sent: 1 << 33, Received: 1000, PathRx: [2]uint64{700, 600}, PathTxErr: [2]uint64{0, 5},
+			Duplicates: 300, Short: 1, Garbled: 2, Forged: 3, Replayed: 4, Stale: 5, Misrouted: 6},
 		Replicated: cfg.State{Locked: map[string]bool{"epon-b": true}},
 	}
 }
@@ -71,6 +75,8 @@ func TestNetSNMPParsesMIB(t *testing.T) {
 		"cgoaHaStateChange":      hamib.OIDStateChange,
 		"cgoaHaFailover":         hamib.OIDFailover,
 		"cgoaHaQuorumChange":     hamib.OIDQuorumChange,
+		"cgoaHaBadPayloads":      hamib.OIDTransport.Append(10),
+		"cgoaHaPathTxErrors":     hamib.OIDPathEntry.Append(4),
 		"cgoaShelf":              snmpagent.MustOID("1.3.6.1.4.1.99999.1"),
 	} {
 		// As an operator would, beside the default modules (whose own
@@ -131,6 +137,20 @@ func TestWalkNamed(t *testing.T) {
 		`CGOA-HA-MIB::cgoaHaLastFailoverTo.0 = STRING: mgmt-a`,
 		"CGOA-HA-MIB::cgoaHaLastFailoverDuration.0 = Gauge32: 42 milliseconds",
 		`CGOA-HA-MIB::cgoaHaLastFailoverReason.0 = STRING: failover`,
+		"CGOA-HA-MIB::cgoaHaFramesSent.0 = Counter64: 8589934592",
+		"CGOA-HA-MIB::cgoaHaFramesReceived.0 = Counter64: 1000",
+		"CGOA-HA-MIB::cgoaHaFramesDuplicate.0 = Counter64: 300",
+		"CGOA-HA-MIB::cgoaHaFramesForged.0 = Counter64: 3",
+		"CGOA-HA-MIB::cgoaHaFramesReplayed.0 = Counter64: 4",
+		"CGOA-HA-MIB::cgoaHaFramesStale.0 = Counter64: 5",
+		"CGOA-HA-MIB::cgoaHaFramesShort.0 = Counter64: 1",
+		"CGOA-HA-MIB::cgoaHaFramesGarbled.0 = Counter64: 2",
+		"CGOA-HA-MIB::cgoaHaFramesOtherShelf.0 = Counter64: 6",
+		"CGOA-HA-MIB::cgoaHaBadPayloads.0 = Counter64: 9",
+		`CGOA-HA-MIB::cgoaHaPathName.2 = STRING: base1`,
+		"CGOA-HA-MIB::cgoaHaPathRxFrames.1 = Counter64: 700",
+		"CGOA-HA-MIB::cgoaHaPathRxFrames.2 = Counter64: 600",
+		"CGOA-HA-MIB::cgoaHaPathTxErrors.2 = Counter64: 5",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("snmpwalk lacks %q", want)
@@ -138,9 +158,10 @@ func TestWalkNamed(t *testing.T) {
 	}
 	// Numerically: strictly increasing, nothing else in the subtree.
 	vbs := mibtest.Walk(t, a, hamib.OIDHaMIB.String())
-	// 5 scalars + 3x3 member cells + 2x4 group cells + 4x6 unit cells + 6 failover scalars.
-	if len(vbs) != 5+9+8+24+6 {
-		t.Errorf("walk returned %d varbinds, want 52:\n%v", len(vbs), vbs)
+	// 5 scalars + 3x3 member cells + 2x4 group cells + 4x6 unit cells + 6
+	// failover scalars + 10 transport counters + 2x3 path cells.
+	if len(vbs) != 5+9+8+24+6+10+6 {
+		t.Errorf("walk returned %d varbinds, want 68:\n%v", len(vbs), vbs)
 	}
 }
 
