@@ -46,10 +46,7 @@ func TestBenchCkpt(t *testing.T) {
 	}
 	procmode.Require(t)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ckptnode")
-	if b, err := exec.Command("go", "build", "-o", bin, "github.com/cgoa/cgoa/ha/ckpt/cmd/ckptnode").CombinedOutput(); err != nil {
-		t.Fatalf("go build ckptnode: %v\n%s", err, b)
-	}
+	bin := procmode.BuildCmd(t, dir, "github.com/cgoa/cgoa/ha/ckpt/cmd/ckptnode")
 	shelf := procmode.New(t, bin, []uint8{3, 4}, "groups: []\n")
 	conf := filepath.Join(dir, "shelf.yaml")
 	if err := os.WriteFile(conf, []byte("shelf: 7\nslots: [3, 4]\ntimers:\n  interval: 20ms\n  misses: 5\ngroups: []\n"), 0o644); err != nil {

@@ -240,10 +240,7 @@ func TestProcessKills(t *testing.T) {
 		kills = v
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ckptnode")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/cgoa/cgoa/ha/ckpt/cmd/ckptnode").CombinedOutput(); err != nil {
-		t.Fatalf("go build ckptnode: %v\n%s", err, out)
-	}
+	bin := procmode.BuildCmd(t, dir, "github.com/cgoa/cgoa/ha/ckpt/cmd/ckptnode")
 	slots := []uint8{1, 3, 4}
 	shelf := procmode.New(t, bin, slots, "groups: []\n")
 	// Our own shelf configuration and key (procmode's are for hanode).

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,10 +90,18 @@ func run(args ...string) error {
 // Build compiles cmd/hanode into dir.
 func Build(t testing.TB, dir string) string {
 	t.Helper()
-	bin := filepath.Join(dir, "hanode")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/cgoa/cgoa/ha/cmd/hanode")
+	return BuildCmd(t, dir, "github.com/cgoa/cgoa/ha/cmd/hanode")
+}
+
+// BuildCmd compiles command package pkg into dir, statically linked like
+// the firmware (CGO_ENABLED=0), and returns the binary's path.
+func BuildCmd(t testing.TB, dir, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(dir, path.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build hanode: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }
