@@ -234,6 +234,7 @@ func (h *HA) build(f *flat.Builder) {
 	f.Add(OIDLastFailover, snmpagent.TimeTicks(when), 5, 0)
 	f.Add(OIDLastFailover, snmpagent.String(rec.Reason), 6, 0)
 	c := st.Transport
+	// cgoaHaFramesSent (1) to cgoaHaBadPayloads (10), in the MIB's order.
 	for i, v := range []uint64{c.Sent, c.Received, c.Duplicates, c.Forged, c.Replayed, c.Stale, c.Short, c.Garbled, c.Misrouted, st.BadPayloads} {
 		f.Add(OIDTransport, snmpagent.Counter64(v), uint32(i+1), 0)
 	}
