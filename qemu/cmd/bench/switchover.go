@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	switchblade "github.com/cgoa/cgoa/blades/switch"
 	"github.com/cgoa/cgoa/blades/switch/hubpath"
 	"github.com/cgoa/cgoa/netstack/netns"
+	"github.com/cgoa/cgoa/netstack/netns/netnstest"
 	"github.com/cgoa/cgoa/qemu/farend"
 	"github.com/cgoa/cgoa/qemu/shelf"
 	"github.com/cgoa/cgoa/qemu/topology"
@@ -436,9 +435,9 @@ func nsRun(args ...string) error {
 }
 
 func newSwitchoverCore(s *shelf.Shelf) (*switchoverCore, error) {
-	var r [3]byte
-	rand.Read(r[:])
-	c := &switchoverCore{ns: "cgoa-swo-" + hex.EncodeToString(r[:]), seq: farend.NewSequences(), closed: make(chan struct{})}
+	// Named as the tests' namespaces are (this process's PID in it): a
+	// test run's Sweep deletes it if this bench was killed before cleaning up.
+	c := &switchoverCore{ns: netnstest.Name("swo"), seq: farend.NewSequences(), closed: make(chan struct{})}
 	if err := nsRun("ip", "netns", "add", c.ns); err != nil {
 		return nil, err
 	}
