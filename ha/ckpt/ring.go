@@ -138,7 +138,7 @@ func (r *ring) indexed(pos uint64) (uint64, bool) {
 	if j := r.idxHint; r.idxHolds(j) && r.idxPos[j%idxSize] == pos {
 		return j, true
 	}
-	lo, hi := r.idxN-min(r.idxN, idxSize), r.idxN
+	lo, hi := r.idxOldest(), r.idxN
 	for lo < hi {
 		m := lo + (hi-lo)/2
 		switch p := r.idxPos[m%idxSize]; {
@@ -196,18 +196,26 @@ func (r *ring) evictOne() bool {
 		return false
 	}
 	r.followTail(r.evicted.pos)
-	r.tail = r.evicted.next
+	r.dropTo(r.evicted.next)
+	return true
+}
+
+// dropTo moves tail past the record just evicted, to next.
+func (r *ring) dropTo(next uint64) {
+	r.tail = next
 	r.records--
 	if r.memoOK && r.memo.pos < r.tail {
 		r.memoOK = false // its bytes are about to be reused
 	}
-	return true
 }
 
 // idxHolds reports whether index entry j is one the index still holds.
 func (r *ring) idxHolds(j uint64) bool {
-	return j < r.idxN && j+idxSize >= r.idxN
+	return j >= r.idxOldest() && j < r.idxN
 }
+
+// idxOldest is the oldest entry the index holds (idxN if it is empty).
+func (r *ring) idxOldest() uint64 { return r.idxN - min(r.idxN, idxSize) }
 
 // followTail moves idxTail past the entry of the record at pos, just
 // evicted: the next one's. A hint that went stale (the index did not reach
@@ -216,7 +224,7 @@ func (r *ring) idxHolds(j uint64) bool {
 func (r *ring) followTail(pos uint64) {
 	j := r.idxTail
 	if !r.idxHolds(j) || r.idxPos[j%idxSize] != pos {
-		lo := r.idxN - min(r.idxN, idxSize)
+		lo := r.idxOldest()
 		if lo == r.idxN || r.idxPos[lo%idxSize] > pos {
 			return
 		}
@@ -246,12 +254,8 @@ func (r *ring) dropSuperseded() bool {
 	if !r.superseded(pos) {
 		return false
 	}
-	r.tail = pos + uint64(r.idxLen[j%idxSize]&^idxSync)
 	r.idxTail++
-	r.records--
-	if r.memoOK && r.memo.pos < r.tail {
-		r.memoOK = false
-	}
+	r.dropTo(pos + uint64(r.idxLen[j%idxSize]&^idxSync))
 	return true
 }
 
