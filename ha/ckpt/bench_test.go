@@ -184,7 +184,7 @@ func benchCPUs() []int {
 		return nil
 	}
 	var cpus []int
-	for i := range 1024 {
+	for i := range len(set) * 64 { // (a CPUSet is a bit mask in 64-bit words)
 		if set.IsSet(i) {
 			cpus = append(cpus, i)
 		}
